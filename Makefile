@@ -1,0 +1,44 @@
+# Quanzu — the two commands that matter: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+export QUANZU_DATA_DIR ?= var
+export QUANZU_DATABASE_URL ?= sqlite:///var/quanzu.sqlite3
+
+.PHONY: demo test lint fmt install services bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/quanzu db upgrade
+	$(BIN)/quanzu demo load
+	$(BIN)/quanzu serve --host 127.0.0.1 --port 8000 --demo-feed 5
+
+services:
+	scripts/ensure-services.sh
+
+lint: install
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/mypy
+
+test: install services lint
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: install services
+	$(BIN)/python bench/intake.py
+
+fmt: install
+	$(BIN)/ruff check --fix src tests bench migrations
+	$(BIN)/ruff format src tests bench migrations
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

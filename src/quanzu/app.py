@@ -1,0 +1,117 @@
+"""The application factory: one FastAPI app serving the API, the live channel and the docs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from quanzu.auth.endpoints import router as auth_router
+from quanzu.cases.endpoints import router as cases_router
+from quanzu.config import Settings
+from quanzu.dispatch.endpoints import router as dispatch_router
+from quanzu.dispatch.live import LiveHub
+from quanzu.intake.endpoints import router as intake_router
+from quanzu.kit.clock import Clock, SystemClock
+from quanzu.kit.crypto import PiiCipher
+from quanzu.kit.db import make_engine, make_sessionmaker
+from quanzu.kit.errors import DomainError
+from quanzu.kit.runtime import Runtime
+from quanzu.web.edge import AppState
+from quanzu.worker.runner import DeliveryWorker
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings, clock: Clock | None = None, *, start_worker: bool | None = None
+) -> FastAPI:
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    factory = make_sessionmaker(engine)
+    hub = LiveHub()
+    rt = Runtime(
+        clock=clock or SystemClock(),
+        cipher=PiiCipher(settings.resolved_pii_key()),
+        live=hub,
+        base_url=settings.base_url,
+        login_max_failures=settings.login_max_failures,
+        login_lockout_minutes=settings.login_lockout_minutes,
+    )
+    worker = DeliveryWorker(
+        factory, rt, max_attempts=settings.delivery_max_attempts, timeout_s=settings.delivery_timeout_s
+    )
+    run_worker = settings.embedded_worker if start_worker is None else start_worker
+    if run_worker:
+        rt.wake_delivery = worker.wake
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if run_worker:
+            worker.start()
+        yield
+        if run_worker:
+            worker.stop()
+        engine.dispose()
+
+    app = FastAPI(
+        title="Quanzu 劝阻 API",
+        version="1",
+        description="Early-warning intake, routing and dispatch for an anti-fraud centre.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.quanzu = AppState(
+        settings=settings,
+        engine=engine,
+        factory=factory,
+        reader=make_sessionmaker(engine, read_only=True),
+        rt=rt,
+        hub=hub,
+    )
+    app.state.worker = worker
+    for router in (intake_router, cases_router, auth_router, dispatch_router):
+        app.include_router(router)
+    _mount_docs(app)
+    _error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI 5 from the fastapi-offline package's files: the docs work on an isolated intranet."""
+    import fastapi_offline
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Quanzu API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png",
+        )
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        body: dict[str, object] = {"error": exc.code, "message": exc.message}
+        errors = getattr(exc, "errors", None)
+        if errors:
+            body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)

@@ -1,0 +1,103 @@
+"""Recording and verifying the hash-chained audit trail.
+
+Entries are queued during the transaction and chained in one go just before commit, so the
+chain lock (PostgreSQL) is held only for the commit itself."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from quanzu.audit import repository
+from quanzu.auth.actor import Actor
+from quanzu.kit.clock import Clock
+from quanzu.kit.db import advisory_lock, before_commit
+from quanzu.models.audit import AuditEntry
+
+GENESIS = repository.GENESIS
+_PENDING = "quanzu.audit.pending"
+
+
+def record(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    action: str,
+    subject_type: str,
+    subject_id: object,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
+    pending.append(
+        {
+            "at": clock.now(),
+            "actor": actor.label,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": str(subject_id),
+            "detail": detail or {},
+        }
+    )
+    before_commit(session, _seal_pending)
+
+
+def _seal_pending(session: Session) -> None:
+    pending: list[dict[str, Any]] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    session.flush()  # ids referenced in details must exist before the chain grows
+    advisory_lock(session, "audit-chain")
+    seq, prev_hash = repository.chain_head(session)
+    for fields in pending:
+        seq += 1
+        entry = AuditEntry(seq=seq, prev_hash=prev_hash, **fields)
+        entry.hash = entry_hash(entry)
+        prev_hash = entry.hash
+        session.add(entry)
+    session.flush()
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    canonical = json.dumps(
+        {
+            "seq": entry.seq,
+            "at": entry.at.isoformat(timespec="microseconds"),
+            "actor": entry.actor,
+            "action": entry.action,
+            "subject_type": entry.subject_type,
+            "subject_id": entry.subject_id,
+            "detail": entry.detail,
+            "prev_hash": entry.prev_hash,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    seq: int
+    problem: str
+
+
+def verify(session: Session) -> tuple[int, list[ChainProblem]]:
+    """Walks the chain; returns (entries checked, problems). Any edit, deletion or insertion shows."""
+    problems: list[ChainProblem] = []
+    expected_seq, prev_hash, checked = 1, GENESIS, 0
+    for entry in repository.iter_chain(session):
+        checked += 1
+        if entry.seq != expected_seq:
+            problems.append(ChainProblem(expected_seq, f"missing entries before seq {entry.seq}"))
+        if entry.prev_hash != prev_hash:
+            problems.append(ChainProblem(entry.seq, "link to the previous entry is broken"))
+        if entry_hash(entry) != entry.hash:
+            problems.append(ChainProblem(entry.seq, "content does not match its hash (edited)"))
+        expected_seq, prev_hash = entry.seq + 1, entry.hash
+    return checked, problems

@@ -1,0 +1,37 @@
+"""Access scoping in one place: which stations' data an actor may read or act on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quanzu.auth.actor import Actor
+from quanzu.codes import Role
+from quanzu.kit.errors import Forbidden
+
+DISTRICT_WIDE = frozenset({Role.CENTRE, Role.ADMIN, Role.AUDITOR})
+STATION_LEVEL = frozenset({Role.CHIEF, Role.DUTY_LEADER, Role.DISSUADER})
+CASE_READERS = DISTRICT_WIDE | STATION_LEVEL | {Role.BRANCH}
+
+
+@dataclass(frozen=True, slots=True)
+class CaseScope:
+    """`all_stations` or a branch/station restriction; triage cases belong to the centre only."""
+
+    all_stations: bool
+    branch_id: int | None = None
+    station_id: int | None = None
+
+
+def case_scope(actor: Actor) -> CaseScope:
+    if actor.role not in CASE_READERS:
+        raise Forbidden(f"role {actor.role} may not read cases")
+    if actor.role in DISTRICT_WIDE:
+        return CaseScope(all_stations=True)
+    if actor.role is Role.BRANCH:
+        return CaseScope(all_stations=False, branch_id=actor.branch_id or -1)
+    return CaseScope(all_stations=False, station_id=actor.station_id or -1)
+
+
+def require_role(actor: Actor, *roles: Role) -> None:
+    if actor.role not in roles:
+        raise Forbidden(f"role {actor.role} may not do this (needs {', '.join(roles)})")

@@ -1,0 +1,99 @@
+"""Case queries. `readable` is the one place that decides which cases an actor may see."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, aliased
+
+from quanzu.auth.actor import Actor
+from quanzu.auth.scoping import case_scope
+from quanzu.models.cases import Case, CaseAssignee, CaseEvent, EarlyWarning, ScamContact
+from quanzu.models.org import OrgUnit, User
+
+
+def readable(actor: Actor) -> Select[Case]:
+    scope = case_scope(actor)
+    stmt = select(Case)
+    if scope.all_stations:
+        return stmt
+    if scope.branch_id is not None:
+        station = aliased(OrgUnit)
+        return stmt.join(station, station.id == Case.station_id).where(station.parent_id == scope.branch_id)
+    return stmt.where(Case.station_id == scope.station_id)
+
+
+def get_readable(session: Session, actor: Actor, case_id: int) -> Case | None:
+    return session.scalars(readable(actor).where(Case.id == case_id)).first()
+
+
+def list_readable(
+    session: Session,
+    actor: Actor,
+    *,
+    states: list[str] | None = None,
+    station_id: int | None = None,
+    risk_levels: list[str] | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Case]:
+    stmt = readable(actor)
+    if states:
+        stmt = stmt.where(Case.state.in_(states))
+    if station_id is not None:
+        stmt = stmt.where(Case.station_id == station_id)
+    if risk_levels:
+        stmt = stmt.where(Case.risk_level.in_(risk_levels))
+    stmt = (
+        stmt.order_by(Case.urgency.desc(), Case.opened_at.desc(), Case.id.desc()).limit(limit).offset(offset)
+    )
+    return list(session.scalars(stmt))
+
+
+def assignees(session: Session, case_id: int) -> list[tuple[CaseAssignee, User]]:
+    stmt = (
+        select(CaseAssignee, User)
+        .join(User, User.id == CaseAssignee.user_id)
+        .where(CaseAssignee.case_id == case_id)
+        .order_by(CaseAssignee.position, CaseAssignee.id)
+    )
+    return [(a, u) for a, u in session.execute(stmt).all()]
+
+
+def timeline(session: Session, case_id: int) -> list[CaseEvent]:
+    stmt = select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id)
+    return list(session.scalars(stmt))
+
+
+def warnings_of(session: Session, case_id: int) -> list[EarlyWarning]:
+    stmt = select(EarlyWarning).where(EarlyWarning.case_id == case_id).order_by(EarlyWarning.id)
+    return list(session.scalars(stmt))
+
+
+def contacts_of(session: Session, warning_ids: list[int]) -> list[ScamContact]:
+    if not warning_ids:
+        return []
+    stmt = select(ScamContact).where(ScamContact.warning_id.in_(warning_ids)).order_by(ScamContact.id)
+    return list(session.scalars(stmt))
+
+
+def earlier_cases(session: Session, person_id: int, exclude_case_id: int) -> list[Case]:
+    stmt = (
+        select(Case).where(Case.person_id == person_id, Case.id != exclude_case_id).order_by(Case.id.desc())
+    )
+    return list(session.scalars(stmt))
+
+
+def centre_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).where(User.role == "centre", User.active.is_(True))))
+
+
+def station_leads(session: Session, station_id: int) -> list[User]:
+    """Chief and duty leaders of a station (and its teams): who hears when nobody is rostered."""
+    team = aliased(OrgUnit)
+    in_station = select(team.id).where(team.parent_id == station_id)
+    stmt = select(User).where(
+        User.role.in_(("chief", "duty_leader")),
+        User.active.is_(True),
+        (User.org_unit_id == station_id) | User.org_unit_id.in_(in_station),
+    )
+    return list(session.scalars(stmt.order_by(User.id)))

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class StationRef(BaseModel):
+    code: str
+    name: str
+
+
+class RoutingView(BaseModel):
+    method: str
+    detail: str
+
+
+class AssigneeView(BaseModel):
+    user_id: int
+    username: str
+    display_name: str
+    position: str
+    assigned_at: datetime
+
+
+class TargetView(BaseModel):
+    name: str
+    phone: str
+    id_number: str
+    masked: bool = True
+
+
+class ScamContactView(BaseModel):
+    kind: str
+    value: str
+
+
+class SignalView(BaseModel):
+    warning_id: int
+    source: str
+    external_id: str
+    issued_at: datetime
+    received_at: datetime
+    merged: bool
+    scam_type: str
+    risk_level: str
+    amount_at_risk: Decimal | None
+    description: str
+    scam_contacts: list[ScamContactView]
+
+
+class EventView(BaseModel):
+    at: datetime
+    kind: str
+    actor: str
+    data: dict[str, Any]
+
+
+class CaseSummary(BaseModel):
+    case_id: int
+    state: str
+    tier: int
+    risk_level: str
+    scam_type: str
+    urgency: int
+    signal_count: int
+    station: StationRef | None
+    target: TargetView
+    amount_at_risk: Decimal | None
+    opened_at: datetime
+    updated_at: datetime
+
+
+class CaseDetail(CaseSummary):
+    routing: RoutingView
+    assignees: list[AssigneeView]
+    signals: list[SignalView]
+    timeline: list[EventView]
+    earlier_cases: list[int]
+
+
+class RevealedTarget(BaseModel):
+    name: str
+    phone: str | None
+    id_number: str | None
+    address: str | None
+    employer: str | None
+    age: int | None
+    gender: str | None

@@ -1,0 +1,251 @@
+"""The `quanzu` command."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from quanzu.auth import service as auth
+from quanzu.codes import Role
+from quanzu.config import Settings
+from quanzu.kit.clock import SystemClock
+from quanzu.kit.crypto import PiiCipher
+from quanzu.kit.db import make_engine, make_sessionmaker, transaction
+from quanzu.kit.errors import DomainError
+from quanzu.kit.migrate import upgrade
+from quanzu.kit.runtime import Runtime
+
+app = typer.Typer(help="Quanzu 劝阻 — early-warning dissuasion platform", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo district", no_args_is_help=True)
+org_app = typer.Typer(help="Organisation, people, rosters", no_args_is_help=True)
+user_app = typer.Typer(help="People who sign in", no_args_is_help=True)
+token_app = typer.Typer(help="Personal API tokens", no_args_is_help=True)
+client_app = typer.Typer(help="Machine clients (feeds, banks)", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail", no_args_is_help=True)
+warnings_app = typer.Typer(help="Warnings", no_args_is_help=True)
+for sub, name in (
+    (db_app, "db"),
+    (demo_app, "demo"),
+    (org_app, "org"),
+    (user_app, "user"),
+    (token_app, "token"),
+    (client_app, "client"),
+    (audit_app, "audit"),
+    (warnings_app, "warnings"),
+):
+    app.add_typer(sub, name=name)
+
+
+def _runtime(settings: Settings) -> tuple[Runtime, Engine]:
+    engine = make_engine(settings.database_url)
+    rt = Runtime(
+        clock=SystemClock(), cipher=PiiCipher(settings.resolved_pii_key()), base_url=settings.base_url
+    )
+    return rt, engine
+
+
+def _run(fn: Callable[[Session, Runtime], None]) -> None:
+    """Runs fn(session, rt) in one transaction; domain errors become a clear message and exit 2."""
+    settings = Settings()
+    rt, engine = _runtime(settings)
+    factory = make_sessionmaker(engine)
+    try:
+        with transaction(factory) as session:
+            fn(session, rt)
+    except DomainError as exc:
+        for e in getattr(exc, "errors", None) or []:
+            typer.echo(f"error: {e.field}: {e.message}", err=True)
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the database to the newest schema."""
+    upgrade(Settings().database_url, revision)
+    typer.echo("database is at " + revision)
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    demo_feed: Annotated[float, typer.Option(help="post a demo warning every N seconds (0: off)")] = 0.0,
+) -> None:
+    """Run the web server (API, live channel, docs); with the embedded delivery worker by default."""
+    logging.basicConfig(level=logging.INFO)
+    settings = Settings()
+    stop = threading.Event()
+    if demo_feed > 0:
+        _start_demo_feed(settings, f"http://{host}:{port}", demo_feed, stop)
+    try:
+        if workers > 1:
+            uvicorn.run("quanzu.asgi:app", host=host, port=port, workers=workers, log_level="info")
+        else:
+            from quanzu.app import create_app
+
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    finally:
+        stop.set()
+
+
+def _start_demo_feed(settings: Settings, url: str, interval: float, stop: threading.Event) -> None:
+    from quanzu.demo.feed import run_feed
+
+    token_file = settings.data_dir / "demo-feed.token"
+    if not token_file.exists():
+        typer.echo("no demo feed token: run `quanzu demo load` first", err=True)
+        raise typer.Exit(2)
+    token = token_file.read_text().strip()
+    threading.Thread(
+        target=run_feed, args=(url, token, interval, stop), daemon=True, name="demo-feed"
+    ).start()
+
+
+@app.command()
+def worker() -> None:
+    """Run the delivery worker on its own (for deployments with several processes)."""
+    from quanzu.worker.runner import DeliveryWorker
+
+    logging.basicConfig(level=logging.INFO)
+    settings = Settings()
+    rt, engine = _runtime(settings)
+    DeliveryWorker(
+        make_sessionmaker(engine),
+        rt,
+        max_attempts=settings.delivery_max_attempts,
+        timeout_s=settings.delivery_timeout_s,
+    ).run_forever()
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Create the demo district (20 stations, staff, 24×7 rosters) and the demo feed's client."""
+    from quanzu.demo import service as demo
+
+    settings = Settings()
+
+    def go(session: Session, rt: Runtime) -> None:
+        loaded = demo.load(session, rt)
+        if loaded.report:
+            r = loaded.report
+            typer.echo(
+                f"district loaded: {r.units} units, {r.areas} areas, {r.users} people, {r.shifts} shifts"
+            )
+        else:
+            typer.echo("district already present")
+        if loaded.feed_token:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            token_file = settings.data_dir / "demo-feed.token"
+            token_file.touch(mode=0o600)
+            token_file.write_text(loaded.feed_token + "\n")
+        typer.echo(f"sign in as centre / sl-chief / sl-leader1 / sl-d1 …, password: {loaded.password}")
+
+    _run(go)
+
+
+@org_app.command("import")
+def org_import(file: Path) -> None:
+    """Import an organisation YAML file, or a users / roster CSV file."""
+    from quanzu.org.service import import_file
+
+    def go(session: Session, rt: Runtime) -> None:
+        r = import_file(session, rt, file)
+        typer.echo(f"imported: {r.units} units, {r.areas} areas, {r.users} people, {r.shifts} shifts")
+
+    _run(go)
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Role,
+    name: Annotated[str, typer.Option(help="display name")],
+    unit: Annotated[str | None, typer.Option(help="org unit code")] = None,
+    password: Annotated[
+        str | None, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = None,
+) -> None:
+    """Create or update a person who signs in."""
+    from quanzu.org.service import add_user
+
+    def go(session: Session, rt: Runtime) -> None:
+        user = add_user(
+            session,
+            rt,
+            {"username": username, "display_name": name, "role": role, "unit": unit, "password": password},
+        )
+        typer.echo(f"user {user.username} saved (id {user.id})")
+
+    _run(go)
+
+
+@token_app.command("create")
+def token_create(user: str) -> None:
+    """Print a new personal API token for USER (shown once)."""
+    _run(lambda session, rt: typer.echo(auth.create_personal_token(session, rt, user)))
+
+
+@client_app.command("add")
+def client_add(name: str, role: Annotated[Role, typer.Option(help="feed or bank")]) -> None:
+    """Register a machine client and print its token (shown once)."""
+    _run(lambda session, rt: typer.echo(auth.create_client(session, rt, name, role)))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain: exits 1 and lists the entries if anything was edited or deleted."""
+    from quanzu.audit.service import verify
+
+    failed = False
+
+    def go(session: Session, _rt: Runtime) -> None:
+        nonlocal failed
+        checked, problems = verify(session)
+        for p in problems:
+            typer.echo(f"seq {p.seq}: {p.problem}", err=True)
+        failed = bool(problems)
+        typer.echo(f"{checked} entries checked, {len(problems)} problems")
+
+    _run(go)
+    if failed:
+        raise typer.Exit(1)
+
+
+@warnings_app.command("import")
+def warnings_import(
+    file: Path,
+    source: Annotated[str, typer.Option(help="source code for rows without one")] = "manual",
+    client: Annotated[str, typer.Option(help="machine client name to act as")] = "cli-import",
+) -> None:
+    """Import warnings from an Excel (.xlsx) or CSV file, one row per warning; a report per row."""
+    from quanzu.intake.tabular import import_rows, read_table
+
+    settings = Settings()
+    rt, engine = _runtime(settings)
+    results = import_rows(make_sessionmaker(engine), rt, read_table(file), default_source=source)
+    bad = 0
+    for row in results:
+        if row.errors:
+            bad += 1
+            for e in row.errors:
+                typer.echo(f"row {row.row}: {e.field}: {e.message}", err=True)
+        else:
+            typer.echo(f"row {row.row}: {row.status} case {row.case_id}")
+    typer.echo(f"{len(results) - bad} stored, {bad} rejected")
+    if bad:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,49 @@
+"""All configuration in one place, read from QUANZU_* environment variables (or a .env file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from quanzu.kit.crypto import generate_master_key
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QUANZU_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///var/quanzu.sqlite3"
+    data_dir: Path = Path("var")
+    # Base64 32-byte key for PII encryption; if empty, read (or create once) `pii_key_file`.
+    pii_key: SecretStr = SecretStr("")
+    pii_key_file: Path = Path("var/pii.key")
+    secret_key: SecretStr = SecretStr("")  # signs sessions and CSRF tokens; derived from the PII key if empty
+    base_url: str = "http://127.0.0.1:8000"
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_batch_size: int = Field(default=500, ge=1)
+    embedded_worker: bool = True  # `quanzu serve` also runs the delivery worker (one-box installs)
+    delivery_max_attempts: int = Field(default=8, ge=1)
+    delivery_timeout_s: float = Field(default=5.0, gt=0)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    db_pool_size: int = Field(default=10, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("QUANZU_DATABASE_URL must be an sqlite:// or postgresql:// URL")
+        return value
+
+    def resolved_pii_key(self) -> str:
+        if self.pii_key.get_secret_value():
+            return self.pii_key.get_secret_value()
+        if self.pii_key_file.exists():
+            return self.pii_key_file.read_text().strip()
+        self.pii_key_file.parent.mkdir(parents=True, exist_ok=True)
+        key = generate_master_key()
+        # Written once with owner-only permissions; losing it makes the stored PII unreadable.
+        self.pii_key_file.touch(mode=0o600)
+        self.pii_key_file.write_text(key + "\n")
+        return key

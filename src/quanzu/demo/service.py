@@ -1,0 +1,51 @@
+"""Loading the demo district: the Wujiang-shaped organisation, synthetic staff and rosters,
+a feed client for the demo feed."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import resources
+
+import yaml
+from sqlalchemy.orm import Session
+
+from quanzu.auth import service as auth
+from quanzu.auth.repository import client_by_name
+from quanzu.codes import Role
+from quanzu.demo.people import DEMO_PASSWORD, add_people
+from quanzu.kit.runtime import Runtime
+from quanzu.kit.validation import parse
+from quanzu.org import repository as org_repo
+from quanzu.org.schemas import OrgFile
+from quanzu.org.service import ImportReport, import_org
+
+DEMO_FEED_CLIENT = "demo-feed"
+ROSTER_DAYS = 14
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLoaded:
+    report: ImportReport | None  # None: the district was there already
+    feed_token: str | None  # only when the feed client was created now
+    password: str
+
+
+def district_file() -> OrgFile:
+    text = (resources.files("quanzu.demo") / "district.yaml").read_text(encoding="utf-8")
+    return parse(OrgFile, yaml.safe_load(text))
+
+
+def load(session: Session, rt: Runtime, *, seed: int = 2026) -> DemoLoaded:
+    """Idempotent: a second run leaves an existing district alone (and extends no roster)."""
+    report = None
+    if org_repo.centre(session) is None:
+        org = add_people(
+            district_file(), random.Random(seed), rt.clock.now() - timedelta(days=1), ROSTER_DAYS
+        )
+        report = import_org(session, rt, org.model_dump(mode="json"))
+    token = None
+    if client_by_name(session, DEMO_FEED_CLIENT) is None:
+        token = auth.create_client(session, rt, DEMO_FEED_CLIENT, Role.FEED)
+    return DemoLoaded(report=report, feed_token=token, password=DEMO_PASSWORD)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from quanzu.kit.db import is_postgres
+from quanzu.models.dispatch import ChannelEndpointRow, DeliveryAttempt, Notification, OutboxMessage
+
+
+def active_endpoints(session: Session, org_unit_ids: list[int]) -> list[ChannelEndpointRow]:
+    stmt = select(ChannelEndpointRow).where(
+        ChannelEndpointRow.org_unit_id.in_(org_unit_ids), ChannelEndpointRow.active.is_(True)
+    )
+    return list(session.scalars(stmt.order_by(ChannelEndpointRow.id)))
+
+
+def claim_due(session: Session, now: datetime, limit: int) -> list[OutboxMessage]:
+    """Due, undelivered messages, locked so that parallel workers never send one twice."""
+    stmt = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.delivered_at.is_(None), OutboxMessage.dead_at.is_(None), OutboxMessage.due_at <= now
+        )
+        .order_by(OutboxMessage.due_at)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.scalars(stmt))
+
+
+def next_due_at(session: Session) -> datetime | None:
+    stmt = select(OutboxMessage.due_at).where(
+        OutboxMessage.delivered_at.is_(None), OutboxMessage.dead_at.is_(None)
+    )
+    return session.scalars(stmt.order_by(OutboxMessage.due_at).limit(1)).first()
+
+
+def endpoint(session: Session, endpoint_id: int) -> ChannelEndpointRow | None:
+    return session.get(ChannelEndpointRow, endpoint_id)
+
+
+def attempts_for(session: Session, outbox_id: int) -> list[DeliveryAttempt]:
+    stmt = select(DeliveryAttempt).where(DeliveryAttempt.outbox_id == outbox_id).order_by(DeliveryAttempt.id)
+    return list(session.scalars(stmt))
+
+
+def notifications_for(session: Session, user_id: int, limit: int = 50) -> list[Notification]:
+    stmt = (
+        select(Notification)
+        .where(Notification.user_id == user_id)
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def mark_read(session: Session, user_id: int, notification_ids: list[int], at: datetime) -> int:
+    stmt = (
+        update(Notification)
+        .where(
+            Notification.user_id == user_id,
+            Notification.id.in_(notification_ids),
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=at)
+    )
+    return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]

@@ -1,0 +1,195 @@
+"""Telling people: in-app notifications pushed live, and outbound messages through the outbox.
+
+Everything is written in the caller's transaction; the live push and the delivery worker's
+wake-up are released only after commit, so a rolled-back warning notifies nobody."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from quanzu.auth.actor import Actor
+from quanzu.dispatch import repository
+from quanzu.dispatch.channels import (
+    ChannelEndpoint,
+    ChannelKind,
+    DeliveryResult,
+    OutboundMessage,
+    channel_for,
+)
+from quanzu.kit.db import after_commit, transaction
+from quanzu.kit.runtime import Runtime
+from quanzu.models.dispatch import DeliveryAttempt, Notification, OutboxMessage
+
+LEASE = timedelta(seconds=60)  # a claimed message is retried by anyone once its lease runs out
+BACKOFF_BASE = timedelta(seconds=2)
+BACKOFF_CAP = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    event: str  # e.g. "case.dispatched", "case.merged"
+    case_id: int | None
+    title: str
+    body: str  # masked PII only: it leaves the database
+
+
+def announce(
+    session: Session,
+    rt: Runtime,
+    announcement: Announcement,
+    user_ids: list[int],
+    endpoint_unit_ids: list[int],
+) -> list[int]:
+    """Queue an in-app notification per user and an outbox message per active endpoint of the
+    given org units. Returns the outbox ids."""
+    now = rt.clock.now()
+    notes = [
+        Notification(
+            user_id=uid,
+            case_id=announcement.case_id,
+            kind=announcement.event,
+            title=announcement.title,
+            body=announcement.body,
+            created_at=now,
+        )
+        for uid in dict.fromkeys(user_ids)
+    ]
+    session.add_all(notes)
+    outbox = [
+        OutboxMessage(
+            endpoint_id=ep.id,
+            case_id=announcement.case_id,
+            event=announcement.event,
+            payload=_payload(rt, announcement),
+            created_at=now,
+            due_at=now,
+        )
+        for ep in repository.active_endpoints(session, endpoint_unit_ids)
+    ]
+    session.add_all(outbox)
+    session.flush()
+    live_events = [(n.user_id, _live_event(n)) for n in notes]
+
+    def release() -> None:
+        for uid, event in live_events:
+            rt.live.publish([uid], event)
+        if outbox:
+            rt.wake_delivery()
+
+    after_commit(session, release)
+    return [m.id for m in outbox]
+
+
+def _payload(rt: Runtime, a: Announcement) -> dict[str, Any]:
+    url = f"{rt.base_url}/cases/{a.case_id}" if a.case_id is not None else None
+    return {"title": a.title, "text": a.body, "url": url, "data": {"case_id": a.case_id}}
+
+
+def _live_event(n: Notification) -> dict[str, Any]:
+    return {
+        "type": n.kind,
+        "notification_id": n.id,
+        "case_id": n.case_id,
+        "title": n.title,
+        "body": n.body,
+        "at": n.created_at.isoformat(),
+    }
+
+
+# --- delivery (the worker's side) ---------------------------------------------------------------
+
+
+def deliver_due(
+    factory: sessionmaker[Session], rt: Runtime, *, max_attempts: int, limit: int = 20, timeout_s: float = 5.0
+) -> int:
+    """Claim due messages under a lease, send each outside any transaction, record the attempt.
+    A crash between send and record means one more send after the lease: receivers de-duplicate
+    on the delivery id (at-least-once, the webhook norm)."""
+    claimed = _claim(factory, rt, limit)
+    for message_id, endpoint, message in claimed:
+        result = _send(endpoint, message, rt, timeout_s)
+        _record(factory, rt, message_id, result, max_attempts)
+    return len(claimed)
+
+
+def _claim(
+    factory: sessionmaker[Session], rt: Runtime, limit: int
+) -> list[tuple[int, ChannelEndpoint, OutboundMessage]]:
+    now = rt.clock.now()
+    out = []
+    with transaction(factory) as session:
+        for row in repository.claim_due(session, now, limit):
+            ep = repository.endpoint(session, row.endpoint_id)
+            row.due_at = now + LEASE
+            row.attempts += 1
+            if ep is None or not ep.active:
+                row.dead_at, row.last_status = now, "endpoint removed"
+                continue
+            endpoint = ChannelEndpoint(
+                kind=ChannelKind(ep.kind), target=ep.target, secret=ep.secret, options=dict(ep.options or {})
+            )
+            out.append((row.id, endpoint, _message(row)))
+    return out
+
+
+def _message(row: OutboxMessage) -> OutboundMessage:
+    p = row.payload
+    # The delivery id is stable across retries so that receivers can drop duplicates.
+    delivery_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"quanzu:outbox:{row.id}"))
+    return OutboundMessage(
+        message_id=delivery_id,
+        event=row.event,
+        title=p["title"],
+        text=p["text"],
+        url=p.get("url"),
+        data=p.get("data", {}),
+    )
+
+
+def _send(
+    endpoint: ChannelEndpoint, message: OutboundMessage, rt: Runtime, timeout_s: float
+) -> DeliveryResult:
+    now_ms = int(rt.clock.now().timestamp() * 1000)
+    return channel_for(endpoint.kind, timeout_s=timeout_s).send(endpoint, message, now_ms)
+
+
+def _record(
+    factory: sessionmaker[Session], rt: Runtime, message_id: int, result: DeliveryResult, max_attempts: int
+) -> None:
+    now = rt.clock.now()
+    with transaction(factory) as session:
+        row = session.get(OutboxMessage, message_id)
+        if row is None or row.delivered_at is not None:
+            return
+        session.add(
+            DeliveryAttempt(
+                outbox_id=row.id, at=now, ok=result.ok, status=result.status[:100], detail=result.detail[:500]
+            )
+        )
+        row.last_status = result.status[:100]
+        if result.ok:
+            row.delivered_at = now
+        elif not result.retryable or row.attempts >= max_attempts:
+            row.dead_at = now
+        else:
+            row.due_at = now + backoff(row.attempts)
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_BASE * (1 << min(max(attempts - 1, 0), 20)), BACKOFF_CAP)
+
+
+def next_due(factory: sessionmaker[Session]) -> datetime | None:
+    with transaction(factory) as session:
+        return repository.next_due_at(session)
+
+
+def inbox(session: Session, actor: Actor) -> list[Notification]:
+    if actor.kind != "user" or actor.id is None:
+        return []
+    return repository.notifications_for(session, actor.id)

@@ -1,0 +1,88 @@
+"""POST /api/v1/warnings (the upstream contract) and its batch form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from quanzu.intake import service
+from quanzu.intake.schemas import BatchItemOut, BatchOut, WarningAccepted, WarningBatchIn, WarningIn
+from quanzu.kit.errors import DomainError, FieldError, ValidationFailed
+from quanzu.kit.validation import parse
+from quanzu.web.edge import actor, json_body, state, unit_of_work
+
+router = APIRouter(prefix="/api/v1", tags=["intake"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid bearer token"},
+    409: {"description": "Same (source, external_id) with different content"},
+    413: {"description": "Body too large"},
+    422: {"description": 'Invalid: `{"errors": [{"field": "target.id_number", "message": "..."}]}`'},
+}
+
+
+def _body_schema(model: type[WarningIn] | type[WarningBatchIn]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+@router.post(
+    "/warnings",
+    response_model=WarningAccepted,
+    status_code=201,
+    responses={
+        200: {
+            "description": "Replay of a stored warning, or merged into an open case",
+            "model": WarningAccepted,
+        },
+        **_ERRORS,
+    },
+    openapi_extra=_body_schema(WarningIn),
+)
+async def post_warning(request: Request) -> JSONResponse:
+    """Receive one warning (role `feed`). 201: a new case; 200: a replay of the same
+    `(source, external_id)`, or a new signal merged into the person's open case."""
+    warning = parse(WarningIn, await json_body(request))
+    outcome = await run_in_threadpool(_receive, request, warning)
+    return JSONResponse(outcome.accepted.model_dump(mode="json"), status_code=outcome.status)
+
+
+def _receive(request: Request, warning: WarningIn) -> service.IntakeOutcome:
+    with unit_of_work(request) as (session, rt):
+        return service.receive(session, rt, actor(session, request), warning)
+
+
+@router.post(
+    "/warnings/batch", response_model=BatchOut, responses=_ERRORS, openapi_extra=_body_schema(WarningBatchIn)
+)
+async def post_batch(request: Request) -> BatchOut:
+    """Many warnings at once. Each item is validated and stored in its own transaction, so one bad
+    item never blocks or half-stores the others; each gets the status the single endpoint gives."""
+    batch = parse(WarningBatchIn, await json_body(request))
+    limit = state(request).settings.max_batch_size
+    if len(batch.warnings) > limit:
+        raise ValidationFailed([FieldError("warnings", f"最多 {limit} 条")])
+    return await run_in_threadpool(_receive_batch, request, batch)
+
+
+def _receive_batch(request: Request, batch: WarningBatchIn) -> BatchOut:
+    with unit_of_work(request) as (session, _rt):
+        service.require_intake(actor(session, request))  # a bad token fails the whole call: 401
+    return BatchOut(results=[_batch_item(request, i, item) for i, item in enumerate(batch.warnings)])
+
+
+def _batch_item(request: Request, index: int, item: dict[str, Any]) -> BatchItemOut:
+    try:
+        warning = parse(WarningIn, item)
+        outcome = _receive(request, warning)
+    except DomainError as exc:
+        errors = getattr(exc, "errors", None) or [FieldError("", exc.message)]
+        return BatchItemOut(
+            index=index,
+            status=exc.status_code,
+            errors=[{"field": e.field, "message": e.message} for e in errors],
+        )
+    return BatchItemOut(index=index, status=outcome.status, result=outcome.accepted)

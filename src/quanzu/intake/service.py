@@ -1,0 +1,204 @@
+"""Receiving a warning: idempotency, merging into the person's open case, routing, dispatch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from quanzu.audit import service as audit
+from quanzu.auth.actor import Actor
+from quanzu.auth.scoping import require_role
+from quanzu.cases import service as cases
+from quanzu.codes import Role
+from quanzu.intake import repository
+from quanzu.intake.schemas import WarningAccepted, WarningIn
+from quanzu.kit.crypto import mask_id_number, mask_name, mask_phone
+from quanzu.kit.db import advisory_lock
+from quanzu.kit.errors import Conflict
+from quanzu.kit.runtime import Runtime
+from quanzu.models.cases import EarlyWarning, Person, ScamContact
+from quanzu.routing.rules import route
+
+INTAKE_ROLES = (Role.FEED, Role.CENTRE, Role.ADMIN)
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeOutcome:
+    accepted: WarningAccepted
+    created: bool  # False: a replay of a warning already stored
+
+    @property
+    def status(self) -> int:
+        """The contract's HTTP status: 201 only for a new case; replays and merges are 200."""
+        return 201 if self.created and not self.accepted.merged else 200
+
+
+def require_intake(actor: Actor) -> None:
+    require_role(actor, *INTAKE_ROLES)
+
+
+def receive(session: Session, rt: Runtime, actor: Actor, warning: WarningIn) -> IntakeOutcome:
+    require_intake(actor)
+    content_hash = _content_hash(warning)
+    keys = _identity_keys(rt, warning)
+    advisory_lock(session, f"warning:{warning.source}:{warning.external_id}", *keys.lock_keys())
+
+    existing = repository.warning_by_key(session, warning.source, warning.external_id)
+    if existing is not None:
+        if existing.content_hash != content_hash:
+            key = f"({warning.source}, {warning.external_id})"
+            raise Conflict(f"warning {key} was already received with different content")
+        return IntakeOutcome(cases.acceptance(session, existing), created=False)
+
+    person = _find_or_create_person(session, rt, warning, keys)
+    open_case = repository.open_case_for(session, [person.id])
+    now = rt.clock.now()
+    if open_case is not None:
+        row = _store_warning(
+            session,
+            rt,
+            warning,
+            content_hash,
+            person,
+            open_case.id,
+            merged=True,
+            routing=("merged", f"并入进行中的案件 #{open_case.id}"),
+            station_id=open_case.station_id,
+        )
+        cases.merge_signal(session, rt, actor, open_case, row)
+    else:
+        decision = route(warning.target.address, warning.target.phone, rt.rules.get(session))
+        case = cases.open_case(session, rt, actor, person, warning, decision, now)
+        row = _store_warning(
+            session,
+            rt,
+            warning,
+            content_hash,
+            person,
+            case.id,
+            merged=False,
+            routing=(case.routing_method, case.routing_detail),
+            station_id=case.station_id,
+        )
+        cases.record_first_signal(session, rt, actor, case, row)
+    audit.record(
+        session,
+        rt.clock,
+        actor,
+        "warning.received",
+        "warning",
+        row.id,
+        {
+            "source": warning.source,
+            "external_id": warning.external_id,
+            "case_id": row.case_id,
+            "merged": row.merged,
+        },
+    )
+    return IntakeOutcome(cases.acceptance(session, row), created=True)
+
+
+def _content_hash(warning: WarningIn) -> str:
+    canonical = json.dumps(warning.canonical(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _IdentityKeys:
+    id_bidx: str | None
+    phone_bidx: str | None
+
+    def lock_keys(self) -> list[str]:
+        # A person is serialised on each identifier, so two warnings about one new person
+        # arriving at once cannot open two cases.
+        return [f"person:{k}" for k in (self.id_bidx, self.phone_bidx) if k]
+
+
+def _identity_keys(rt: Runtime, warning: WarningIn) -> _IdentityKeys:
+    t = warning.target
+    return _IdentityKeys(
+        id_bidx=rt.cipher.blind_index(t.id_number, kind="id_number") if t.id_number else None,
+        phone_bidx=rt.cipher.blind_index(t.phone, kind="phone") if t.phone else None,
+    )
+
+
+def _find_or_create_person(session: Session, rt: Runtime, warning: WarningIn, keys: _IdentityKeys) -> Person:
+    """The ID number decides identity; a phone alone matches only a person with no conflicting
+    ID number (numbers get reassigned, people do not)."""
+    person = None
+    if keys.id_bidx:
+        person = repository.person_by_id_number(session, keys.id_bidx)
+    if person is None and keys.phone_bidx:
+        candidate = repository.person_by_phone(session, keys.phone_bidx)
+        no_conflict = (
+            keys.id_bidx is None or candidate is None or candidate.id_number_bidx in (None, keys.id_bidx)
+        )
+        if candidate is not None and no_conflict:
+            person = candidate
+    if person is None:
+        person = Person(created_at=rt.clock.now())
+        session.add(person)
+    _update_person(rt, person, warning, keys)
+    session.flush()
+    return person
+
+
+def _update_person(rt: Runtime, person: Person, warning: WarningIn, keys: _IdentityKeys) -> None:
+    """Newer warnings fill in what the person record lacks; they never blank a known value."""
+    t, enc = warning.target, rt.cipher.encrypt
+    if t.name:
+        person.name_enc = enc(t.name, context="person.name")
+        person.name_masked = mask_name(t.name)
+    if t.id_number and not person.id_number_bidx:
+        person.id_number_enc = enc(t.id_number, context="person.id_number")
+        person.id_number_bidx = keys.id_bidx
+        person.id_number_masked = mask_id_number(t.id_number)
+    if t.phone:
+        person.phone_enc = enc(t.phone, context="person.phone")
+        person.phone_bidx = keys.phone_bidx
+        person.phone_masked = mask_phone(t.phone)
+    if t.address:
+        person.address_enc = enc(t.address, context="person.address")
+    person.employer = t.employer or person.employer
+    person.age = t.age if t.age is not None else person.age
+    person.gender = t.gender or person.gender
+
+
+def _store_warning(
+    session: Session,
+    rt: Runtime,
+    warning: WarningIn,
+    content_hash: str,
+    person: Person,
+    case_id: int,
+    *,
+    merged: bool,
+    routing: tuple[str, str],
+    station_id: int | None,
+) -> EarlyWarning:
+    target_json = json.dumps(warning.target.model_dump(mode="json"), ensure_ascii=False)
+    row = EarlyWarning(
+        source=warning.source,
+        external_id=warning.external_id,
+        content_hash=content_hash,
+        case_id=case_id,
+        person_id=person.id,
+        merged=merged,
+        issued_at=warning.issued_at,
+        received_at=rt.clock.now(),
+        scam_type=warning.scam_type,
+        risk_level=warning.risk_level,
+        amount_at_risk=warning.amount_at_risk,
+        description=warning.description,
+        routing_method=routing[0],
+        routing_detail=routing[1],
+        station_id=station_id,
+        target_enc=rt.cipher.encrypt(target_json, context="warning.target"),
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(ScamContact(warning_id=row.id, kind=c.kind, value=c.value) for c in warning.scam_contacts)
+    return row

@@ -1,0 +1,46 @@
+"""Normalising and checking a person's identifiers: resident ID numbers and phone numbers."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import phonenumbers
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK_CHARS = "10X98765432"
+_ID_PATTERN = re.compile(r"^\d{17}[\dX]$")
+
+
+def normalise_id_number(raw: str) -> str:
+    return raw.strip().replace(" ", "").upper()
+
+
+def id_number_problem(id_number: str) -> str | None:
+    """Why a normalised 18-digit resident ID number (GB 11643-1999) is invalid, or None."""
+    if not _ID_PATTERN.match(id_number):
+        return "身份证号应为18位：17位数字加1位校验码（数字或X）"
+    try:
+        date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+    except ValueError:
+        return "身份证号中的出生日期无效"
+    total = sum(int(d) * w for d, w in zip(id_number[:17], _ID_WEIGHTS, strict=True))
+    if _ID_CHECK_CHARS[total % 11] != id_number[17]:
+        return "身份证号校验码错误（GB 11643）"
+    return None
+
+
+def id_check_char(first17: str) -> str:
+    """The check character for 17 digits; used to generate valid synthetic IDs for the demo."""
+    return _ID_CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
+
+
+def normalise_phone(raw: str) -> str | None:
+    """E.164 form of a Chinese mobile or fixed-line number, or None when it is not a valid one."""
+    try:
+        number = phonenumbers.parse(raw.strip(), "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -1,0 +1,37 @@
+"""What services need from the running process besides the session: the clock, the PII cipher,
+and the after-commit outlets (live push, waking the delivery worker)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from quanzu.kit.clock import Clock
+from quanzu.kit.crypto import PiiCipher
+from quanzu.routing.service import RulesCache
+
+
+class LivePublisher(Protocol):
+    def publish(self, user_ids: Iterable[int], event: dict[str, Any]) -> None: ...
+
+
+class NullPublisher:
+    def publish(self, user_ids: Iterable[int], event: dict[str, Any]) -> None:
+        return None
+
+
+def _noop() -> None:
+    return None
+
+
+@dataclass(slots=True)
+class Runtime:
+    clock: Clock
+    cipher: PiiCipher
+    live: LivePublisher = field(default_factory=NullPublisher)
+    wake_delivery: Callable[[], None] = _noop
+    rules: RulesCache = field(default_factory=RulesCache)
+    base_url: str = "http://127.0.0.1:8000"
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15

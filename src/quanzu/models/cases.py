@@ -1,0 +1,132 @@
+"""Targets, warnings and the cases they open. Identifiers of a target are encrypted at rest and
+found through blind indexes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from quanzu.kit.db import Base, UTCDateTime
+
+
+class Person(Base):
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    name_masked: Mapped[str] = mapped_column(String(64), default="")
+    id_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    id_number_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Masked forms for lists and notifications, so showing a case needs no decryption.
+    id_number_masked: Mapped[str] = mapped_column(String(32), default="")
+    phone_masked: Mapped[str] = mapped_column(String(32), default="")
+    address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    employer: Mapped[str | None] = mapped_column(String(200))
+    age: Mapped[int | None] = mapped_column(Integer)
+    gender: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        # One open case per person at most: the merge rule, enforced by the database too.
+        Index(
+            "uq_cases_open_person",
+            "person_id",
+            unique=True,
+            sqlite_where=text("state != 'closed'"),
+            postgresql_where=text("state != 'closed'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    tier: Mapped[int] = mapped_column(Integer, default=1)
+    risk_level: Mapped[str] = mapped_column(String(16))
+    scam_type: Mapped[str] = mapped_column(String(32))
+    urgency: Mapped[int] = mapped_column(Integer, default=0)
+    signal_count: Mapped[int] = mapped_column(Integer, default=1)
+    amount_at_risk: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
+    routing_method: Mapped[str] = mapped_column(String(16))
+    routing_detail: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class EarlyWarning(Base):
+    __tablename__ = "warnings"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(100))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    merged: Mapped[bool] = mapped_column(default=False)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    scam_type: Mapped[str] = mapped_column(String(32))
+    risk_level: Mapped[str] = mapped_column(String(16))
+    amount_at_risk: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
+    description: Mapped[str] = mapped_column(Text, default="")
+    routing_method: Mapped[str] = mapped_column(String(16))
+    routing_detail: Mapped[str] = mapped_column(Text)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    # The target as this warning described it (encrypted), kept as its own signal.
+    target_enc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ScamContact(Base):
+    __tablename__ = "scam_contacts"
+    __table_args__ = (Index("ix_scam_contacts_kind_value", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    warning_id: Mapped[int] = mapped_column(ForeignKey("warnings.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(200))
+
+
+class CaseAssignee(Base):
+    __tablename__ = "case_assignees"
+    __table_args__ = (UniqueConstraint("case_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    position: Mapped[str] = mapped_column(String(16))
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseEvent(Base):
+    """Append-only: this table is the case timeline."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,83 @@
+"""Queries about the organisation: stations, areas, rosters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from quanzu.codes import OrgKind
+from quanzu.models.org import DutyShift, JurisdictionArea, OrgUnit, User
+
+
+def centre(session: Session) -> OrgUnit | None:
+    return session.scalars(select(OrgUnit).where(OrgUnit.kind == OrgKind.CENTRE).limit(1)).first()
+
+
+def unit_by_code(session: Session, code: str) -> OrgUnit | None:
+    return session.scalars(select(OrgUnit).where(OrgUnit.code == code)).first()
+
+
+def units_by_ids(session: Session, ids: set[int]) -> dict[int, OrgUnit]:
+    if not ids:
+        return {}
+    return {u.id: u for u in session.scalars(select(OrgUnit).where(OrgUnit.id.in_(ids)))}
+
+
+def stations(session: Session) -> list[OrgUnit]:
+    return list(
+        session.scalars(select(OrgUnit).where(OrgUnit.kind == OrgKind.STATION).order_by(OrgUnit.code))
+    )
+
+
+def all_areas(session: Session) -> list[tuple[JurisdictionArea, str]]:
+    """Every jurisdiction area with its station's code."""
+    stmt = select(JurisdictionArea, OrgUnit.code).join(OrgUnit, OrgUnit.id == JurisdictionArea.station_id)
+    return [(area, code) for area, code in session.execute(stmt).all()]
+
+
+def on_duty(session: Session, station_id: int, at: datetime) -> list[tuple[User, str]]:
+    """The people on the station's roster at `at`, with their position (leader first)."""
+    stmt = (
+        select(User, DutyShift.position)
+        .join(DutyShift, DutyShift.user_id == User.id)
+        .where(
+            DutyShift.station_id == station_id,
+            DutyShift.starts_at <= at,
+            DutyShift.ends_at > at,
+            User.active.is_(True),
+        )
+        .order_by(DutyShift.position, User.id)
+    )
+    return [(user, position) for user, position in session.execute(stmt).all()]
+
+
+def user_by_username(session: Session, username: str) -> User | None:
+    return session.scalars(select(User).where(User.username == username)).first()
+
+
+def users_by_ids(session: Session, ids: set[int]) -> dict[int, User]:
+    if not ids:
+        return {}
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def children(session: Session, parent_id: int) -> list[OrgUnit]:
+    return list(session.scalars(select(OrgUnit).where(OrgUnit.parent_id == parent_id).order_by(OrgUnit.id)))
+
+
+def area_by_name(session: Session, name: str) -> JurisdictionArea | None:
+    return session.scalars(select(JurisdictionArea).where(JurisdictionArea.name == name)).first()
+
+
+def shift_exists(
+    session: Session, user_id: int, station_id: int, starts_at: datetime, ends_at: datetime
+) -> bool:
+    stmt = select(DutyShift.id).where(
+        DutyShift.user_id == user_id,
+        DutyShift.station_id == station_id,
+        DutyShift.starts_at == starts_at,
+        DutyShift.ends_at == ends_at,
+    )
+    return session.scalars(stmt).first() is not None

@@ -1,0 +1,89 @@
+"""Shared helpers for the HTTP edge: the app state, the request's transaction, the actor,
+bounded JSON bodies. Endpoints use these and one service call; no SQL here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from quanzu.auth import service as auth
+from quanzu.auth.actor import Actor
+from quanzu.config import Settings
+from quanzu.dispatch.live import LiveHub
+from quanzu.kit.db import transaction
+from quanzu.kit.errors import DomainError, FieldError, NotAuthenticated, ValidationFailed
+from quanzu.kit.runtime import Runtime
+
+SESSION_COOKIE = "qz_session"
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+    reader: sessionmaker[Session]
+    rt: Runtime
+    hub: LiveHub
+
+
+def state(request: Request) -> AppState:
+    app_state: AppState = request.app.state.quanzu
+    return app_state
+
+
+@contextmanager
+def unit_of_work(request: Request, *, read_only: bool = False) -> Iterator[tuple[Session, Runtime]]:
+    """The request owns the transaction: commit when the handler succeeds, else roll back.
+    Read-only requests must not write (on SQLite they do not hold the write lock)."""
+    st = state(request)
+    with transaction(st.reader if read_only else st.factory) as session:
+        yield session, st.rt
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def actor(session: Session, request: Request) -> Actor:
+    token = bearer_token(request)
+    if not token:
+        raise NotAuthenticated("missing bearer token")
+    return auth.authenticate(session, state(request).rt, token)
+
+
+async def json_body(request: Request) -> Any:
+    """The body as JSON, refusing oversize bodies before reading them whole."""
+    limit = state(request).settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(limit)
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValidationFailed([FieldError("body", "请求体不是有效的 JSON")]) from None
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body exceeds {limit} bytes")
+        self.errors = [FieldError("body", f"请求体超过 {limit} 字节上限")]
