@@ -27,6 +27,7 @@ from quanzu.kit.db import Base
 from quanzu.kit.migrate import upgrade
 from quanzu.kit.runtime import Runtime
 from quanzu.web.edge import AppState
+from tests.receivers import closed_port, receiver  # noqa: F401  (fixtures for every test module)
 
 PG_ADMIN_URL = os.environ.get("QUANZU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_PII_KEY = "q3xQ0ZCw1cQd8Zb3m0aQ3L5p0YbX9b2h8cZ1s6T4u7w="  # test-only key

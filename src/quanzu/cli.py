@@ -202,16 +202,35 @@ def client_add(name: str, role: Annotated[Role, typer.Option(help="feed or bank"
     _run(lambda session, rt: typer.echo(auth.create_client(session, rt, name, role)))
 
 
+@audit_app.command("head")
+def audit_head() -> None:
+    """Print the chain head as SEQ:HASH; keep it outside the database (e.g. in the daily report)
+    so that `audit verify --expect-head` can detect entries cut off the end."""
+    from quanzu.audit.repository import chain_head
+
+    def go(session: Session, _rt: Runtime) -> None:
+        seq, digest = chain_head(session)
+        typer.echo(f"{seq}:{digest}")
+
+    _run(go)
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    expect_head: Annotated[str | None, typer.Option(help="SEQ:HASH printed earlier by `audit head`")] = None,
+) -> None:
     """Check the hash chain: exits 1 and lists the entries if anything was edited or deleted."""
     from quanzu.audit.service import verify
 
     failed = False
+    head = None
+    if expect_head:
+        seq, _, digest = expect_head.partition(":")
+        head = (int(seq), digest)
 
     def go(session: Session, _rt: Runtime) -> None:
         nonlocal failed
-        checked, problems = verify(session)
+        checked, problems = verify(session, head)
         for p in problems:
             typer.echo(f"seq {p.seq}: {p.problem}", err=True)
         failed = bool(problems)
@@ -226,7 +245,6 @@ def audit_verify() -> None:
 def warnings_import(
     file: Path,
     source: Annotated[str, typer.Option(help="source code for rows without one")] = "manual",
-    client: Annotated[str, typer.Option(help="machine client name to act as")] = "cli-import",
 ) -> None:
     """Import warnings from an Excel (.xlsx) or CSV file, one row per warning; a report per row."""
     from quanzu.intake.tabular import import_rows, read_table

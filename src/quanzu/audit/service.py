@@ -87,12 +87,16 @@ class ChainProblem:
     problem: str
 
 
-def verify(session: Session) -> tuple[int, list[ChainProblem]]:
-    """Walks the chain; returns (entries checked, problems). Any edit, deletion or insertion shows."""
+def verify(session: Session, expected_head: tuple[int, str] | None = None) -> tuple[int, list[ChainProblem]]:
+    """Walks the chain; returns (entries checked, problems). Any edit, deletion or insertion shows.
+    Cutting off the newest entries shows only against a head exported earlier (`expected_head`)."""
     problems: list[ChainProblem] = []
     expected_seq, prev_hash, checked = 1, GENESIS, 0
+    head_seen = expected_head is None
     for entry in repository.iter_chain(session):
         checked += 1
+        if expected_head is not None and (entry.seq, entry.hash) == expected_head:
+            head_seen = True
         if entry.seq != expected_seq:
             problems.append(ChainProblem(expected_seq, f"missing entries before seq {entry.seq}"))
         if entry.prev_hash != prev_hash:
@@ -100,4 +104,8 @@ def verify(session: Session) -> tuple[int, list[ChainProblem]]:
         if entry_hash(entry) != entry.hash:
             problems.append(ChainProblem(entry.seq, "content does not match its hash (edited)"))
         expected_seq, prev_hash = entry.seq + 1, entry.hash
+    if not head_seen and expected_head is not None:
+        problems.append(
+            ChainProblem(expected_head[0], f"exported head seq {expected_head[0]} is missing or differs")
+        )
     return checked, problems

@@ -83,7 +83,6 @@ _CPCA_PLACEHOLDER_CITY = "市辖区"
 # "松陵镇开平路" (a road) or "开平市场" (a market) is how cpca gets fooled.
 _EXPLICIT_FOREIGN_NAMES = 2
 
-_MAX_SHOWN_ADDRESS = 60
 
 # Traditional characters seen in Jiangsu addresses, mapped to Simplified so that "蘇州市吳江區盛澤鎮"
 # matches like "苏州市吴江区盛泽镇". Not a general converter: just the characters of place names,
@@ -182,17 +181,10 @@ def _normalise(text: str) -> str:
     return _WHITESPACE.sub("", half_width.translate(_TO_SIMPLIFIED))
 
 
-def _shown(address: str) -> str:
-    """The address as the user typed it, trimmed for display."""
-    text = _WHITESPACE.sub(" ", address.strip())
-    return text if len(text) <= _MAX_SHOWN_ADDRESS else text[:_MAX_SHOWN_ADDRESS] + "…"
-
-
 def _route_by_address(address: str | None, rules: RoutingRules) -> _AddressOutcome:
     if address is None or not _normalise(address):
         return _AddressOutcome(None, "无地址")
     text = _normalise(address)
-    shown = _shown(address)
     hits = _find_area_hits(text, rules)
     reading = _cpca_divisions(text)
     contradicting = _contradicting_divisions(reading, rules)
@@ -200,16 +192,16 @@ def _route_by_address(address: str | None, rules: RoutingRules) -> _AddressOutco
         place = "".join(name for name in reading if name is not None)
         return _AddressOutcome(None, f"地址不在本区（{place}）")
     if not hits:
-        return _AddressOutcome(None, f"地址“{shown}”未匹配到{rules.district}任何辖区")
+        return _AddressOutcome(None, f"地址未匹配到{rules.district}任何辖区")
     best = _best_hits(hits)
     stations = sorted({hit.needle.area.station_code for hit in best})
     if len(stations) > 1:
         candidates = "与".join(_describe_candidate(hit) for hit in _one_hit_per_station(best))
-        return _AddressOutcome(None, f"地址“{shown}”同时匹配{candidates}，无法确定辖区")
+        return _AddressOutcome(None, f"地址同时匹配{candidates}，无法确定辖区")
     chosen = min(best, key=lambda hit: hit.start)
     return _AddressOutcome(
         station_code=chosen.needle.area.station_code,
-        detail=f"地址“{shown}”匹配辖区{_describe_area(chosen)} → 派出所 {chosen.needle.area.station_code}",
+        detail=f"地址匹配辖区{_describe_area(chosen)} → 派出所 {chosen.needle.area.station_code}",
         matched=chosen.needle.area.name,
     )
 

@@ -1,0 +1,472 @@
+"""Intake benchmark: sustained rate and latency of POST /api/v1/warnings over real HTTP, against an
+anchor (a bare durable single-row insert loop) measured in the same run on the same database.
+
+    .venv/bin/python bench/intake.py [--engine sqlite|postgresql|both] [--rate 200] [--seconds 20]
+                                     [--concurrency 32]
+
+Per engine: a fresh database, `quanzu db upgrade` + `quanzu demo load`, `quanzu serve` on a free
+127.0.0.1 port, a warm-up, an open-loop phase at --rate (latency measured from each request's
+scheduled send time, so queueing counts), a closed-loop "max rate" phase, then the anchor.
+Everything talks to 127.0.0.1 only, is bounded in count and time, and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy import text
+
+from quanzu.demo.feed import DemoFeed
+from quanzu.kit.db import make_engine
+
+BIN = Path(sys.executable).parent
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_BENCH_DB = "quanzu_bench"
+PG_BENCH_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
+WARMUP_REQUESTS = 50
+MAX_RATE_SECONDS = 5.0
+ANCHOR_SECONDS = 5.0
+REQUEST_TIMEOUT_S = 30.0
+DRAIN_TIMEOUT_S = 60.0  # after the last scheduled send, how long stragglers may take
+LATE_START_S = 0.005  # a request launched this much after its slot counts as a late start
+MAX_RATE_BODY_CAP = 20_000  # hard bound on closed-loop requests
+ANCHOR_ROW_CAP = 1_000_000  # hard bound on anchor inserts
+ROW_TABLES = ("warnings", "cases", "case_assignees", "notifications", "outbox", "audit_log")
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """Latencies (seconds) and outcomes of one phase."""
+
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+    late_starts: int = 0
+
+    def ok(self, status: int, latency: float) -> None:
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        self.latencies.append(latency)
+
+    def fail(self, message: str) -> None:
+        self.errors.append(message)
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    def pct(self, q: float) -> float:
+        """The q-quantile (nearest rank) in milliseconds."""
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        rank = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
+        return ordered[rank] * 1000
+
+
+@dataclass
+class EngineResult:
+    engine: str
+    open_loop: Sample
+    max_rate: Sample
+    anchor: Sample
+    rows: dict[str, int]
+
+
+# --- databases ----------------------------------------------------------------------------------
+
+
+def fresh_database(engine: str, workdir: Path) -> str:
+    """A new, empty database; returns its URL."""
+    if engine == "sqlite":
+        return f"sqlite:///{workdir / 'bench.sqlite3'}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
+    return PG_BENCH_URL
+
+
+def ensure_postgres() -> None:
+    try:
+        psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        script = Path(__file__).resolve().parent.parent / "scripts" / "ensure-services.sh"
+        subprocess.run([str(script)], check=True)  # noqa: S603  (our own script)
+
+
+def postgres_version() -> str:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            return str(row[0]) if row else "?"
+    except psycopg.Error:
+        return "not reachable"
+
+
+def count_rows(url: str) -> dict[str, int]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            counts = {}
+            for t in ROW_TABLES:
+                sql = text(f"SELECT count(*) FROM {t}")  # noqa: S608  (our own table names)
+                counts[t] = int(conn.execute(sql).scalar_one())
+            return counts
+    finally:
+        engine.dispose()
+
+
+# --- the server ---------------------------------------------------------------------------------
+
+
+def server_env(url: str, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUANZU_")}
+    env.update(
+        QUANZU_DATABASE_URL=url,
+        QUANZU_DATA_DIR=str(data_dir),
+        QUANZU_PII_KEY_FILE=str(data_dir / "pii.key"),  # default is ./var/pii.key
+    )
+    return env
+
+
+def prepare(env: dict[str, str], cwd: Path) -> str:
+    """Migrate, load the demo district; returns the demo feed's token."""
+    for args in (["db", "upgrade"], ["demo", "load"]):
+        cmd = [str(BIN / "quanzu"), *args]
+        subprocess.run(cmd, env=env, cwd=cwd, check=True, capture_output=True)  # noqa: S603
+    return (Path(env["QUANZU_DATA_DIR"]) / "demo-feed.token").read_text().strip()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_server(env: dict[str, str], cwd: Path) -> Iterator[str]:
+    """`quanzu serve` on a free port; always stopped on exit (errors and Ctrl-C included)."""
+    port = free_port()
+    log = (cwd / "server.log").open("wb")
+    cmd = [str(BIN / "quanzu"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}; see server.log")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1, trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not become healthy")
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+
+def make_bodies(count: int, seed: int) -> list[bytes]:
+    """Pre-serialised demo-feed warnings, so the load generator spends little CPU per request."""
+    feed = DemoFeed(seed)
+    now = datetime.now(UTC)
+    return [json.dumps(feed.next_warning(now), ensure_ascii=False).encode() for _ in range(count)]
+
+
+def client(base: str, token: str, concurrency: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    return httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=REQUEST_TIMEOUT_S, trust_env=False
+    )
+
+
+async def post(http: httpx.AsyncClient, body: bytes, since: float, sample: Sample) -> None:
+    """One POST; latency measured from `since` (the scheduled send time) to the response."""
+    try:
+        r = await http.post("/api/v1/warnings", content=body)
+    except httpx.HTTPError as exc:
+        sample.fail(f"{type(exc).__name__}: {exc}")
+        return
+    latency = time.perf_counter() - since
+    if r.status_code in (200, 201):
+        sample.ok(r.status_code, latency)
+    else:
+        sample.fail(f"HTTP {r.status_code}: {r.text[:200]}")
+
+
+async def open_loop(http: httpx.AsyncClient, bodies: list[bytes], rate: float) -> Sample:
+    """Request i is launched at t0 + i/rate whatever happened to the earlier ones."""
+    sample = Sample()
+    tasks: list[asyncio.Task[None]] = []
+    t0 = time.perf_counter() + 0.05
+    for i, body in enumerate(bodies):
+        slot = t0 + i / rate
+        delay = slot - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif -delay > LATE_START_S:
+            sample.late_starts += 1
+        tasks.append(asyncio.create_task(post(http, body, slot, sample)))
+    _, pending = await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S) if tasks else (set(), set())
+    for task in pending:
+        task.cancel()
+        sample.fail("not answered within the drain timeout")
+    sample.elapsed = time.perf_counter() - t0
+    return sample
+
+
+async def closed_loop(http: httpx.AsyncClient, bodies: list[bytes], workers: int, seconds: float) -> Sample:
+    """`workers` posters back to back until `seconds` pass or the bodies run out."""
+    sample = Sample()
+    queue = iter(bodies)
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    async def worker() -> None:
+        for body in queue:
+            if time.perf_counter() >= deadline:
+                return
+            await post(http, body, time.perf_counter(), sample)
+
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(workers))), seconds + DRAIN_TIMEOUT_S)
+    sample.elapsed = time.perf_counter() - start
+    return sample
+
+
+async def load_phases(base: str, token: str, args: argparse.Namespace) -> tuple[Sample, Sample]:
+    n_open = int(args.rate * args.seconds)
+    n_max = min(MAX_RATE_BODY_CAP, int(args.rate * MAX_RATE_SECONDS * 3))
+    bodies = make_bodies(WARMUP_REQUESTS + n_open + n_max, seed=20261128)
+    warm, steady, burst = (
+        bodies[:WARMUP_REQUESTS],
+        bodies[WARMUP_REQUESTS : WARMUP_REQUESTS + n_open],
+        bodies[WARMUP_REQUESTS + n_open :],
+    )
+    async with client(base, token, args.concurrency) as http:
+        warmup = await closed_loop(http, warm, min(8, args.concurrency), 30.0)
+        if warmup.errors:
+            raise RuntimeError(f"warm-up failed: {warmup.errors[:3]}")
+        steady_sample = await open_loop(http, steady, args.rate)
+        max_sample = await closed_loop(http, burst, args.concurrency, MAX_RATE_SECONDS)
+    return steady_sample, max_sample
+
+
+# --- the anchor ---------------------------------------------------------------------------------
+
+
+def sqlite_inserter(path: str) -> Callable[[], Callable[[str], None]]:
+    def connect() -> Callable[[str], None]:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=30000")
+
+        def insert(payload: str) -> None:
+            conn.execute("BEGIN IMMEDIATE")  # as the app's writers do
+            conn.execute("INSERT INTO bench_anchor (payload) VALUES (?)", (payload,))
+            conn.execute("COMMIT")
+
+        return insert
+
+    return connect
+
+
+def postgres_inserter(url: str) -> Callable[[], Callable[[str], None]]:
+    def connect() -> Callable[[str], None]:
+        conn = psycopg.connect(url)
+
+        def insert(payload: str) -> None:
+            conn.execute("INSERT INTO bench_anchor (payload) VALUES (%s)", (payload,))
+            conn.commit()
+
+        return insert
+
+    return connect
+
+
+def create_anchor_table(engine: str, url: str) -> Callable[[], Callable[[str], None]]:
+    if engine == "sqlite":
+        path = url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TABLE IF EXISTS bench_anchor")
+            conn.execute("CREATE TABLE bench_anchor (id INTEGER PRIMARY KEY, payload TEXT)")
+        return sqlite_inserter(path)
+    with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute("DROP TABLE IF EXISTS bench_anchor")
+        pg.execute("CREATE TABLE bench_anchor (id serial PRIMARY KEY, payload text)")
+    return postgres_inserter(url)
+
+
+def anchor(engine: str, url: str, threads: int, seconds: float) -> Sample:
+    """`threads` connections, each inserting one row per committed transaction, for `seconds`."""
+    connect = create_anchor_table(engine, url)
+    sample = Sample()
+    lock = threading.Lock()
+    payload = "x" * 200
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    def run() -> None:
+        insert = connect()
+        mine: list[float] = []
+        while len(mine) < ANCHOR_ROW_CAP // threads and time.perf_counter() < deadline:
+            t = time.perf_counter()
+            insert(payload)
+            mine.append(time.perf_counter() - t)
+        with lock:
+            sample.latencies.extend(mine)
+
+    workers = [threading.Thread(target=run, daemon=True) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=seconds + 60)
+    sample.elapsed = time.perf_counter() - start
+    return sample
+
+
+# --- one engine ---------------------------------------------------------------------------------
+
+
+def bench_engine(engine: str, args: argparse.Namespace) -> EngineResult:
+    print(f"\n== {engine} ==", flush=True)
+    if engine == "postgresql":
+        ensure_postgres()
+    workdir = Path(tempfile.mkdtemp(prefix=f"quanzu-bench-{engine}-"))
+    try:
+        url = fresh_database(engine, workdir)
+        env = server_env(url, workdir / "data")
+        token = prepare(env, workdir)
+        with running_server(env, workdir) as base:
+            print(f"server up at {base}; warm-up, {args.seconds:g} s at {args.rate:g}/s, then max rate")
+            steady, burst = asyncio.run(load_phases(base, token, args))
+        rows = count_rows(url)
+        print(f"anchor: {args.concurrency} threads, {ANCHOR_SECONDS:g} s", flush=True)
+        anchor_sample = anchor(engine, url, args.concurrency, ANCHOR_SECONDS)
+        result = EngineResult(engine, steady, burst, anchor_sample, rows)
+        print_engine(result, args)
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- reporting ----------------------------------------------------------------------------------
+
+
+def print_engine(r: EngineResult, args: argparse.Namespace) -> None:
+    s = r.open_loop
+    ok, bad = len(s.latencies), len(s.errors)
+    print(f"open loop @ {args.rate:g}/s: {ok} ok, {bad} errors, statuses {s.statuses}")
+    print(f"  late starts (> {LATE_START_S * 1000:g} ms behind schedule): {s.late_starts}")
+    for phase in (r.open_loop, r.max_rate):
+        for e in phase.errors[:3]:
+            print(f"  error: {e}")
+    print(f"  rows after load: {r.rows}")
+
+
+def machine() -> str:
+    model = "?"
+    with Path("/proc/cpuinfo").open() as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
+        f"PostgreSQL {postgres_version()}, {platform.system()} {platform.release()}"
+    )
+
+
+def ms(v: float) -> str:
+    return f"{v:.1f}"
+
+
+def print_table(results: list[EngineResult], args: argparse.Namespace) -> None:
+    head = (
+        f"{'engine':<11}{'phase':<18}{'rows/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
+        f"{'max ms':>9}{'errors':>8}"
+    )
+    print(f"\nmachine: {machine()}")
+    print(f"concurrency {args.concurrency}; open loop {args.rate:g}/s for {args.seconds:g} s")
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        for name, s in (
+            (f"intake @{args.rate:g}/s", r.open_loop),
+            ("intake max", r.max_rate),
+            ("anchor", r.anchor),
+        ):
+            print(
+                f"{r.engine:<11}{name:<18}{s.throughput:>9.1f}{ms(s.pct(0.5)):>9}{ms(s.pct(0.9)):>9}"
+                f"{ms(s.pct(0.99)):>9}{ms(max(s.latencies, default=0) * 1000):>9}{len(s.errors):>8}"
+            )
+    print()
+    for r in results:
+        a = r.anchor
+        print(
+            f"{r.engine}: intake p99 / anchor p99 = {r.open_loop.pct(0.99) / a.pct(0.99):.1f}x, "
+            f"intake p50 / anchor p50 = {r.open_loop.pct(0.5) / a.pct(0.5):.1f}x, "
+            f"intake max rate / anchor rate = {r.max_rate.throughput / a.throughput:.2f}"
+        )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both")
+    p.add_argument("--rate", type=float, default=200.0, help="open-loop target, warnings/s")
+    p.add_argument("--seconds", type=float, default=20.0, help="open-loop duration")
+    p.add_argument("--concurrency", type=int, default=32, help="HTTP connections and anchor threads")
+    args = p.parse_args(argv)
+    if not (0 < args.rate <= 5000 and 0 < args.seconds <= 600 and 1 <= args.concurrency <= 256):
+        p.error("need 0 < rate <= 5000, 0 < seconds <= 600, 1 <= concurrency <= 256")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
+    results = [bench_engine(e, args) for e in engines]
+    print_table(results, args)
+
+
+if __name__ == "__main__":
+    main()
