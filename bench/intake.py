@@ -65,6 +65,8 @@ class Sample:
     errors: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     late_starts: int = 0
+    cpu_client: float = 0.0  # CPU seconds used by this process (the load generator) in the phase
+    cpu_server: float = 0.0  # CPU seconds used by the server process in the phase
 
     def ok(self, status: int, latency: float) -> None:
         self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -167,7 +169,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict[str, str], cwd: Path) -> Iterator[str]:
+def running_server(env: dict[str, str], cwd: Path) -> Iterator[tuple[str, int]]:
     """`quanzu serve` on a free port; always stopped on exit (errors and Ctrl-C included)."""
     port = free_port()
     log = (cwd / "server.log").open("wb")
@@ -176,7 +178,7 @@ def running_server(env: dict[str, str], cwd: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, proc)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         try:
@@ -199,6 +201,20 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 30
             pass
         time.sleep(0.2)
     raise RuntimeError("server did not become healthy")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def cpu_meter(sample: Sample, server_pid: int) -> Iterator[None]:
+    client0, server0 = time.process_time(), cpu_seconds(server_pid)
+    yield
+    sample.cpu_client = time.process_time() - client0
+    sample.cpu_server = cpu_seconds(server_pid) - server0
 
 
 # --- load ---------------------------------------------------------------------------------------
@@ -233,9 +249,8 @@ async def post(http: httpx.AsyncClient, body: bytes, since: float, sample: Sampl
         sample.fail(f"HTTP {r.status_code}: {r.text[:200]}")
 
 
-async def open_loop(http: httpx.AsyncClient, bodies: list[bytes], rate: float) -> Sample:
+async def open_loop(http: httpx.AsyncClient, bodies: list[bytes], rate: float, sample: Sample) -> Sample:
     """Request i is launched at t0 + i/rate whatever happened to the earlier ones."""
-    sample = Sample()
     tasks: list[asyncio.Task[None]] = []
     t0 = time.perf_counter() + 0.05
     for i, body in enumerate(bodies):
@@ -254,9 +269,10 @@ async def open_loop(http: httpx.AsyncClient, bodies: list[bytes], rate: float) -
     return sample
 
 
-async def closed_loop(http: httpx.AsyncClient, bodies: list[bytes], workers: int, seconds: float) -> Sample:
+async def closed_loop(
+    http: httpx.AsyncClient, bodies: list[bytes], workers: int, seconds: float, sample: Sample
+) -> Sample:
     """`workers` posters back to back until `seconds` pass or the bodies run out."""
-    sample = Sample()
     queue = iter(bodies)
     start = time.perf_counter()
     deadline = start + seconds
@@ -272,7 +288,7 @@ async def closed_loop(http: httpx.AsyncClient, bodies: list[bytes], workers: int
     return sample
 
 
-async def load_phases(base: str, token: str, args: argparse.Namespace) -> tuple[Sample, Sample]:
+async def load_phases(base: str, pid: int, token: str, args: argparse.Namespace) -> tuple[Sample, Sample]:
     n_open = int(args.rate * args.seconds)
     n_max = min(MAX_RATE_BODY_CAP, int(args.rate * MAX_RATE_SECONDS * 3))
     bodies = make_bodies(WARMUP_REQUESTS + n_open + n_max, seed=20261128)
@@ -282,11 +298,14 @@ async def load_phases(base: str, token: str, args: argparse.Namespace) -> tuple[
         bodies[WARMUP_REQUESTS + n_open :],
     )
     async with client(base, token, args.concurrency) as http:
-        warmup = await closed_loop(http, warm, min(8, args.concurrency), 30.0)
+        warmup = await closed_loop(http, warm, min(8, args.concurrency), 30.0, Sample())
         if warmup.errors:
             raise RuntimeError(f"warm-up failed: {warmup.errors[:3]}")
-        steady_sample = await open_loop(http, steady, args.rate)
-        max_sample = await closed_loop(http, burst, args.concurrency, MAX_RATE_SECONDS)
+        steady_sample, max_sample = Sample(), Sample()
+        with cpu_meter(steady_sample, pid):
+            steady_sample = await open_loop(http, steady, args.rate, steady_sample)
+        with cpu_meter(max_sample, pid):
+            max_sample = await closed_loop(http, burst, args.concurrency, MAX_RATE_SECONDS, max_sample)
     return steady_sample, max_sample
 
 
@@ -376,9 +395,9 @@ def bench_engine(engine: str, args: argparse.Namespace) -> EngineResult:
         url = fresh_database(engine, workdir)
         env = server_env(url, workdir / "data")
         token = prepare(env, workdir)
-        with running_server(env, workdir) as base:
+        with running_server(env, workdir) as (base, pid):
             print(f"server up at {base}; warm-up, {args.seconds:g} s at {args.rate:g}/s, then max rate")
-            steady, burst = asyncio.run(load_phases(base, token, args))
+            steady, burst = asyncio.run(load_phases(base, pid, token, args))
         rows = count_rows(url)
         print(f"anchor: {args.concurrency} threads, {ANCHOR_SECONDS:g} s", flush=True)
         anchor_sample = anchor(engine, url, args.concurrency, ANCHOR_SECONDS)
@@ -397,7 +416,11 @@ def print_engine(r: EngineResult, args: argparse.Namespace) -> None:
     ok, bad = len(s.latencies), len(s.errors)
     print(f"open loop @ {args.rate:g}/s: {ok} ok, {bad} errors, statuses {s.statuses}")
     print(f"  late starts (> {LATE_START_S * 1000:g} ms behind schedule): {s.late_starts}")
-    for phase in (r.open_loop, r.max_rate):
+    for name, phase in (("open loop", r.open_loop), ("max rate", r.max_rate)):
+        print(
+            f"  {name}: CPU over {phase.elapsed:.1f} s wall: server {phase.cpu_server:.1f} s, "
+            f"load generator {phase.cpu_client:.1f} s (of {os.cpu_count()} cores)"
+        )
         for e in phase.errors[:3]:
             print(f"  error: {e}")
     print(f"  rows after load: {r.rows}")

@@ -110,6 +110,7 @@ def test_audit_verify_fails_on_tampering(cli_env: Path) -> None:
     head = run("audit", "head").strip()
     engine = create_engine(os.environ["QUANZU_DATABASE_URL"])
     with engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER audit_log_no_update"))  # someone with DDL rights
         conn.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 1"))
     engine.dispose()
     result = runner.invoke(app, ["audit", "verify", "--expect-head", head])

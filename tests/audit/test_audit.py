@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from quanzu.audit.repository import chain_head
 from quanzu.audit.service import verify
@@ -16,6 +22,30 @@ def populate(env: Env) -> None:
     district = seed(env)
     for i in range(3):
         env.client.post("/api/v1/warnings", json=warning(f"AU-{i}"), headers=bearer(district.feed_token))
+
+
+@contextmanager
+def tampering(env: Env) -> Iterator[Session]:
+    """A transaction of someone with DDL rights, who switches the append-only guards off first."""
+    with transaction(env.factory) as s:
+        if env.is_postgres:
+            s.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+        else:
+            s.execute(text("DROP TRIGGER audit_log_no_update"))
+            s.execute(text("DROP TRIGGER audit_log_no_delete"))
+        yield s
+        if env.is_postgres:
+            s.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
+
+
+def test_the_database_refuses_edits_and_deletions(env: Env) -> None:
+    populate(env)
+    for statement in (update(AuditEntry).values(actor="x"), delete(AuditEntry)):
+        with pytest.raises(DBAPIError, match="append-only"), transaction(env.factory) as s:
+            s.execute(statement)
+    for sql in ("UPDATE case_events SET kind = 'x'", "DELETE FROM case_events"):
+        with pytest.raises(DBAPIError, match="append-only"), transaction(env.factory) as s:
+            s.execute(text(sql))
 
 
 def check(env: Env) -> list[str]:
@@ -38,14 +68,14 @@ def test_state_changes_are_recorded_and_the_chain_verifies(env: Env) -> None:
 
 def test_an_edited_entry_is_detected(env: Env) -> None:
     populate(env)
-    with transaction(env.factory) as s:
+    with tampering(env) as s:
         s.execute(update(AuditEntry).where(AuditEntry.seq == 5).values(actor="user:0:nobody"))
     assert check(env) == ["5: content does not match its hash (edited)"]
 
 
 def test_a_deleted_entry_is_detected(env: Env) -> None:
     populate(env)
-    with transaction(env.factory) as s:
+    with tampering(env) as s:
         s.execute(delete(AuditEntry).where(AuditEntry.seq == 4))
     problems = check(env)
     assert "4: missing entries before seq 5" in problems
@@ -58,7 +88,7 @@ def test_a_truncated_tail_is_detected_against_an_exported_head(env: Env) -> None
     populate(env)
     with env.reader() as s:
         head = chain_head(s)
-    with transaction(env.factory) as s:
+    with tampering(env) as s:
         s.execute(delete(AuditEntry).where(AuditEntry.seq == head[0]))
     assert check(env) == []
     with env.reader() as s:
@@ -70,7 +100,7 @@ def test_a_rewritten_entry_with_a_recomputed_hash_still_breaks_the_next_link(env
     from quanzu.audit.service import entry_hash
 
     populate(env)
-    with transaction(env.factory) as s:
+    with tampering(env) as s:
         entry = s.scalars(select(AuditEntry).where(AuditEntry.seq == 3)).one()
         entry.detail = {"forged": True}
         entry.hash = entry_hash(entry)

@@ -18,11 +18,12 @@ from quanzu.intake import service as intake
 from quanzu.intake.schemas import WarningIn
 from quanzu.kit.db import transaction
 from quanzu.models.cases import Case, CaseAssignee, CaseEvent
-from quanzu.models.dispatch import ChannelEndpointRow, DeliveryAttempt, Notification, OutboxMessage
-from quanzu.models.org import OrgUnit, User
+from quanzu.models.dispatch import DeliveryAttempt, Notification, OutboxMessage
+from quanzu.models.org import User
+from quanzu.org.service import import_org
 from quanzu.worker.runner import DeliveryWorker
 from tests.conftest import Env, LiveServer
-from tests.factories import bearer, id_number, seed, warning
+from tests.factories import ORG, bearer, id_number, seed, warning
 from tests.receivers import HttpReceiver
 
 FEED = Actor(kind="client", id=1, name="national-feed", role=Role.FEED)
@@ -124,12 +125,22 @@ class RecordingPublisher:
 WEBHOOK_KEY = "s3cret"
 
 
-def _endpoint(
-    env: Env, station: str, url: str, kind: str = "webhook", secret: str | None = WEBHOOK_KEY
-) -> None:
+def _endpoint(env: Env, station: str, url: str) -> None:
+    """Configures the station's webhook the way an administrator does: through the org file."""
+    branches = [
+        {
+            **b,
+            "stations": [
+                {**st, "channels": [{"kind": "webhook", "target": url, "secret": WEBHOOK_KEY}]}
+                if st["code"] == station
+                else st
+                for st in b["stations"]
+            ],
+        }
+        for b in ORG["branches"]
+    ]
     with transaction(env.factory) as s:
-        unit = s.scalars(select(OrgUnit).where(OrgUnit.code == station)).one()
-        s.add(ChannelEndpointRow(org_unit_id=unit.id, kind=kind, target=url, secret=secret, options={}))
+        import_org(s, env.rt, {"centre": ORG["centre"], "branches": branches})
 
 
 def test_notifications_are_released_only_after_commit(env: Env, receiver: HttpReceiver) -> None:

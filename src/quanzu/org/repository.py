@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quanzu.codes import OrgKind
+from quanzu.models.dispatch import ChannelEndpointRow
 from quanzu.models.org import DutyShift, JurisdictionArea, OrgUnit, User
 
 
@@ -81,3 +82,12 @@ def shift_exists(
         DutyShift.ends_at == ends_at,
     )
     return session.scalars(stmt).first() is not None
+
+
+def channel(session: Session, unit_id: int, kind: str, target: str) -> ChannelEndpointRow | None:
+    stmt = select(ChannelEndpointRow).where(
+        ChannelEndpointRow.org_unit_id == unit_id,
+        ChannelEndpointRow.kind == kind,
+        ChannelEndpointRow.target == target,
+    )
+    return session.scalars(stmt).first()

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from quanzu.codes import DutyPosition, Role
+from quanzu.dispatch.channels import ChannelKind
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ChannelIn(_Strict):
+    """An outbound channel of a unit: a signed webhook, a WeCom/DingTalk group robot, or email."""
+
+    kind: ChannelKind
+    target: str = Field(min_length=3, max_length=500)
+    secret: str | None = Field(default=None, max_length=200)
+    options: dict[str, Any] = Field(default_factory=dict)
+    active: bool = True
 
 
 class AreaIn(_Strict):
@@ -29,6 +41,7 @@ class StationIn(_Strict):
     code: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=100)
     phone: str | None = None
+    channels: list[ChannelIn] = Field(default_factory=list)
     areas: list[AreaIn] = Field(default_factory=list)
     teams: list[TeamIn] = Field(default_factory=list)
 
@@ -37,6 +50,7 @@ class BranchIn(_Strict):
     code: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=100)
     phone: str | None = None
+    channels: list[ChannelIn] = Field(default_factory=list)
     stations: list[StationIn] = Field(default_factory=list)
 
 
@@ -44,6 +58,7 @@ class CentreIn(_Strict):
     code: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=100)
     phone: str | None = None
+    channels: list[ChannelIn] = Field(default_factory=list)
     province: str
     city: str
     district: str

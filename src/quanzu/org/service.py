@@ -18,9 +18,10 @@ from quanzu.codes import OrgKind
 from quanzu.kit.errors import FieldError, ValidationFailed
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import parse
+from quanzu.models.dispatch import ChannelEndpointRow
 from quanzu.models.org import DutyShift, JurisdictionArea, OrgUnit, User
 from quanzu.org import repository
-from quanzu.org.schemas import CentreIn, OrgFile, ShiftIn, UserIn
+from quanzu.org.schemas import CentreIn, ChannelIn, OrgFile, ShiftIn, UserIn
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ def import_org(session: Session, rt: Runtime, data: Any, actor: Actor = SYSTEM) 
     units = areas = 0
     centre = _upsert_unit(session, OrgKind.CENTRE, org.centre.code, org.centre.name, None, org.centre.phone)
     centre.settings = _centre_settings(org.centre)
+    _save_channels(session, centre.id, org.centre.channels)
     units += 1
     for branch_in in org.branches:
         branch = _upsert_unit(
@@ -53,6 +55,7 @@ def import_org(session: Session, rt: Runtime, data: Any, actor: Actor = SYSTEM) 
         units += 1
         for st in branch_in.stations:
             station = _upsert_unit(session, OrgKind.STATION, st.code, st.name, branch.id, st.phone)
+            _save_channels(session, station.id, st.channels)
             units += 1
             for team in st.teams:
                 _upsert_unit(session, OrgKind.TEAM, team.code, team.name, station.id, None)
@@ -116,6 +119,16 @@ def _upsert_unit(
     unit.kind, unit.name, unit.parent_id, unit.phone = kind, name, parent_id, phone
     session.flush()
     return unit
+
+
+def _save_channels(session: Session, unit_id: int, channels: list[ChannelIn]) -> None:
+    """Channels are identified by (unit, kind, target); a re-import updates secret and options."""
+    for ch in channels:
+        row = repository.channel(session, unit_id, ch.kind, ch.target)
+        if row is None:
+            row = ChannelEndpointRow(org_unit_id=unit_id, kind=ch.kind, target=ch.target)
+            session.add(row)
+        row.secret, row.options, row.active = ch.secret, ch.options, ch.active
 
 
 def _upsert_area(
