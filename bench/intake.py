@@ -249,8 +249,21 @@ async def post(http: httpx.AsyncClient, body: bytes, since: float, sample: Sampl
         sample.fail(f"HTTP {r.status_code}: {r.text[:200]}")
 
 
-async def open_loop(http: httpx.AsyncClient, bodies: list[bytes], rate: float, sample: Sample) -> Sample:
-    """Request i is launched at t0 + i/rate whatever happened to the earlier ones."""
+async def gated_post(
+    gate: asyncio.Semaphore, http: httpx.AsyncClient, body: bytes, since: float, s: Sample
+) -> None:
+    # Waiting here, not in httpx's pool: its waiter list costs O(waiters) per release, which
+    # under overload burns the load generator's CPU (which the server needs).
+    async with gate:
+        await post(http, body, since, s)
+
+
+async def open_loop(
+    http: httpx.AsyncClient, bodies: list[bytes], rate: float, concurrency: int, sample: Sample
+) -> Sample:
+    """Request i is launched at t0 + i/rate whatever happened to the earlier ones; at most
+    `concurrency` are in flight, the rest wait (their latency counts from their slot)."""
+    gate = asyncio.Semaphore(concurrency)
     tasks: list[asyncio.Task[None]] = []
     t0 = time.perf_counter() + 0.05
     for i, body in enumerate(bodies):
@@ -260,7 +273,7 @@ async def open_loop(http: httpx.AsyncClient, bodies: list[bytes], rate: float, s
             await asyncio.sleep(delay)
         elif -delay > LATE_START_S:
             sample.late_starts += 1
-        tasks.append(asyncio.create_task(post(http, body, slot, sample)))
+        tasks.append(asyncio.create_task(gated_post(gate, http, body, slot, sample)))
     _, pending = await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S) if tasks else (set(), set())
     for task in pending:
         task.cancel()
@@ -303,7 +316,7 @@ async def load_phases(base: str, pid: int, token: str, args: argparse.Namespace)
             raise RuntimeError(f"warm-up failed: {warmup.errors[:3]}")
         steady_sample, max_sample = Sample(), Sample()
         with cpu_meter(steady_sample, pid):
-            steady_sample = await open_loop(http, steady, args.rate, steady_sample)
+            steady_sample = await open_loop(http, steady, args.rate, args.concurrency, steady_sample)
         with cpu_meter(max_sample, pid):
             max_sample = await closed_loop(http, burst, args.concurrency, MAX_RATE_SECONDS, max_sample)
     return steady_sample, max_sample

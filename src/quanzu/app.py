@@ -6,10 +6,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from quanzu.auth.endpoints import router as auth_router
@@ -23,6 +24,7 @@ from quanzu.kit.crypto import PiiCipher
 from quanzu.kit.db import make_engine, make_sessionmaker
 from quanzu.kit.errors import DomainError
 from quanzu.kit.runtime import Runtime
+from quanzu.kit.validation import REF_TEMPLATE
 from quanzu.web.edge import AppState
 from quanzu.worker.runner import DeliveryWorker
 
@@ -79,7 +81,12 @@ def create_app(
     for router in (intake_router, cases_router, auth_router, dispatch_router):
         app.include_router(router)
     _mount_docs(app)
+    _document_raw_bodies(app)
     _error_handlers(app)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/docs")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -104,6 +111,29 @@ def _mount_docs(app: FastAPI) -> None:
             swagger_css_url="/docs-assets/swagger-ui.css",
             swagger_favicon_url="/docs-assets/favicon.png",
         )
+
+
+def _document_raw_bodies(app: FastAPI) -> None:
+    """Endpoints that read their JSON body themselves (to answer our own 422 format) describe it
+    with `openapi_extra`; the models those descriptions refer to are added to the components."""
+    from fastapi.openapi.utils import get_openapi
+
+    from quanzu.intake.schemas import WarningBatchIn, WarningIn
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            components = spec.setdefault("components", {}).setdefault("schemas", {})
+            for model in (WarningIn, WarningBatchIn):
+                schema = model.model_json_schema(ref_template=REF_TEMPLATE)
+                components.update(schema.pop("$defs", {}))
+                components[model.__name__] = schema
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _error_handlers(app: FastAPI) -> None:

@@ -84,6 +84,7 @@ def serve(
 ) -> None:
     """Run the web server (API, live channel, docs); with the embedded delivery worker by default."""
     logging.basicConfig(level=logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = Settings()
     stop = threading.Event()
     if demo_feed > 0:

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from quanzu.intake import service
 from quanzu.intake.schemas import BatchItemOut, BatchOut, WarningAccepted, WarningBatchIn, WarningIn
 from quanzu.kit.errors import DomainError, FieldError, ValidationFailed
-from quanzu.kit.validation import parse
+from quanzu.kit.validation import REF_TEMPLATE, parse
 from quanzu.web.edge import actor, json_body, state, unit_of_work
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
@@ -25,8 +25,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _body_schema(model: type[WarningIn] | type[WarningBatchIn]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    ref = {"$ref": REF_TEMPLATE.format(model=model.__name__)}  # registered by the app factory
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
 @router.post(

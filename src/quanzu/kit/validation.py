@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 from quanzu.kit.errors import FieldError, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
+REF_TEMPLATE = "#/components/schemas/{model}"
 
 # Chinese first for the common cases; anything else keeps pydantic's own wording.
 _MESSAGES = {
