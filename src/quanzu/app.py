@@ -18,6 +18,7 @@ from quanzu.cases.endpoints import router as cases_router
 from quanzu.config import Settings
 from quanzu.dispatch.endpoints import router as dispatch_router
 from quanzu.dispatch.live import LiveHub
+from quanzu.dissuasion.endpoints import router as workflow_router
 from quanzu.intake.endpoints import router as intake_router
 from quanzu.kit.clock import Clock, SystemClock
 from quanzu.kit.crypto import PiiCipher
@@ -25,8 +26,9 @@ from quanzu.kit.db import make_engine, make_sessionmaker
 from quanzu.kit.errors import DomainError
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import REF_TEMPLATE
+from quanzu.policy.service import load_policy
 from quanzu.web.edge import AppState
-from quanzu.worker.runner import DeliveryWorker
+from quanzu.worker.runner import Worker
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,9 @@ def create_app(
         base_url=settings.base_url,
         login_max_failures=settings.login_max_failures,
         login_lockout_minutes=settings.login_lockout_minutes,
+        policy=load_policy(settings.policy_file),
     )
-    worker = DeliveryWorker(
+    worker = Worker(
         factory, rt, max_attempts=settings.delivery_max_attempts, timeout_s=settings.delivery_timeout_s
     )
     run_worker = settings.embedded_worker if start_worker is None else start_worker
@@ -78,7 +81,7 @@ def create_app(
         hub=hub,
     )
     app.state.worker = worker
-    for router in (intake_router, cases_router, auth_router, dispatch_router):
+    for router in (intake_router, cases_router, workflow_router, auth_router, dispatch_router):
         app.include_router(router)
     _mount_docs(app)
     _document_raw_bodies(app)
@@ -118,6 +121,7 @@ def _document_raw_bodies(app: FastAPI) -> None:
     with `openapi_extra`; the models those descriptions refer to are added to the components."""
     from fastapi.openapi.utils import get_openapi
 
+    from quanzu.dissuasion.schemas import AssignIn, CloseIn, EscalateIn, RouteIn, StepIn, TakeoverIn
     from quanzu.intake.schemas import WarningBatchIn, WarningIn
 
     def openapi() -> dict[str, Any]:
@@ -126,7 +130,16 @@ def _document_raw_bodies(app: FastAPI) -> None:
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             components = spec.setdefault("components", {}).setdefault("schemas", {})
-            for model in (WarningIn, WarningBatchIn):
+            for model in (
+                WarningIn,
+                WarningBatchIn,
+                StepIn,
+                CloseIn,
+                EscalateIn,
+                AssignIn,
+                TakeoverIn,
+                RouteIn,
+            ):
                 schema = model.model_json_schema(ref_template=REF_TEMPLATE)
                 components.update(schema.pop("$defs", {}))
                 components[model.__name__] = schema

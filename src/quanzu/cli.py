@@ -116,12 +116,12 @@ def _start_demo_feed(settings: Settings, url: str, interval: float, stop: thread
 @app.command()
 def worker() -> None:
     """Run the delivery worker on its own (for deployments with several processes)."""
-    from quanzu.worker.runner import DeliveryWorker
+    from quanzu.worker.runner import Worker
 
     logging.basicConfig(level=logging.INFO)
     settings = Settings()
     rt, engine = _runtime(settings)
-    DeliveryWorker(
+    Worker(
         make_sessionmaker(engine),
         rt,
         max_attempts=settings.delivery_max_attempts,

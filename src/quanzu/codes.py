@@ -101,11 +101,11 @@ class DutyPosition(StrEnum):
 
 
 class CaseState(StrEnum):
-    """Issue 2 opens cases; the prescribed-step workflow grows this machine."""
-
     TRIAGE = "triage"  # unroutable: waiting in the centre's triage queue
     DISPATCHED = "dispatched"  # at a station, team notified, not yet signed
+    IN_PROGRESS = "in_progress"  # signed: the prescribed steps are under way
     CLOSED = "closed"
 
 
-OPEN_CASE_STATES = frozenset({CaseState.TRIAGE, CaseState.DISPATCHED})
+OPEN_CASE_STATES = frozenset({CaseState.TRIAGE, CaseState.DISPATCHED, CaseState.IN_PROGRESS})
+STATE_LABELS = {"triage": "待分流", "dispatched": "待签收", "in_progress": "处置中", "closed": "已结案"}

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
+    policy_file: Path | None = None  # SLA deadlines, escalation ladder, close rules; default shipped
 
     @field_validator("database_url")
     @classmethod

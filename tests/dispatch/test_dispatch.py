@@ -21,7 +21,7 @@ from quanzu.models.cases import Case, CaseAssignee, CaseEvent
 from quanzu.models.dispatch import DeliveryAttempt, Notification, OutboxMessage
 from quanzu.models.org import User
 from quanzu.org.service import import_org
-from quanzu.worker.runner import DeliveryWorker
+from quanzu.worker.runner import Worker
 from tests.conftest import Env, LiveServer
 from tests.factories import ORG, bearer, id_number, seed, warning
 from tests.receivers import HttpReceiver
@@ -176,7 +176,7 @@ def test_a_rolled_back_warning_notifies_nobody(env: Env, receiver: HttpReceiver)
         assert s.scalars(select(OutboxMessage)).all() == []
         assert s.scalars(select(Notification)).all() == []
         assert s.scalars(select(Case)).all() == []
-    assert env.app.state.worker.run_once() == 0
+    assert env.app.state.worker.deliver() == 0
     assert receiver.requests == []
 
 
@@ -184,8 +184,8 @@ def test_outbox_delivers_signed_webhook_and_records_the_attempt(env: Env, receiv
     district = seed(env)
     _endpoint(env, "SZ", receiver.url)
     case = post(env, district.feed_token, warning())
-    worker: DeliveryWorker = env.app.state.worker
-    assert worker.run_once() == 1
+    worker: Worker = env.app.state.worker
+    assert worker.deliver() == 1
     [request] = receiver.requests
     body = request.json()
     assert body["event"] == "case.dispatched"
@@ -202,7 +202,7 @@ def test_outbox_delivers_signed_webhook_and_records_the_attempt(env: Env, receiv
         message = s.scalars(select(OutboxMessage)).one()
         assert message.delivered_at == env.clock.now()
         assert [(a.ok, a.status) for a in s.scalars(select(DeliveryAttempt))] == [(True, "http 200")]
-    assert worker.run_once() == 0  # delivered once, not again
+    assert worker.deliver() == 0  # delivered once, not again
 
 
 def test_failed_delivery_is_retried_with_backoff_and_keeps_its_delivery_id(
@@ -211,16 +211,16 @@ def test_failed_delivery_is_retried_with_backoff_and_keeps_its_delivery_id(
     district = seed(env)
     _endpoint(env, "SZ", receiver.url)
     post(env, district.feed_token, warning())
-    worker: DeliveryWorker = env.app.state.worker
+    worker: Worker = env.app.state.worker
     receiver.status = 503
-    assert worker.run_once() == 1
-    assert worker.run_once() == 0  # not due yet: backoff
+    assert worker.deliver() == 1
+    assert worker.deliver() == 0  # not due yet: backoff
     env.clock.advance(timedelta(seconds=2))
-    assert worker.run_once() == 1
+    assert worker.deliver() == 1
     receiver.status = 200
-    assert worker.run_once() == 0
+    assert worker.deliver() == 0
     env.clock.advance(timedelta(seconds=4))
-    assert worker.run_once() == 1
+    assert worker.deliver() == 1
     ids = {r.headers["x-quanzu-delivery"] for r in receiver.requests}
     assert len(receiver.requests) == 3 and len(ids) == 1  # receivers can de-duplicate retries
     with env.reader() as s:
@@ -234,10 +234,10 @@ def test_permanent_failure_stops_retrying(env: Env, receiver: HttpReceiver) -> N
     _endpoint(env, "SZ", receiver.url)
     post(env, district.feed_token, warning())
     receiver.status = 400
-    worker: DeliveryWorker = env.app.state.worker
-    assert worker.run_once() == 1
+    worker: Worker = env.app.state.worker
+    assert worker.deliver() == 1
     env.clock.advance(timedelta(hours=1))
-    assert worker.run_once() == 0
+    assert worker.deliver() == 0
     with env.reader() as s:
         message = s.scalars(select(OutboxMessage)).one()
         assert message.dead_at is not None and message.delivered_at is None
@@ -251,10 +251,10 @@ def test_an_abandoned_claim_is_retried_after_its_lease(env: Env, receiver: HttpR
     _endpoint(env, "SZ", receiver.url)
     post(env, district.feed_token, warning())
     assert len(_claim(env.factory, env.rt, 10)) == 1  # claimed, never sent: the worker "crashed"
-    worker: DeliveryWorker = env.app.state.worker
-    assert worker.run_once() == 0
+    worker: Worker = env.app.state.worker
+    assert worker.deliver() == 0
     env.clock.advance(LEASE)
-    assert worker.run_once() == 1
+    assert worker.deliver() == 1
     assert len(receiver.requests) == 1
 
 

@@ -39,8 +39,8 @@ def list_cases(
     "/{case_id}", response_model=CaseDetail, responses={404: {"description": "Not found or not yours"}}
 )
 def get_case(request: Request, case_id: int) -> CaseDetail:
-    with unit_of_work(request, read_only=True) as (session, _rt):
-        return service.get_case(session, actor(session, request), case_id)
+    with unit_of_work(request, read_only=True) as (session, rt):
+        return service.get_case(session, rt, actor(session, request), case_id)
 
 
 @router.post("/{case_id}/reveal", response_model=RevealedTarget)

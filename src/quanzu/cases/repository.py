@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, aliased
 
 from quanzu.auth.actor import Actor
 from quanzu.auth.scoping import case_scope
+from quanzu.kit.db import is_postgres
 from quanzu.models.cases import Case, CaseAssignee, CaseEvent, EarlyWarning, ScamContact
 from quanzu.models.org import OrgUnit, User
 
@@ -22,8 +23,12 @@ def readable(actor: Actor) -> Select[Case]:
     return stmt.where(Case.station_id == scope.station_id)
 
 
-def get_readable(session: Session, actor: Actor, case_id: int) -> Case | None:
-    return session.scalars(readable(actor).where(Case.id == case_id)).first()
+def get_readable(session: Session, actor: Actor, case_id: int, *, for_update: bool = False) -> Case | None:
+    """`for_update` locks the row (PostgreSQL) so two moves on one case are serialised."""
+    stmt = readable(actor).where(Case.id == case_id)
+    if for_update and is_postgres(session):
+        stmt = stmt.with_for_update(of=Case)
+    return session.scalars(stmt).first()
 
 
 def list_readable(
@@ -49,13 +54,15 @@ def list_readable(
     return list(session.scalars(stmt))
 
 
-def assignees(session: Session, case_id: int) -> list[tuple[CaseAssignee, User]]:
+def assignees(session: Session, case_id: int, *, active_only: bool = True) -> list[tuple[CaseAssignee, User]]:
     stmt = (
         select(CaseAssignee, User)
         .join(User, User.id == CaseAssignee.user_id)
         .where(CaseAssignee.case_id == case_id)
         .order_by(CaseAssignee.position, CaseAssignee.id)
     )
+    if active_only:
+        stmt = stmt.where(CaseAssignee.released_at.is_(None))
     return [(a, u) for a, u in session.execute(stmt).all()]
 
 

@@ -23,6 +23,39 @@ class AssigneeView(BaseModel):
     display_name: str
     position: str
     assigned_at: datetime
+    released_at: datetime | None = None
+
+
+class StepView(BaseModel):
+    kind: str
+    actor: str
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None
+    note: str
+
+
+class SlaView(BaseModel):
+    kind: str
+    due_at: datetime
+    met_at: datetime | None
+    breached_at: datetime | None
+    status: str  # pending | met | met_late | breached
+    seconds_left: int | None  # for live countdowns; None once met
+
+
+class EscalationView(BaseModel):
+    state: str  # climbing | at_top | acknowledged | closed
+    reason: str
+    started_at: str
+    tier: int
+    acknowledged_by: str | None = None
+
+
+class ReverseCheckView(BaseModel):
+    kind: str
+    value: str
+    note: str
 
 
 class TargetView(BaseModel):
@@ -75,6 +108,16 @@ class CaseSummary(BaseModel):
 
 class CaseDetail(CaseSummary):
     routing: RoutingView
+    outcome: str | None
+    amount_protected: Decimal | None
+    amount_lost: Decimal | None
+    closed_at: datetime | None
+    handling: StationRef | None  # a branch squadron that took the case over or co-handles it
+    handling_mode: str | None
+    escalation: EscalationView | None
+    steps: list[StepView]
+    sla: list[SlaView]
+    reverse_check: list[ReverseCheckView]
     assignees: list[AssigneeView]
     signals: list[SignalView]
     timeline: list[EventView]

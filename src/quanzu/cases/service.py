@@ -13,20 +13,28 @@ from quanzu.cases.schemas import (
     AssigneeView,
     CaseDetail,
     CaseSummary,
+    EscalationView,
     EventView,
     RevealedTarget,
+    ReverseCheckView,
     RoutingView,
     ScamContactView,
     SignalView,
+    SlaView,
     StationRef,
+    StepView,
     TargetView,
 )
+from quanzu.cases.timeline import add_event
 from quanzu.codes import RISK_LABELS, SCAM_TYPE_LABELS, CaseState, RiskLevel
 from quanzu.dispatch.service import Announcement, announce
+from quanzu.dissuasion import repository as dissuasion_repo
+from quanzu.escalation import repository as escalation_repo
+from quanzu.escalation.service import plan_slas
 from quanzu.intake.schemas import RoutingOut, WarningAccepted, WarningIn
-from quanzu.kit.errors import NotFound
+from quanzu.kit.errors import Conflict, NotFound
 from quanzu.kit.runtime import Runtime
-from quanzu.models.cases import Case, CaseAssignee, CaseEvent, EarlyWarning, Person, ScamContact
+from quanzu.models.cases import Case, CaseAssignee, CaseSla, EarlyWarning, Person, ScamContact
 from quanzu.models.org import OrgUnit
 from quanzu.org import repository as org_repo
 from quanzu.routing.rules import RoutingDecision, RoutingMethod
@@ -35,10 +43,6 @@ from quanzu.routing.rules import RoutingDecision, RoutingMethod
 def urgency(risk_level: str, signal_count: int) -> int:
     """Higher first in every queue: risk dominates, repeat signals break ties within a level."""
     return RiskLevel(risk_level).rank * 100 + min(signal_count, 99)
-
-
-def add_event(session: Session, rt: Runtime, case: Case, kind: str, actor: Actor, **data: object) -> None:
-    session.add(CaseEvent(case_id=case.id, at=rt.clock.now(), kind=kind, actor=actor.label, data=data))
 
 
 def open_case(
@@ -87,11 +91,20 @@ def open_case(
 def record_first_signal(
     session: Session, rt: Runtime, actor: Actor, case: Case, warning: EarlyWarning
 ) -> None:
-    """Dispatch the new case: to the station's people on duty now, or to the centre's triage."""
+    """Dispatch the new case: to the station's people on duty now, or to the centre's triage;
+    its SLA clocks start now."""
     add_event(session, rt, case, "signal", actor, warning_id=warning.id, source=warning.source)
+    plan_slas(session, rt, case)
     if case.station_id is None:
         _announce_triage(session, rt, case)
         return
+    dispatch_to_station(session, rt, actor, case)
+
+
+def dispatch_to_station(session: Session, rt: Runtime, actor: Actor, case: Case) -> None:
+    """Assigns the station's on-duty team and tells them (or its leads, if nobody is rostered)."""
+    if case.station_id is None:
+        raise Conflict(f"case {case.id} has no station yet; route it first")
     on_duty = org_repo.on_duty(session, case.station_id, rt.clock.now())
     for user, position in on_duty:
         session.add(
@@ -134,6 +147,7 @@ def merge_signal(session: Session, rt: Runtime, actor: Actor, case: Case, warnin
         case.amount_at_risk = warning.amount_at_risk
     case.urgency = urgency(case.risk_level, case.signal_count)
     case.updated_at = rt.clock.now()
+    plan_slas(session, rt, case)  # a raised risk tightens the open deadlines
     add_event(
         session,
         rt,
@@ -194,18 +208,38 @@ def acceptance(session: Session, warning: EarlyWarning) -> WarningAccepted:
 # --- reading --------------------------------------------------------------------------------------
 
 
-def get_case(session: Session, actor: Actor, case_id: int) -> CaseDetail:
+def get_case(session: Session, rt: Runtime, actor: Actor, case_id: int) -> CaseDetail:
     case = repository.get_readable(session, actor, case_id)
     if case is None:
         # Another station's case looks exactly like a missing one: existence is not disclosed.
         raise NotFound(f"case {case_id} not found")
-    stations = {case.station_id} if case.station_id is not None else set()
-    summary = _summary(session, case, org_repo.units_by_ids(session, stations))
+    return case_detail(session, rt, case)
+
+
+def case_detail(session: Session, rt: Runtime, case: Case) -> CaseDetail:
+    unit_ids = {i for i in (case.station_id, case.handling_unit_id) if i is not None}
+    units = org_repo.units_by_ids(session, unit_ids)
     signals = repository.warnings_of(session, case.id)
     contacts = repository.contacts_of(session, [w.id for w in signals])
+    handling = units.get(case.handling_unit_id) if case.handling_unit_id else None
     return CaseDetail(
-        **summary.model_dump(),
+        **_summary(session, case, units).model_dump(),
         routing=RoutingView(method=case.routing_method, detail=case.routing_detail),
+        outcome=case.outcome,
+        amount_protected=case.amount_protected,
+        amount_lost=case.amount_lost,
+        closed_at=case.closed_at,
+        handling=StationRef(code=handling.code, name=handling.name) if handling else None,
+        handling_mode=case.handling_mode,
+        escalation=_escalation_view(case),
+        steps=[
+            StepView.model_validate(s, from_attributes=True) for s in dissuasion_repo.steps(session, case.id)
+        ],
+        sla=[_sla_view(s, rt.clock.now()) for s in escalation_repo.slas(session, case.id)],
+        reverse_check=[
+            ReverseCheckView.model_validate(e, from_attributes=True)
+            for e in dissuasion_repo.reverse_check(session, case.id)
+        ],
         assignees=[
             AssigneeView(
                 user_id=u.id,
@@ -213,8 +247,9 @@ def get_case(session: Session, actor: Actor, case_id: int) -> CaseDetail:
                 display_name=u.display_name,
                 position=a.position,
                 assigned_at=a.assigned_at,
+                released_at=a.released_at,
             )
-            for a, u in repository.assignees(session, case.id)
+            for a, u in repository.assignees(session, case.id, active_only=False)
         ],
         signals=[_signal(w, [c for c in contacts if c.warning_id == w.id]) for w in signals],
         timeline=[
@@ -222,6 +257,37 @@ def get_case(session: Session, actor: Actor, case_id: int) -> CaseDetail:
             for e in repository.timeline(session, case.id)
         ],
         earlier_cases=[c.id for c in repository.earlier_cases(session, case.person_id, case.id)],
+    )
+
+
+def _sla_view(sla: CaseSla, now: datetime) -> SlaView:
+    if sla.met_at is not None:
+        status = "met" if sla.met_at <= sla.due_at else "met_late"
+    elif sla.breached_at is not None or now >= sla.due_at:
+        status = "breached"
+    else:
+        status = "pending"
+    left = None if sla.met_at else int((sla.due_at - now).total_seconds())
+    return SlaView(
+        kind=sla.kind,
+        due_at=sla.due_at,
+        met_at=sla.met_at,
+        breached_at=sla.breached_at,
+        status=status,
+        seconds_left=left,
+    )
+
+
+def _escalation_view(case: Case) -> EscalationView | None:
+    plan = case.escalation
+    if not plan:
+        return None
+    return EscalationView(
+        state=plan.get("state", ""),
+        reason=plan.get("reason", ""),
+        started_at=plan.get("started_at", ""),
+        tier=case.tier,
+        acknowledged_by=plan.get("acknowledged_by"),
     )
 
 

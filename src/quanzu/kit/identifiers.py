@@ -44,3 +44,15 @@ def normalise_phone(raw: str) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_any_phone(raw: str) -> str | None:
+    """E.164 of a number that is at least possible (fraudsters use virtual and foreign numbers
+    the metadata may not list as valid); Chinese numbers may omit +86."""
+    try:
+        number = phonenumbers.parse(raw.strip(), "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

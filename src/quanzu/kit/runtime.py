@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 from quanzu.kit.clock import Clock
 from quanzu.kit.crypto import PiiCipher
+from quanzu.policy.schemas import Policy
+from quanzu.policy.service import load_policy
 from quanzu.routing.service import RulesCache
 
 
@@ -32,6 +34,7 @@ class Runtime:
     live: LivePublisher = field(default_factory=NullPublisher)
     wake_delivery: Callable[[], None] = _noop
     rules: RulesCache = field(default_factory=RulesCache)
+    policy: Policy = field(default_factory=load_policy)
     base_url: str = "http://127.0.0.1:8000"
     login_max_failures: int = 5
     login_lockout_minutes: int = 15

@@ -2,9 +2,20 @@
 
 from quanzu.models.audit import AuditEntry
 from quanzu.models.auth import ApiClient, ApiToken
-from quanzu.models.cases import Case, CaseAssignee, CaseEvent, EarlyWarning, Person, ScamContact
+from quanzu.models.cases import (
+    Case,
+    CaseAssignee,
+    CaseEvent,
+    CaseSla,
+    CaseStep,
+    EarlyWarning,
+    Person,
+    ReverseCheckEntry,
+    ScamContact,
+)
 from quanzu.models.dispatch import ChannelEndpointRow, DeliveryAttempt, Notification, OutboxMessage
 from quanzu.models.org import DutyShift, JurisdictionArea, OrgUnit, User
+from quanzu.models.timers import Timer
 
 __all__ = [
     "ApiClient",
@@ -13,6 +24,8 @@ __all__ = [
     "Case",
     "CaseAssignee",
     "CaseEvent",
+    "CaseSla",
+    "CaseStep",
     "ChannelEndpointRow",
     "DeliveryAttempt",
     "DutyShift",
@@ -22,6 +35,8 @@ __all__ = [
     "OrgUnit",
     "OutboxMessage",
     "Person",
+    "ReverseCheckEntry",
     "ScamContact",
+    "Timer",
     "User",
 ]

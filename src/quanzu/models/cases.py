@@ -72,6 +72,15 @@ class Case(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    amount_protected: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
+    amount_lost: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
+    # Who handles it beyond the station: a branch squadron that took it over or co-handles it.
+    handling_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    handling_mode: Mapped[str | None] = mapped_column(String(16))  # takeover | cohandle
+    # The escalation ladder, frozen when the climb starts (who, in what order, with what waits).
+    escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    escalation_token: Mapped[str | None] = mapped_column(String(32))
 
 
 class EarlyWarning(Base):
@@ -110,13 +119,13 @@ class ScamContact(Base):
 
 class CaseAssignee(Base):
     __tablename__ = "case_assignees"
-    __table_args__ = (UniqueConstraint("case_id", "user_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     position: Mapped[str] = mapped_column(String(16))
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # handed over at a shift end
 
 
 class CaseEvent(Base):
@@ -130,3 +139,46 @@ class CaseEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(100))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CaseStep(Base):
+    """One prescribed step (规定动作) as done: who, from when to when, with what outcome."""
+
+    __tablename__ = "case_steps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class CaseSla(Base):
+    """One SLA clock of a case (sign, first contact, face-to-face, feedback)."""
+
+    __tablename__ = "case_slas"
+    __table_args__ = (UniqueConstraint("case_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    met_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    token: Mapped[str] = mapped_column(String(32))  # a new plan (e.g. risk raised) makes old timers stale
+
+
+class ReverseCheckEntry(Base):
+    """倒查清单: a fraudster contact found while handling the case, as structured data."""
+
+    __tablename__ = "reverse_check_entries"
+    __table_args__ = (Index("ix_reverse_check_kind_value", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(300))
+    note: Mapped[str] = mapped_column(String(300), default="")

@@ -15,6 +15,7 @@ from quanzu.audit import service as audit
 from quanzu.auth.actor import SYSTEM, Actor
 from quanzu.auth.service import hash_password
 from quanzu.codes import OrgKind
+from quanzu.escalation.service import schedule_shift_end
 from quanzu.kit.errors import FieldError, ValidationFailed
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import parse
@@ -191,6 +192,7 @@ def _add_shift(session: Session, s: ShiftIn) -> bool:
             ends_at=s.ends_at,
         )
     )
+    schedule_shift_end(session, station.id, s.ends_at)
     return True
 
 

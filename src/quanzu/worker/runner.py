@@ -1,21 +1,30 @@
-"""The delivery worker: sends due outbox messages, woken at once after a commit queued some,
-and otherwise polling for retries that came due (or rows other processes queued)."""
+"""The worker: fires due timers (SLA breaches, escalation rungs, shift handovers) and delivers
+due outbox messages. Woken at once after a commit queued something; otherwise it sleeps until
+the next timer is due, polling at least every second for rows other processes wrote."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from quanzu.dispatch.service import deliver_due
+from quanzu.escalation.service import on_climb_timer, on_shift_end, on_sla_timer
 from quanzu.kit.runtime import Runtime
+from quanzu.timers.service import Handler, fire_due, next_due
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
+TIMER_HANDLERS: Mapping[str, Handler] = {
+    "sla": on_sla_timer,
+    "escalation": on_climb_timer,
+    "handover": on_shift_end,
+}
 
 
-class DeliveryWorker:
+class Worker:
     def __init__(
         self, factory: sessionmaker[Session], rt: Runtime, *, max_attempts: int, timeout_s: float
     ) -> None:
@@ -30,24 +39,37 @@ class DeliveryWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    def run_once(self) -> int:
+    def fire_timers(self) -> int:
+        return fire_due(self._factory, self._rt, TIMER_HANDLERS)
+
+    def deliver(self) -> int:
         return deliver_due(
             self._factory, self._rt, max_attempts=self._max_attempts, timeout_s=self._timeout_s
         )
+
+    def run_once(self) -> int:
+        """One round: every due timer, then every due delivery. Returns how much was done."""
+        return self.fire_timers() + self.deliver()
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                sent = self.run_once()
+                busy = self.run_once()
             except Exception:
-                log.exception("delivery round failed; retrying")
-                sent = 0
-            if sent == 0:
-                self._wake.wait(POLL_SECONDS)
+                log.exception("worker round failed; retrying")
+                busy = 0
+            if busy == 0:
+                self._wake.wait(self._idle_seconds())
+
+    def _idle_seconds(self) -> float:
+        due = next_due(self._factory)
+        if due is None:
+            return POLL_SECONDS
+        return max(0.0, min(POLL_SECONDS, (due - self._rt.clock.now()).total_seconds()))
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run_forever, name="quanzu-delivery", daemon=True)
+        self._thread = threading.Thread(target=self.run_forever, name="quanzu-worker", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

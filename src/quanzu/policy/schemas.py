@@ -1,0 +1,78 @@
+"""The handling policy: SLA deadlines, the escalation ladder, and what closing a case requires."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from quanzu.codes import RiskLevel
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(value: object) -> timedelta:
+    """'90s', '5m', '1h30m', '2d' or a number of seconds (tests use 2-second deadlines)."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value).strip()) if isinstance(value, str) else None
+    if not match or not any(match.groups()):
+        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 5m, 1h30m, 2d)")
+    d, h, m, s = (int(g or 0) for g in match.groups())
+    return timedelta(days=d, hours=h, minutes=m, seconds=s)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+SLA_KINDS = ("sign", "first_contact", "face_to_face", "feedback")
+STEP_KINDS = ("sign", "phone", "analysis", "onsite_search", "verify_identity", "face_to_face", "feedback")
+CLOSE_OUTCOMES = ("dissuaded", "lost", "not_fraud", "unreachable")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlaDeadlines(_Strict):
+    sign: Duration
+    first_contact: Duration
+    face_to_face: Duration | None = None
+    feedback: Duration
+
+    def items(self) -> list[tuple[str, timedelta]]:
+        return [(k, v) for k in SLA_KINDS if (v := getattr(self, k)) is not None]
+
+
+class Rung(_Strict):
+    tier: int = Field(ge=1, le=3)
+    notify: str = Field(pattern=r"^(duty_leader|chief|branch|centre)$")
+
+
+class Escalation(_Strict):
+    ladder: tuple[Rung, ...] = Field(min_length=1)
+    wait: dict[RiskLevel, Duration]
+
+
+class Policy(_Strict):
+    sla: dict[RiskLevel, SlaDeadlines]
+    escalation: Escalation
+    close_rules: dict[RiskLevel, dict[str, tuple[str, ...]]]
+    reverse_check_required: tuple[str, ...] = ("dissuaded", "lost")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Policy:
+        for level in RiskLevel:
+            if level not in self.sla or level not in self.escalation.wait or level not in self.close_rules:
+                raise ValueError(f"the policy must cover risk level {level}")
+            for outcome in CLOSE_OUTCOMES:
+                steps = self.close_rules[level].get(outcome)
+                if steps is None:
+                    raise ValueError(f"close_rules.{level} must name the steps for {outcome}")
+                unknown = set(steps) - set(STEP_KINDS)
+                if unknown:
+                    raise ValueError(f"close_rules.{level}.{outcome}: unknown steps {sorted(unknown)}")
+        return self
