@@ -35,6 +35,7 @@ test: install services lint
 
 bench: install services
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/timers.py
 
 fmt: install
 	$(BIN)/ruff check --fix src tests bench migrations
