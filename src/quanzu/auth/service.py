@@ -90,16 +90,15 @@ def create_client(session: Session, rt: Runtime, name: str, role: Role, actor: A
 
 
 def authenticate(session: Session, rt: Runtime, token: str) -> Actor:
-    row = repository.token_by_hash(session, _token_hash(token))
+    found = repository.credential(session, _token_hash(token))
     now = rt.clock.now()
+    row, client, user = found if found else (None, None, None)
     if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         raise NotAuthenticated("invalid or expired token")
     if row.client_id is not None:
-        client = session.get(ApiClient, row.client_id)
         if client is None or not client.active:
             raise NotAuthenticated("client disabled")
         return Actor(kind="client", id=client.id, name=client.name, role=Role(client.role))
-    user = session.get(User, row.user_id) if row.user_id else None
     if user is None or not user.active:
         raise NotAuthenticated("user disabled")
     return actor_for(session, user)

@@ -54,7 +54,8 @@ def open_case(
     decision: RoutingDecision,
     now: datetime,
 ) -> Case:
-    station = org_repo.unit_by_code(session, decision.station_code) if decision.station_code else None
+    org = rt.org.get(session)
+    station = org.station(decision.station_code)
     method, detail = decision.method.value, decision.detail
     if decision.station_code and station is None:  # rules named a station that no longer exists
         method, detail = RoutingMethod.TRIAGE.value, f"{detail}；但派出所 {decision.station_code} 不存在"
@@ -75,7 +76,6 @@ def open_case(
     )
     session.add(case)
     session.flush()
-    add_event(session, rt, case, "opened", actor, routing_method=method, routing_detail=detail)
     audit.record(
         session,
         rt.clock,
@@ -93,8 +93,18 @@ def record_first_signal(
 ) -> None:
     """Dispatch the new case: to the station's people on duty now, or to the centre's triage;
     its SLA clocks start now."""
-    add_event(session, rt, case, "signal", actor, warning_id=warning.id, source=warning.source)
-    plan_slas(session, rt, case)
+    add_event(
+        session,
+        rt,
+        case,
+        "opened",
+        actor,
+        warning_id=warning.id,
+        source=warning.source,
+        routing_method=case.routing_method,
+        routing_detail=case.routing_detail,
+    )
+    plan_slas(session, rt, case, new=True)
     if case.station_id is None:
         _announce_triage(session, rt, case)
         return
@@ -105,11 +115,12 @@ def dispatch_to_station(session: Session, rt: Runtime, actor: Actor, case: Case)
     """Assigns the station's on-duty team and tells them (or its leads, if nobody is rostered)."""
     if case.station_id is None:
         raise Conflict(f"case {case.id} has no station yet; route it first")
-    on_duty = org_repo.on_duty(session, case.station_id, rt.clock.now())
-    for user, position in on_duty:
-        session.add(
-            CaseAssignee(case_id=case.id, user_id=user.id, position=position, assigned_at=rt.clock.now())
-        )
+    now = rt.clock.now()
+    on_duty = org_repo.on_duty(session, case.station_id, now)
+    session.add_all(
+        CaseAssignee(case_id=case.id, user_id=u.id, position=position, assigned_at=now)
+        for u, position in on_duty
+    )
     recipients = [u.id for u, _ in on_duty]
     if not on_duty:
         # Nobody rostered: the station's leads and the centre hear, so the warning still lands.
@@ -117,22 +128,21 @@ def dispatch_to_station(session: Session, rt: Runtime, actor: Actor, case: Case)
         recipients += [u.id for u in repository.centre_users(session)]
         add_event(session, rt, case, "nobody_on_duty", actor)
     add_event(session, rt, case, "dispatched", actor, user_ids=[u.id for u, _ in on_duty])
-    station = session.get(OrgUnit, case.station_id)
     announce(
         session,
         rt,
-        _announcement(session, case, "case.dispatched", "新预警"),
+        _announcement(session, rt, case, "case.dispatched", "新预警"),
         recipients,
-        _endpoint_units(session, station),
+        rt.org.get(session).with_children(case.station_id),
     )
 
 
 def _announce_triage(session: Session, rt: Runtime, case: Case) -> None:
-    centre = org_repo.centre(session)
+    centre = rt.org.get(session).centre
     announce(
         session,
         rt,
-        _announcement(session, case, "case.triage", "待分流预警"),
+        _announcement(session, rt, case, "case.triage", "待分流预警"),
         [u.id for u in repository.centre_users(session)],
         [centre.id] if centre else [],
     )
@@ -159,27 +169,23 @@ def merge_signal(session: Session, rt: Runtime, actor: Actor, case: Case, warnin
         signal_count=case.signal_count,
     )
     recipients = [u.id for _, u in repository.assignees(session, case.id)]
+    org = rt.org.get(session)
     if case.station_id is None:
         recipients += [u.id for u in repository.centre_users(session)]
-    station = session.get(OrgUnit, case.station_id) if case.station_id else org_repo.centre(session)
+    unit_id = case.station_id if case.station_id is not None else (org.centre.id if org.centre else None)
+    headline = f"重复预警（第{case.signal_count}次）"
     announce(
         session,
         rt,
-        _announcement(session, case, "case.merged", f"重复预警（第{case.signal_count}次）"),
+        _announcement(session, rt, case, "case.merged", headline),
         recipients,
-        _endpoint_units(session, station),
+        org.with_children(unit_id),
     )
 
 
-def _endpoint_units(session: Session, unit: OrgUnit | None) -> list[int]:
-    if unit is None:
-        return []
-    return [unit.id] + [t.id for t in org_repo.children(session, unit.id)]
-
-
-def _announcement(session: Session, case: Case, event: str, headline: str) -> Announcement:
+def _announcement(session: Session, rt: Runtime, case: Case, event: str, headline: str) -> Announcement:
     person = session.get(Person, case.person_id)
-    station = session.get(OrgUnit, case.station_id) if case.station_id else None
+    station = rt.org.get(session).units.get(case.station_id) if case.station_id else None
     place = station.name if station else "反诈中心分流"
     scam = SCAM_TYPE_LABELS.get(case.scam_type, case.scam_type)
     risk = RISK_LABELS.get(case.risk_level, case.risk_level)
@@ -193,9 +199,9 @@ def _announcement(session: Session, case: Case, event: str, headline: str) -> An
     )
 
 
-def acceptance(session: Session, warning: EarlyWarning) -> WarningAccepted:
+def acceptance(session: Session, rt: Runtime, warning: EarlyWarning) -> WarningAccepted:
     case = session.get(Case, warning.case_id)
-    station = session.get(OrgUnit, case.station_id) if case and case.station_id else None
+    station = rt.org.get(session).units.get(case.station_id) if case and case.station_id else None
     return WarningAccepted(
         warning_id=warning.id,
         case_id=warning.case_id,

@@ -9,13 +9,6 @@ from quanzu.kit.db import is_postgres
 from quanzu.models.dispatch import ChannelEndpointRow, DeliveryAttempt, Notification, OutboxMessage
 
 
-def active_endpoints(session: Session, org_unit_ids: list[int]) -> list[ChannelEndpointRow]:
-    stmt = select(ChannelEndpointRow).where(
-        ChannelEndpointRow.org_unit_id.in_(org_unit_ids), ChannelEndpointRow.active.is_(True)
-    )
-    return list(session.scalars(stmt.order_by(ChannelEndpointRow.id)))
-
-
 def claim_due(session: Session, now: datetime, limit: int) -> list[OutboxMessage]:
     """Due, undelivered messages, locked so that parallel workers never send one twice."""
     stmt = (

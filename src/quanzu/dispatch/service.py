@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from quanzu.auth.actor import Actor
@@ -44,45 +45,54 @@ def announce(
     announcement: Announcement,
     user_ids: list[int],
     endpoint_unit_ids: list[int],
-) -> list[int]:
+) -> None:
     """Queue an in-app notification per user and an outbox message per active endpoint of the
-    given org units. Returns the outbox ids."""
+    given org units."""
     now = rt.clock.now()
-    notes = [
-        Notification(
-            user_id=uid,
-            case_id=announcement.case_id,
-            kind=announcement.event,
-            title=announcement.title,
-            body=announcement.body,
-            created_at=now,
+    base = {
+        "case_id": announcement.case_id,
+        "kind": announcement.event,
+        "title": announcement.title,
+        "body": announcement.body,
+        "created_at": now,
+    }
+    recipients = list(dict.fromkeys(user_ids))
+    # Multi-row inserts: this runs for every warning, and the ids are needed for the live push.
+    ids = (
+        session.scalars(
+            insert(Notification).returning(Notification.id, sort_by_parameter_order=True),
+            [{**base, "user_id": uid} for uid in recipients],
+        ).all()
+        if recipients
+        else []
+    )
+    endpoint_ids = rt.org.get(session).endpoints_of(endpoint_unit_ids)
+    if endpoint_ids:
+        payload = _payload(rt, announcement)
+        session.execute(
+            insert(OutboxMessage),
+            [
+                {
+                    "endpoint_id": e,
+                    "case_id": announcement.case_id,
+                    "event": announcement.event,
+                    "payload": payload,
+                    "created_at": now,
+                    "due_at": now,
+                    "attempts": 0,
+                }
+                for e in endpoint_ids
+            ],
         )
-        for uid in dict.fromkeys(user_ids)
-    ]
-    session.add_all(notes)
-    outbox = [
-        OutboxMessage(
-            endpoint_id=ep.id,
-            case_id=announcement.case_id,
-            event=announcement.event,
-            payload=_payload(rt, announcement),
-            created_at=now,
-            due_at=now,
-        )
-        for ep in repository.active_endpoints(session, endpoint_unit_ids)
-    ]
-    session.add_all(outbox)
-    session.flush()
-    live_events = [(n.user_id, _live_event(n)) for n in notes]
+    live_events = [(uid, _live_event(nid, uid, base)) for nid, uid in zip(ids, recipients, strict=True)]
 
     def release() -> None:
         for uid, event in live_events:
             rt.live.publish([uid], event)
-        if outbox:
+        if endpoint_ids:
             rt.wake_delivery()
 
     after_commit(session, release)
-    return [m.id for m in outbox]
 
 
 def _payload(rt: Runtime, a: Announcement) -> dict[str, Any]:
@@ -90,14 +100,14 @@ def _payload(rt: Runtime, a: Announcement) -> dict[str, Any]:
     return {"title": a.title, "text": a.body, "url": url, "data": {"case_id": a.case_id}}
 
 
-def _live_event(n: Notification) -> dict[str, Any]:
+def _live_event(notification_id: int, user_id: int, base: dict[str, Any]) -> dict[str, Any]:
     return {
-        "type": n.kind,
-        "notification_id": n.id,
-        "case_id": n.case_id,
-        "title": n.title,
-        "body": n.body,
-        "at": n.created_at.isoformat(),
+        "type": base["kind"],
+        "notification_id": notification_id,
+        "case_id": base["case_id"],
+        "title": base["title"],
+        "body": base["body"],
+        "at": base["created_at"].isoformat(),
     }
 
 

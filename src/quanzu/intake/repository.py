@@ -12,15 +12,6 @@ def warning_by_key(session: Session, source: str, external_id: str) -> EarlyWarn
     return session.scalars(stmt).first()
 
 
-def person_by_id_number(session: Session, id_bidx: str) -> Person | None:
-    return session.scalars(select(Person).where(Person.id_number_bidx == id_bidx).order_by(Person.id)).first()
-
-
-def person_by_phone(session: Session, phone_bidx: str) -> Person | None:
-    stmt = select(Person).where(Person.phone_bidx == phone_bidx).order_by(Person.id.desc())
-    return session.scalars(stmt).first()
-
-
 def open_case_for(session: Session, person_ids: list[int]) -> Case | None:
     stmt = select(Case).where(Case.person_id.in_(person_ids), Case.state != CaseState.CLOSED)
     return session.scalars(stmt.order_by(Case.id)).first()

@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from quanzu.audit import service as audit
@@ -51,8 +52,16 @@ def receive(session: Session, rt: Runtime, actor: Actor, warning: WarningIn) -> 
         if existing.content_hash != content_hash:
             key = f"({warning.source}, {warning.external_id})"
             raise Conflict(f"warning {key} was already received with different content")
-        return IntakeOutcome(cases.acceptance(session, existing), created=False)
+        return IntakeOutcome(cases.acceptance(session, rt, existing), created=False)
+    # Flushes happen where ids are needed (person, case, warning, notifications) and at commit:
+    # autoflush before every query would add a round trip and a unit-of-work pass each time.
+    with session.no_autoflush:
+        return _receive_new(session, rt, actor, warning, content_hash, keys)
 
+
+def _receive_new(
+    session: Session, rt: Runtime, actor: Actor, warning: WarningIn, content_hash: str, keys: _IdentityKeys
+) -> IntakeOutcome:
     person = _find_or_create_person(session, rt, warning, keys)
     open_case = repository.open_case_for(session, [person.id])
     now = rt.clock.now()
@@ -70,7 +79,7 @@ def receive(session: Session, rt: Runtime, actor: Actor, warning: WarningIn) -> 
         )
         cases.merge_signal(session, rt, actor, open_case, row)
     else:
-        decision = route(warning.target.address, warning.target.phone, rt.rules.get(session))
+        decision = route(warning.target.address, warning.target.phone, rt.org.get(session).rules)
         case = cases.open_case(session, rt, actor, person, warning, decision, now)
         row = _store_warning(
             session,
@@ -98,7 +107,7 @@ def receive(session: Session, rt: Runtime, actor: Actor, warning: WarningIn) -> 
             "merged": row.merged,
         },
     )
-    return IntakeOutcome(cases.acceptance(session, row), created=True)
+    return IntakeOutcome(cases.acceptance(session, rt, row), created=True)
 
 
 def _content_hash(warning: WarningIn) -> str:
@@ -128,15 +137,14 @@ def _identity_keys(rt: Runtime, warning: WarningIn) -> _IdentityKeys:
 def _find_or_create_person(session: Session, rt: Runtime, warning: WarningIn, keys: _IdentityKeys) -> Person:
     """The ID number decides identity; a phone alone matches only a person with no conflicting
     ID number (numbers get reassigned, people do not)."""
-    person = None
-    if keys.id_bidx:
-        person = repository.person_by_id_number(session, keys.id_bidx)
+    candidates = repository.persons_matching(session, keys.id_bidx, keys.phone_bidx)  # one round trip
+    person = next((p for p in candidates if keys.id_bidx and p.id_number_bidx == keys.id_bidx), None)
     if person is None and keys.phone_bidx:
-        candidate = repository.person_by_phone(session, keys.phone_bidx)
-        no_conflict = (
-            keys.id_bidx is None or candidate is None or candidate.id_number_bidx in (None, keys.id_bidx)
-        )
-        if candidate is not None and no_conflict:
+        by_phone = [p for p in candidates if p.phone_bidx == keys.phone_bidx]
+        candidate = by_phone[-1] if by_phone else None  # the newest holder of the number
+        if candidate is not None and (
+            keys.id_bidx is None or candidate.id_number_bidx in (None, keys.id_bidx)
+        ):
             person = candidate
     if person is None:
         person = Person(created_at=rt.clock.now())
@@ -200,5 +208,9 @@ def _store_warning(
     )
     session.add(row)
     session.flush()
-    session.add_all(ScamContact(warning_id=row.id, kind=c.kind, value=c.value) for c in warning.scam_contacts)
+    if warning.scam_contacts:
+        session.execute(
+            insert(ScamContact),
+            [{"warning_id": row.id, "kind": c.kind, "value": c.value} for c in warning.scam_contacts],
+        )
     return row

@@ -154,6 +154,9 @@ def advisory_lock(session: Session, *keys: str) -> None:
     deadlock. SQLite: BEGIN IMMEDIATE already serialises every writer."""
     if not is_postgres(session):
         return
-    for key in sorted(set(keys)):
-        lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
+    ids = [
+        int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "big", signed=True) for k in sorted(set(keys))
+    ]
+    # One round trip; PostgreSQL evaluates the select list left to right, so the order holds.
+    calls = ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(len(ids)))
+    session.execute(text(f"SELECT {calls}"), {f"k{i}": lock_id for i, lock_id in enumerate(ids)})

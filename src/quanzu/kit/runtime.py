@@ -9,9 +9,9 @@ from typing import Any, Protocol
 
 from quanzu.kit.clock import Clock
 from quanzu.kit.crypto import PiiCipher
+from quanzu.org.cache import OrgCache
 from quanzu.policy.schemas import Policy
 from quanzu.policy.service import load_policy
-from quanzu.routing.service import RulesCache
 
 
 class LivePublisher(Protocol):
@@ -33,7 +33,7 @@ class Runtime:
     cipher: PiiCipher
     live: LivePublisher = field(default_factory=NullPublisher)
     wake_delivery: Callable[[], None] = _noop
-    rules: RulesCache = field(default_factory=RulesCache)
+    org: OrgCache = field(default_factory=OrgCache)
     policy: Policy = field(default_factory=load_policy)
     base_url: str = "http://127.0.0.1:8000"
     login_max_failures: int = 5

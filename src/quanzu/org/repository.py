@@ -91,3 +91,14 @@ def channel(session: Session, unit_id: int, kind: str, target: str) -> ChannelEn
         ChannelEndpointRow.target == target,
     )
     return session.scalars(stmt).first()
+
+
+def all_units(session: Session) -> list[OrgUnit]:
+    return list(session.scalars(select(OrgUnit).order_by(OrgUnit.id)))
+
+
+def active_endpoints(session: Session) -> list[ChannelEndpointRow]:
+    stmt = (
+        select(ChannelEndpointRow).where(ChannelEndpointRow.active.is_(True)).order_by(ChannelEndpointRow.id)
+    )
+    return list(session.scalars(stmt))

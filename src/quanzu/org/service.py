@@ -16,6 +16,7 @@ from quanzu.auth.actor import SYSTEM, Actor
 from quanzu.auth.service import hash_password
 from quanzu.codes import OrgKind
 from quanzu.escalation.service import schedule_shift_end
+from quanzu.kit.db import after_commit
 from quanzu.kit.errors import FieldError, ValidationFailed
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import parse
@@ -53,6 +54,7 @@ def import_org(session: Session, rt: Runtime, data: Any, actor: Actor = SYSTEM) 
         branch = _upsert_unit(
             session, OrgKind.BRANCH, branch_in.code, branch_in.name, centre.id, branch_in.phone
         )
+        _save_channels(session, branch.id, branch_in.channels)
         units += 1
         for st in branch_in.stations:
             station = _upsert_unit(session, OrgKind.STATION, st.code, st.name, branch.id, st.phone)
@@ -70,7 +72,7 @@ def import_org(session: Session, rt: Runtime, data: Any, actor: Actor = SYSTEM) 
     users = sum(1 for u in org.users if _upsert_user(session, u, hashes))
     session.flush()
     shifts = sum(1 for s in org.roster if _add_shift(session, s))
-    rt.rules.invalidate()
+    after_commit(session, rt.org.invalidate)  # the hot path's snapshot must see the new org
     audit.record(
         session,
         rt.clock,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from quanzu.kit.db import transaction
@@ -36,6 +36,16 @@ def schedule(
     timer = Timer(kind=kind, subject_id=subject_id, key=key, token=token, due_at=due_at)
     session.add(timer)
     return timer
+
+
+def schedule_many(session: Session, timers: list[tuple[str, int, datetime, str, str]]) -> None:
+    """(kind, subject_id, due_at, token, key) rows in one multi-row insert."""
+    rows = [
+        {"kind": k, "subject_id": sid, "due_at": due, "token": tok, "key": key}
+        for k, sid, due, tok, key in timers
+    ]
+    if rows:
+        session.execute(insert(Timer), rows)
 
 
 def fire_due(
