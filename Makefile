@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export QUANZU_DATA_DIR ?= var
 export QUANZU_DATABASE_URL ?= sqlite:///var/quanzu.sqlite3
 
-.PHONY: demo test lint fmt install services bench clean
+.PHONY: demo test lint fmt install services browser bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	rm -f $(VENV)/.installed-*; touch $@
 
-install: $(STAMP)
+# The browser libraries the pages use (htmx, ECharts), pinned in web/package-lock.json and served
+# by Quanzu itself: nothing loads from the internet at run time.
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+install: $(STAMP) web/node_modules/.installed
 
 demo: install
 	$(BIN)/quanzu db upgrade
@@ -25,12 +31,15 @@ demo: install
 services:
 	scripts/ensure-services.sh
 
+browser:
+	scripts/ensure-chromium.sh
+
 lint: install
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/ruff format --check src tests bench migrations
 	$(BIN)/mypy
 
-test: install services lint
+test: install services browser lint
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: install services

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,8 +36,12 @@ TEST_PII_KEY = "q3xQ0ZCw1cQd8Zb3m0aQ3L5p0YbX9b2h8cZ1s6T4u7w="  # test-only key
 START = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)  # 14:00 in Suzhou
 
 
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID", uuid.uuid4().hex)[:8]
+
+
 def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    """Unique per test run and worker: two runs on one PostgreSQL never drop each other's database."""
+    return f"{_RUN}_{os.environ.get('PYTEST_XDIST_WORKER', 'gw0')}"
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from quanzu.auth.endpoints import router as auth_router
@@ -23,11 +23,13 @@ from quanzu.intake.endpoints import router as intake_router
 from quanzu.kit.clock import Clock, SystemClock
 from quanzu.kit.crypto import PiiCipher
 from quanzu.kit.db import make_engine, make_sessionmaker
-from quanzu.kit.errors import DomainError
+from quanzu.kit.errors import DomainError, NotFound
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import REF_TEMPLATE
 from quanzu.policy.service import load_policy
+from quanzu.reports.endpoints import router as reports_router
 from quanzu.web.edge import AppState
+from quanzu.web.pages import router as pages_router
 from quanzu.worker.runner import Worker
 
 log = logging.getLogger(__name__)
@@ -81,21 +83,54 @@ def create_app(
         hub=hub,
     )
     app.state.worker = worker
-    for router in (intake_router, cases_router, workflow_router, auth_router, dispatch_router):
+    routers = (
+        intake_router,
+        cases_router,
+        workflow_router,
+        reports_router,
+        auth_router,
+        dispatch_router,
+        pages_router,
+    )
+    for router in routers:
         app.include_router(router)
+    _mount_static(app, settings)
     _mount_docs(app)
     _document_raw_bodies(app)
     _error_handlers(app)
-
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/docs")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+VENDOR_FILES = {  # what the pages load, from the npm packages installed at setup (web/package.json)
+    "htmx.min.js": "htmx.org/dist/htmx.min.js",
+    "echarts.min.js": "echarts/dist/echarts.min.js",
+}
+
+
+def _mount_static(app: FastAPI, settings: Settings) -> None:
+    app.mount(
+        "/static/own", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static-own"
+    )
+    modules = settings.web_assets_dir
+
+    @app.get("/static/vendor/{name}", include_in_schema=False)
+    def vendor(name: str) -> FileResponse:
+        relative = VENDOR_FILES.get(name)
+        if relative is None or not (modules / relative).is_file():
+            raise NotFound(f"no asset {name}; run `make install` (npm ci in web/)")
+        return FileResponse(modules / relative, headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def own(name: str) -> FileResponse:
+        path = Path(__file__).parent / "web" / "static" / name
+        if "/" in name or not path.is_file():
+            raise NotFound(f"no asset {name}")
+        return FileResponse(path)
 
 
 def _mount_docs(app: FastAPI) -> None:

@@ -28,7 +28,11 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
-    policy_file: Path | None = None  # SLA deadlines, escalation ladder, close rules; default shipped
+    policy_file: Path | None = None
+    # Where `npm ci` put the browser libraries (htmx, ECharts); see web/package.json.
+    web_assets_dir: Path = (
+        Path(__file__).resolve().parents[2] / "web" / "node_modules"
+    )  # SLA deadlines, escalation ladder, close rules; default shipped
 
     @field_validator("database_url")
     @classmethod

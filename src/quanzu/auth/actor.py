@@ -15,6 +15,8 @@ class Actor:
     role: Role
     station_id: int | None = None  # the station a station-level user belongs to
     branch_id: int | None = None  # the branch above that station (or the branch user's own)
+    display_name: str = ""
+    locale: str = "zh-Hans"
 
     @property
     def label(self) -> str:

@@ -18,7 +18,14 @@ from quanzu.audit import service as audit
 from quanzu.auth import repository
 from quanzu.auth.actor import SYSTEM, Actor
 from quanzu.codes import MACHINE_ROLES, OrgKind, Role
-from quanzu.kit.errors import Conflict, FieldError, NotAuthenticated, TooManyAttempts, ValidationFailed
+from quanzu.kit.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotAuthenticated,
+    TooManyAttempts,
+    ValidationFailed,
+)
 from quanzu.kit.runtime import Runtime
 from quanzu.models.auth import ApiClient, ApiToken
 from quanzu.models.org import OrgUnit, User
@@ -121,6 +128,8 @@ def actor_for(session: Session, user: User) -> Actor:
         role=Role(user.role),
         station_id=station_id,
         branch_id=branch_id,
+        display_name=user.display_name,
+        locale=user.locale,
     )
 
 
@@ -160,6 +169,14 @@ _DUMMY_HASH = _hasher.hash("quanzu-dummy-password")
 def _hasher_dummy_verify(password: str) -> None:
     with contextlib.suppress(VerificationError):
         _hasher.verify(_DUMMY_HASH, password)
+
+
+def set_locale(session: Session, rt: Runtime, actor: Actor, locale: str) -> None:
+    user = session.get(User, actor.id) if actor.kind == "user" and actor.id else None
+    if user is None:
+        raise Forbidden("only people have a language setting")
+    user.locale = locale
+    audit.record(session, rt.clock, actor, "user.locale", "user", user.id, {"locale": locale})
 
 
 def logout(session: Session, rt: Runtime, token: str) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from datetime import datetime
+
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from quanzu.auth.actor import Actor
 from quanzu.auth.scoping import case_scope
+from quanzu.codes import CaseState
 from quanzu.kit.db import is_postgres
-from quanzu.models.cases import Case, CaseAssignee, CaseEvent, EarlyWarning, ScamContact
+from quanzu.models.cases import Case, CaseAssignee, CaseEvent, CaseSla, EarlyWarning, Person, ScamContact
 from quanzu.models.org import OrgUnit, User
 
 
@@ -104,3 +107,68 @@ def station_leads(session: Session, station_id: int) -> list[User]:
         (User.org_unit_id == station_id) | User.org_unit_id.in_(in_station),
     )
     return list(session.scalars(stmt.order_by(User.id)))
+
+
+def open_board(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    *,
+    mine: int | None = None,
+    station_id: int | None = None,
+    risk_level: str | None = None,
+    scam_type: str | None = None,
+    state: str | None = None,
+    tier: int | None = None,
+    limit: int = 200,
+) -> list[tuple[Case, datetime | None, str | None]]:
+    """Open cases with their next unmet SLA deadline: overdue first, then escalated, then urgent.
+    `mine`: only cases where this user is an active assignee."""
+    next_due = (
+        select(CaseSla.case_id, func.min(CaseSla.due_at).label("due_at"))
+        .where(CaseSla.met_at.is_(None))
+        .group_by(CaseSla.case_id)
+        .subquery()
+    )
+    overdue = case((next_due.c.due_at <= now, 1), else_=0)
+    stmt = (
+        readable(actor)
+        .add_columns(next_due.c.due_at)
+        .outerjoin(next_due, next_due.c.case_id == Case.id)
+        .where(Case.state != CaseState.CLOSED)
+    )
+    if mine is not None:
+        mine_ids = select(CaseAssignee.case_id).where(
+            CaseAssignee.user_id == mine, CaseAssignee.released_at.is_(None)
+        )
+        stmt = stmt.where(Case.id.in_(mine_ids))
+    for column, value in (
+        (Case.station_id, station_id),
+        (Case.risk_level, risk_level),
+        (Case.scam_type, scam_type),
+        (Case.state, state),
+        (Case.tier, tier),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    stmt = stmt.order_by(overdue.desc(), Case.tier.desc(), Case.urgency.desc(), next_due.c.due_at, Case.id)
+    rows = session.execute(stmt.limit(limit)).all()
+    kinds = _next_sla_kinds(session, [r[0].id for r in rows])
+    return [(c, due, kinds.get(c.id)) for c, due in rows]
+
+
+def _next_sla_kinds(session: Session, case_ids: list[int]) -> dict[int, str]:
+    if not case_ids:
+        return {}
+    stmt = (
+        select(CaseSla.case_id, CaseSla.kind)
+        .where(CaseSla.case_id.in_(case_ids), CaseSla.met_at.is_(None))
+        .order_by(CaseSla.case_id, CaseSla.due_at.desc())
+    )
+    return {case_id: kind for case_id, kind in session.execute(stmt).all()}  # the earliest wins last
+
+
+def persons_by_ids(session: Session, ids: set[int]) -> dict[int, Person]:
+    if not ids:
+        return {}
+    return {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(ids)))}

@@ -132,3 +132,21 @@ class RevealedTarget(BaseModel):
     employer: str | None
     age: int | None
     gender: str | None
+
+
+class BoardRow(BaseModel):
+    """An open case as the task list and the centre's board show it."""
+
+    case: CaseSummary
+    next_sla: str | None
+    next_due_at: datetime | None
+    overdue: bool
+    escalated: bool
+
+
+class BoardFilters(BaseModel):
+    station: str | None = None
+    risk: str | None = None
+    scam_type: str | None = None
+    state: str | None = None
+    tier: int | None = None

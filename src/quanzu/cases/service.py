@@ -11,6 +11,8 @@ from quanzu.auth.actor import Actor
 from quanzu.cases import repository
 from quanzu.cases.schemas import (
     AssigneeView,
+    BoardFilters,
+    BoardRow,
     CaseDetail,
     CaseSummary,
     EscalationView,
@@ -229,7 +231,7 @@ def case_detail(session: Session, rt: Runtime, case: Case) -> CaseDetail:
     contacts = repository.contacts_of(session, [w.id for w in signals])
     handling = units.get(case.handling_unit_id) if case.handling_unit_id else None
     return CaseDetail(
-        **_summary(session, case, units).model_dump(),
+        **_summary(case, units, session.get(Person, case.person_id)).model_dump(),
         routing=RoutingView(method=case.routing_method, detail=case.routing_detail),
         outcome=case.outcome,
         amount_protected=case.amount_protected,
@@ -321,7 +323,8 @@ def list_cases(
         offset=offset,
     )
     units = org_repo.units_by_ids(session, {c.station_id for c in rows if c.station_id is not None})
-    return [_summary(session, c, units) for c in rows]
+    persons = repository.persons_by_ids(session, {c.person_id for c in rows})
+    return [_summary(c, units, persons.get(c.person_id)) for c in rows]
 
 
 def reveal_target(session: Session, rt: Runtime, actor: Actor, case_id: int) -> RevealedTarget:
@@ -348,8 +351,7 @@ def reveal_target(session: Session, rt: Runtime, actor: Actor, case_id: int) -> 
     )
 
 
-def _summary(session: Session, case: Case, units: dict[int, OrgUnit]) -> CaseSummary:
-    person = session.get(Person, case.person_id)
+def _summary(case: Case, units: dict[int, OrgUnit], person: Person | None) -> CaseSummary:
     station = units.get(case.station_id) if case.station_id else None
     return CaseSummary(
         case_id=case.id,
@@ -385,3 +387,45 @@ def _signal(w: EarlyWarning, contacts: list[ScamContact]) -> SignalView:
         description=w.description,
         scam_contacts=[ScamContactView(kind=c.kind, value=c.value) for c in contacts],
     )
+
+
+def board(
+    session: Session,
+    rt: Runtime,
+    actor: Actor,
+    filters: BoardFilters,
+    *,
+    mine: bool = False,
+    limit: int = 200,
+) -> list[BoardRow]:
+    """Open cases the actor may see, overdue and escalated first. `mine`: only those the actor
+    is assigned to (the officer's "my tasks")."""
+    now = rt.clock.now()
+    station_id = None
+    if filters.station:
+        unit = rt.org.get(session).station(filters.station)
+        station_id = unit.id if unit else -1
+    rows = repository.open_board(
+        session,
+        actor,
+        now,
+        mine=actor.id if mine else None,
+        station_id=station_id,
+        risk_level=filters.risk or None,
+        scam_type=filters.scam_type or None,
+        state=filters.state or None,
+        tier=filters.tier,
+        limit=limit,
+    )
+    units = org_repo.units_by_ids(session, {c.station_id for c, _, _ in rows if c.station_id is not None})
+    persons = repository.persons_by_ids(session, {c.person_id for c, _, _ in rows})
+    return [
+        BoardRow(
+            case=_summary(c, units, persons.get(c.person_id)),
+            next_sla=kind,
+            next_due_at=due,
+            overdue=due is not None and due <= now,
+            escalated=c.tier > 1,
+        )
+        for c, due, kind in rows
+    ]

@@ -203,3 +203,10 @@ def inbox(session: Session, actor: Actor) -> list[Notification]:
     if actor.kind != "user" or actor.id is None:
         return []
     return repository.notifications_for(session, actor.id)
+
+
+def broadcast_change(session: Session, rt: Runtime, case_id: int, state: str, user_ids: list[int]) -> None:
+    """Tells open pages that a case changed (no inbox row: nothing to read later, just refresh)."""
+    event = {"type": "case.changed", "case_id": case_id, "state": state, "at": rt.clock.now().isoformat()}
+    audience = list(dict.fromkeys(user_ids))
+    after_commit(session, lambda: rt.live.publish(audience, event))

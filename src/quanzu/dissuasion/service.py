@@ -17,7 +17,7 @@ from quanzu.cases import repository as cases_repo
 from quanzu.cases import service as cases
 from quanzu.cases.timeline import add_event
 from quanzu.codes import CaseState, OrgKind, Role
-from quanzu.dispatch.service import Announcement, announce
+from quanzu.dispatch.service import Announcement, announce, broadcast_change
 from quanzu.dissuasion import repository
 from quanzu.dissuasion.rules import TWO_WAY_CONTACT, Action, DoneStep, advance, close_shortfalls, step_action
 from quanzu.dissuasion.schemas import AssignIn, CloseIn, EscalateIn, RouteIn, StepIn, TakeoverIn
@@ -30,6 +30,16 @@ from quanzu.org import repository as org_repo
 
 HANDLERS = (Role.DISSUADER, Role.DUTY_LEADER, Role.CHIEF, Role.BRANCH, Role.CENTRE)
 ASSIGNERS = (Role.DUTY_LEADER, Role.CHIEF, Role.BRANCH, Role.CENTRE)
+
+
+def _changed(session: Session, rt: Runtime, case: Case) -> Case:
+    """Every move ends here: the centre, the branch and the people on the case see it live."""
+    audience = [a.user_id for a in repository.active_assignees(session, case.id)]
+    audience += [u.id for u in cases_repo.centre_users(session)]
+    if case.station_id is not None:
+        audience += [u.id for u in cases_repo.station_leads(session, case.station_id)]
+    broadcast_change(session, rt, case.id, case.state, audience)
+    return case
 
 
 def _case_for(session: Session, actor: Actor, case_id: int, *roles: Role) -> Case:
@@ -70,7 +80,7 @@ def record_step(session: Session, rt: Runtime, actor: Actor, case_id: int, step:
     audit.record(
         session, rt.clock, actor, f"case.step.{step.kind}", "case", case.id, {"outcome": step.outcome}
     )
-    return case
+    return _changed(session, rt, case)
 
 
 def _meet_slas(session: Session, case: Case, step: StepIn, now: datetime) -> None:
@@ -121,7 +131,7 @@ def close(session: Session, rt: Runtime, actor: Actor, case_id: int, body: Close
         amount_lost=str(body.amount_lost) if body.amount_lost is not None else None,
     )
     audit.record(session, rt.clock, actor, "case.closed", "case", case.id, {"outcome": body.outcome})
-    return case
+    return _changed(session, rt, case)
 
 
 def _check_close_rules(session: Session, rt: Runtime, case: Case, body: CloseIn, *, skip_steps: bool) -> None:
@@ -142,14 +152,14 @@ def escalate(session: Session, rt: Runtime, actor: Actor, case_id: int, body: Es
     case = _case_for(session, actor, case_id)
     advance(case.state, Action.ESCALATE)
     escalation.escalate_manually(session, rt, actor, case, body.reason)
-    return case
+    return _changed(session, rt, case)
 
 
 def acknowledge(session: Session, rt: Runtime, actor: Actor, case_id: int) -> Case:
     case = _case_for(session, actor, case_id)
     advance(case.state, Action.ACKNOWLEDGE)
     escalation.acknowledge(session, rt, actor, case)
-    return case
+    return _changed(session, rt, case)
 
 
 def assign(session: Session, rt: Runtime, actor: Actor, case_id: int, body: AssignIn) -> Case:
@@ -171,7 +181,7 @@ def assign(session: Session, rt: Runtime, actor: Actor, case_id: int, body: Assi
         [user.id],
         [],
     )
-    return case
+    return _changed(session, rt, case)
 
 
 def _handling_units(session: Session, case: Case) -> set[int]:
@@ -211,7 +221,7 @@ def takeover(session: Session, rt: Runtime, actor: Actor, case_id: int, body: Ta
         recipients,
         [],
     )
-    return case
+    return _changed(session, rt, case)
 
 
 def route(session: Session, rt: Runtime, actor: Actor, case_id: int, body: RouteIn) -> Case:
@@ -238,4 +248,4 @@ def route(session: Session, rt: Runtime, actor: Actor, case_id: int, body: Route
     )
     audit.record(session, rt.clock, actor, "case.routed", "case", case.id, {"station": station.code})
     cases.dispatch_to_station(session, rt, actor, case)
-    return case
+    return _changed(session, rt, case)

@@ -34,6 +34,7 @@ class PiiCipher:
             raise ValueError("the PII master key must be 32 bytes, base64-encoded")
         self._aead = AESGCM(_derive(master, b"pii-encryption"))
         self._index_key = _derive(master, b"pii-blind-index")
+        self._csrf_key = _derive(master, b"csrf")
 
     def encrypt(self, plaintext: str, *, context: str) -> bytes:
         """`context` (e.g. "person.id_number") is bound as associated data: a ciphertext copied
@@ -46,6 +47,10 @@ class PiiCipher:
             raise ValueError("unknown PII ciphertext version")
         nonce, body = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
         return self._aead.decrypt(nonce, body, context.encode()).decode()
+
+    def csrf_token(self, session_token: str) -> str:
+        """Bound to the session: a page of one session cannot post for another."""
+        return hmac.new(self._csrf_key, session_token.encode(), hashlib.sha256).hexdigest()[:40]
 
     def blind_index(self, normalised: str, *, kind: str) -> str:
         return hmac.new(self._index_key, f"{kind}:{normalised}".encode(), hashlib.sha256).hexdigest()

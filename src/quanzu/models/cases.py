@@ -95,7 +95,7 @@ class EarlyWarning(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
     merged: Mapped[bool] = mapped_column(default=False)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     scam_type: Mapped[str] = mapped_column(String(32))
     risk_level: Mapped[str] = mapped_column(String(16))
     amount_at_risk: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))

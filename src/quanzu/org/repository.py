@@ -102,3 +102,25 @@ def active_endpoints(session: Session) -> list[ChannelEndpointRow]:
         select(ChannelEndpointRow).where(ChannelEndpointRow.active.is_(True)).order_by(ChannelEndpointRow.id)
     )
     return list(session.scalars(stmt))
+
+
+def members(session: Session, unit_ids: list[int]) -> list[tuple[User, OrgUnit]]:
+    stmt = (
+        select(User, OrgUnit)
+        .join(OrgUnit, OrgUnit.id == User.org_unit_id)
+        .where(User.org_unit_id.in_(unit_ids), User.active.is_(True))
+        .order_by(User.role, User.username)
+    )
+    return [(u, o) for u, o in session.execute(stmt).all()]
+
+
+def shifts_between(
+    session: Session, station_id: int, start: datetime, end: datetime
+) -> list[tuple[DutyShift, User]]:
+    stmt = (
+        select(DutyShift, User)
+        .join(User, User.id == DutyShift.user_id)
+        .where(DutyShift.station_id == station_id, DutyShift.ends_at > start, DutyShift.starts_at < end)
+        .order_by(DutyShift.starts_at, DutyShift.position, User.username)
+    )
+    return [(s, u) for s, u in session.execute(stmt).all()]

@@ -89,3 +89,38 @@ class OrgFile(_Strict):
     branches: list[BranchIn] = Field(default_factory=list)
     users: list[UserIn] = Field(default_factory=list)
     roster: list[ShiftIn] = Field(default_factory=list)
+
+
+class TeamMember(BaseModel):
+    user_id: int
+    username: str
+    display_name: str
+    role: str
+    unit: str
+    phone: str | None
+
+
+class ShiftView(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    position: str
+    starts_at: datetime
+    ends_at: datetime
+    on_duty_now: bool
+
+
+class StationView(BaseModel):
+    code: str
+    name: str
+    phone: str | None
+    team: list[TeamMember]
+    roster: list[ShiftView]
+    can_edit_roster: bool
+
+
+class ShiftAdd(_Strict):
+    user: str = Field(min_length=1, max_length=64)
+    position: DutyPosition
+    starts_at: datetime
+    ends_at: datetime

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +14,28 @@ from sqlalchemy.orm import Session
 
 from quanzu.audit import service as audit
 from quanzu.auth.actor import SYSTEM, Actor
+from quanzu.auth.scoping import require_role
 from quanzu.auth.service import hash_password
-from quanzu.codes import OrgKind
+from quanzu.codes import OrgKind, Role
 from quanzu.escalation.service import schedule_shift_end
 from quanzu.kit.db import after_commit
-from quanzu.kit.errors import FieldError, ValidationFailed
+from quanzu.kit.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import parse
 from quanzu.models.dispatch import ChannelEndpointRow
 from quanzu.models.org import DutyShift, JurisdictionArea, OrgUnit, User
 from quanzu.org import repository
-from quanzu.org.schemas import CentreIn, ChannelIn, OrgFile, ShiftIn, UserIn
+from quanzu.org.schemas import (
+    CentreIn,
+    ChannelIn,
+    OrgFile,
+    ShiftAdd,
+    ShiftIn,
+    ShiftView,
+    StationView,
+    TeamMember,
+    UserIn,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,3 +241,111 @@ def add_user(session: Session, rt: Runtime, data: dict[str, Any], actor: Actor =
     assert user is not None  # noqa: S101
     audit.record(session, rt.clock, actor, "user.saved", "user", user.id, {"role": u.role, "unit": u.unit})
     return user
+
+
+ROSTER_EDITORS = (Role.CHIEF, Role.DUTY_LEADER, Role.CENTRE, Role.ADMIN)
+STATION_READERS = (
+    Role.CHIEF,
+    Role.DUTY_LEADER,
+    Role.DISSUADER,
+    Role.CENTRE,
+    Role.ADMIN,
+    Role.BRANCH,
+    Role.AUDITOR,
+)
+
+
+def _station_for(session: Session, actor: Actor, code: str) -> OrgUnit:
+    station = repository.unit_by_code(session, code)
+    if station is None or station.kind != OrgKind.STATION:
+        raise NotFound(f"station {code} not found")
+    if actor.role not in STATION_READERS:
+        raise Forbidden(f"role {actor.role} may not see station pages")
+    own = (
+        actor.role in (Role.CENTRE, Role.ADMIN, Role.AUDITOR)
+        or actor.station_id == station.id
+        or (actor.role is Role.BRANCH and actor.branch_id == station.parent_id)
+    )
+    if not own:
+        raise NotFound(f"station {code} not found")
+    return station
+
+
+def station_view(session: Session, rt: Runtime, actor: Actor, code: str, days: int = 7) -> StationView:
+    station = _station_for(session, actor, code)
+    now = rt.clock.now()
+    team = [
+        TeamMember(
+            user_id=u.id,
+            username=u.username,
+            display_name=u.display_name,
+            role=u.role,
+            unit=unit.name,
+            phone=u.phone,
+        )
+        for u, unit in repository.members(
+            session, [station.id] + [c.id for c in repository.children(session, station.id)]
+        )
+    ]
+    roster = [
+        ShiftView(
+            id=s.id,
+            username=u.username,
+            display_name=u.display_name,
+            position=s.position,
+            starts_at=s.starts_at,
+            ends_at=s.ends_at,
+            on_duty_now=s.starts_at <= now < s.ends_at,
+        )
+        for s, u in repository.shifts_between(
+            session, station.id, now - timedelta(hours=12), now + timedelta(days=days)
+        )
+    ]
+    return StationView(
+        code=station.code,
+        name=station.name,
+        phone=station.phone,
+        team=team,
+        roster=roster,
+        can_edit_roster=actor.role in ROSTER_EDITORS,
+    )
+
+
+def add_shift(session: Session, rt: Runtime, actor: Actor, code: str, shift: ShiftAdd) -> None:
+    station = _station_for(session, actor, code)
+    require_role(actor, *ROSTER_EDITORS)
+    team_units = {station.id, *(c.id for c in repository.children(session, station.id))}
+    user = repository.user_by_username(session, shift.user)
+    if user is None or user.org_unit_id not in team_units:
+        raise ValidationFailed([FieldError("user", f"{shift.user} 不是本所人员")])
+    _add_shift(
+        session,
+        ShiftIn(
+            user=shift.user,
+            station=code,
+            position=shift.position,
+            starts_at=shift.starts_at,
+            ends_at=shift.ends_at,
+        ),
+    )
+    audit.record(
+        session,
+        rt.clock,
+        actor,
+        "roster.shift_added",
+        "station",
+        station.code,
+        {"user": shift.user, "starts_at": shift.starts_at.isoformat(), "ends_at": shift.ends_at.isoformat()},
+    )
+
+
+def remove_shift(session: Session, rt: Runtime, actor: Actor, code: str, shift_id: int) -> None:
+    station = _station_for(session, actor, code)
+    require_role(actor, *ROSTER_EDITORS)
+    shift = session.get(DutyShift, shift_id)
+    if shift is None or shift.station_id != station.id:
+        raise NotFound(f"shift {shift_id} not found")
+    session.delete(shift)
+    audit.record(
+        session, rt.clock, actor, "roster.shift_removed", "station", station.code, {"shift_id": shift_id}
+    )

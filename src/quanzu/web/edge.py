@@ -3,6 +3,7 @@ bounded JSON bodies. Endpoints use these and one service call; no SQL here."""
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from quanzu.auth.actor import Actor
 from quanzu.config import Settings
 from quanzu.dispatch.live import LiveHub
 from quanzu.kit.db import transaction
-from quanzu.kit.errors import DomainError, FieldError, NotAuthenticated, ValidationFailed
+from quanzu.kit.errors import DomainError, FieldError, Forbidden, NotAuthenticated, ValidationFailed
 from quanzu.kit.runtime import Runtime
 
 SESSION_COOKIE = "qz_session"
@@ -48,6 +49,10 @@ def unit_of_work(request: Request, *, read_only: bool = False) -> Iterator[tuple
         yield session, st.rt
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "x-csrf-token"
+
+
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -60,7 +65,15 @@ def actor(session: Session, request: Request) -> Actor:
     token = bearer_token(request)
     if not token:
         raise NotAuthenticated("missing bearer token")
+    if "authorization" not in request.headers and request.method not in SAFE_METHODS:
+        _check_csrf(request, token)  # a cookie rides along on cross-site posts; a header does not
     return auth.authenticate(session, state(request).rt, token)
+
+
+def _check_csrf(request: Request, session_token: str) -> None:
+    expected = state(request).rt.cipher.csrf_token(session_token)
+    if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), expected):
+        raise Forbidden("missing or wrong CSRF token; reload the page")
 
 
 async def json_body(request: Request) -> Any:

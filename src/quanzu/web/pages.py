@@ -1,0 +1,463 @@
+"""The web pages (server-rendered with Jinja2, small HTMX interactions). Each view parses the
+request, calls one service and renders; the same services serve the JSON API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from quanzu.auth import service as auth
+from quanzu.auth.actor import Actor
+from quanzu.cases import service as cases
+from quanzu.cases.schemas import BoardFilters
+from quanzu.codes import (
+    RISK_COLOURS,
+    RISK_LABELS,
+    SCAM_TYPE_LABELS,
+    STATE_LABELS,
+    Role,
+)
+from quanzu.dissuasion import service as dissuasion
+from quanzu.dissuasion.rules import STEP_OUTCOMES
+from quanzu.dissuasion.schemas import AssignIn, CloseIn, EscalateIn, RouteIn, StepIn
+from quanzu.kit.errors import DomainError, NotAuthenticated
+from quanzu.kit.runtime import Runtime
+from quanzu.kit.validation import parse
+from quanzu.org import service as org
+from quanzu.org.schemas import ShiftAdd
+from quanzu.web.edge import SESSION_COOKIE, actor, bearer_token, state, unit_of_work
+from quanzu.web.i18n import LOCALE_NAMES, LOCALES, gettext_for, negotiate
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+HOME_BY_ROLE = {
+    Role.CENTRE: "/board",
+    Role.ADMIN: "/board",
+    Role.AUDITOR: "/board",
+    Role.BRANCH: "/board",
+    Role.CHIEF: "/m",
+    Role.DUTY_LEADER: "/m",
+    Role.DISSUADER: "/m",
+}
+STEP_LABELS = {
+    "sign": "签收",
+    "phone": "电话劝阻",
+    "analysis": "研判",
+    "onsite_search": "上门寻找",
+    "verify_identity": "核实身份",
+    "face_to_face": "会面宣防",
+    "feedback": "平台反馈",
+}
+OUTCOME_LABELS = {
+    "answered": "已接通",
+    "dissuaded": "劝阻成功",
+    "not_convinced": "未被说服",
+    "no_answer": "无人接听",
+    "refused": "拒绝沟通",
+    "wrong_number": "号码错误",
+    "powered_off": "关机",
+    "located": "已定位",
+    "not_located": "未定位",
+    "done": "已完成",
+    "found": "已找到",
+    "not_found": "未找到",
+    "verified": "身份一致",
+    "mismatch": "身份不符",
+    "submitted": "已提交",
+    "lost": "已被骗",
+    "not_fraud": "非诈骗",
+    "unreachable": "无法联系",
+}
+SLA_LABELS = {"sign": "签收", "first_contact": "首次联系", "face_to_face": "会面宣防", "feedback": "平台反馈"}
+EVENT_LABELS = {
+    "opened": "预警接收",
+    "dispatched": "推送值班人员",
+    "signal_merged": "重复预警并案",
+    "step": "处置步骤",
+    "closed": "结案",
+    "escalated": "升级",
+    "escalation_requested": "申请升级",
+    "escalation_acknowledged": "确认升级",
+    "sla_breached": "超时",
+    "assigned": "指派",
+    "routed": "人工分流",
+    "handover": "交接班",
+    "takeover": "中队接管",
+    "cohandle": "中队协同",
+    "nobody_on_duty": "无人值班",
+    "escalation_impossible": "无法升级",
+}
+
+
+class LoginRequired(Exception):
+    pass
+
+
+def _locale(request: Request, who: Actor | None) -> str:
+    return negotiate(
+        who.locale if who else request.cookies.get("qz_lang"), request.headers.get("accept-language")
+    )
+
+
+def render(request: Request, name: str, who: Actor | None, status: int = 200, **ctx: Any) -> HTMLResponse:
+    locale = _locale(request, who)
+    token = bearer_token(request)
+    context = {
+        "request": request,
+        "_": gettext_for(locale),
+        "locale": locale,
+        "locales": LOCALE_NAMES,
+        "me": who,
+        "csrf": state(request).rt.cipher.csrf_token(token) if token and who else "",
+        "now": state(request).rt.clock.now(),
+        "RISK": RISK_LABELS,
+        "RISK_COLOURS": RISK_COLOURS,
+        "SCAM": SCAM_TYPE_LABELS,
+        "STATE": STATE_LABELS,
+        "STEP": STEP_LABELS,
+        "OUTCOME": OUTCOME_LABELS,
+        "SLA": SLA_LABELS,
+        "EVENT": EVENT_LABELS,
+        "STEP_OUTCOMES": {k: sorted(v) for k, v in STEP_OUTCOMES.items()},
+        **ctx,
+    }
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _page_actor(session: Session, request: Request) -> Actor:
+    try:
+        who = actor(session, request)
+    except NotAuthenticated:
+        raise LoginRequired from None
+    if who.kind != "user":
+        raise LoginRequired
+    return who
+
+
+async def _view(
+    request: Request, work: Callable[[Session, Runtime, Actor], HTMLResponse], *, read_only: bool = True
+) -> Response:
+    """Runs a page's work in one transaction; domain errors render in plain language."""
+
+    def run() -> Response:
+        try:
+            with unit_of_work(request, read_only=read_only) as (session, rt):
+                who = _page_actor(session, request)
+                try:
+                    return work(session, rt, who)
+                except DomainError as exc:
+                    session.rollback()
+                    errors = [f"{e.field}: {e.message}" for e in getattr(exc, "errors", [])] or [exc.message]
+                    page = "fragments/error.html" if request.headers.get("hx-request") else "error_page.html"
+                    return render(request, page, who, status=exc.status_code, errors=errors)
+        except LoginRequired:
+            if request.headers.get("hx-request"):
+                return Response(status_code=401, headers={"HX-Redirect": "/login"})
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+    return await run_in_threadpool(run)
+
+
+# --- sign in -------------------------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/") -> HTMLResponse:
+    return render(request, "login.html", None, next=next if next.startswith("/") else "/")
+
+
+@router.post("/login")
+async def login_submit(request: Request) -> Response:
+    form = await request.form()
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    target = str(form.get("next", "/"))
+    st = state(request)
+
+    def run() -> Response:
+        session = st.factory()
+        try:
+            who, token = auth.login(session, st.rt, username, password)
+            session.commit()
+        except DomainError as exc:
+            session.commit()  # failures count towards the lockout
+            return render(
+                request,
+                "login.html",
+                None,
+                status=exc.status_code,
+                error=exc.message,
+                next=target,
+                username=username,
+            )
+        finally:
+            session.close()
+        response = RedirectResponse(
+            target if target.startswith("/") and target != "/" else HOME_BY_ROLE.get(who.role, "/m"),
+            status_code=303,
+        )
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=st.settings.base_url.startswith("https://"),
+            max_age=int(auth.SESSION_LIFETIME.total_seconds()),
+        )
+        return response
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
+        token = bearer_token(request)
+        if token:
+            auth.logout(session, rt, token)
+        response = HTMLResponse("", headers={"HX-Redirect": "/login"})
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    return await _view(request, work, read_only=False)
+
+
+@router.post("/ui/locale")
+async def set_locale(request: Request) -> Response:
+    locale = str((await request.form()).get("locale", ""))
+    if locale not in LOCALES:
+        locale = "zh-Hans"
+
+    def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
+        auth.set_locale(session, rt, who, locale)
+        response = HTMLResponse("", headers={"HX-Refresh": "true"})
+        response.set_cookie("qz_lang", locale, samesite="strict", max_age=365 * 86400)
+        return response
+
+    return await _view(request, work, read_only=False)
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
+        return HTMLResponse("", status_code=303, headers={"Location": HOME_BY_ROLE.get(who.role, "/m")})
+
+    return await _view(request, work)
+
+
+# --- the officer's phone: my tasks -------------------------------------------------------------------
+
+
+def _tasks(request: Request, session: Session, rt: Runtime, who: Actor, template: str) -> HTMLResponse:
+    everyone = request.query_params.get("all") == "1" or who.role in (Role.CHIEF, Role.DUTY_LEADER)
+    rows = cases.board(session, rt, who, BoardFilters(), mine=not everyone, limit=100)
+    return render(request, template, who, rows=rows, everyone=everyone)
+
+
+@router.get("/m")
+async def tasks_page(request: Request) -> Response:
+    return await _view(request, lambda s, rt, who: _tasks(request, s, rt, who, "tasks.html"))
+
+
+@router.get("/m/list")
+async def tasks_list(request: Request) -> Response:
+    return await _view(request, lambda s, rt, who: _tasks(request, s, rt, who, "fragments/task_list.html"))
+
+
+# --- the case page -----------------------------------------------------------------------------------
+
+
+def _case_page(
+    request: Request, session: Session, rt: Runtime, who: Actor, case_id: int, template: str, **extra: Any
+) -> HTMLResponse:
+    detail = cases.get_case(session, rt, who, case_id)
+    stations = [u for u in rt.org.get(session).units.values() if u.kind == "station"]
+    return render(
+        request, template, who, case=detail, stations=sorted(stations, key=lambda u: u.code), **extra
+    )
+
+
+@router.get("/cases/{case_id}")
+async def case_page(request: Request, case_id: int) -> Response:
+    return await _view(request, lambda s, rt, who: _case_page(request, s, rt, who, case_id, "case.html"))
+
+
+def _form_list(form: Any, prefix: str) -> list[dict[str, str]]:
+    """Reverse-check rows arrive as rc_kind / rc_value lists; empty rows are skipped."""
+    kinds, values = form.getlist(f"{prefix}_kind"), form.getlist(f"{prefix}_value")
+    return [{"kind": k, "value": v} for k, v in zip(kinds, values, strict=False) if str(v).strip()]
+
+
+async def _case_move(
+    request: Request, case_id: int, move: Callable[[Session, Runtime, Actor, dict[str, Any]], object]
+) -> Response:
+    form = await request.form()
+    data: dict[str, Any] = {k: v for k, v in form.items() if not k.startswith("rc_")}
+    if "rc_kind" in form:
+        data["reverse_check"] = _form_list(form, "rc")
+
+    def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
+        move(session, rt, who, {k: v for k, v in data.items() if v != ""})
+        return _case_page(request, session, rt, who, case_id, "fragments/case_panel.html", flash="已保存")
+
+    return await _view(request, work, read_only=False)
+
+
+@router.post("/ui/cases/{case_id}/steps")
+async def ui_step(request: Request, case_id: int) -> Response:
+    return await _case_move(
+        request, case_id, lambda s, rt, who, d: dissuasion.record_step(s, rt, who, case_id, parse(StepIn, d))
+    )
+
+
+@router.post("/ui/cases/{case_id}/close")
+async def ui_close(request: Request, case_id: int) -> Response:
+    return await _case_move(
+        request, case_id, lambda s, rt, who, d: dissuasion.close(s, rt, who, case_id, parse(CloseIn, d))
+    )
+
+
+@router.post("/ui/cases/{case_id}/escalate")
+async def ui_escalate(request: Request, case_id: int) -> Response:
+    return await _case_move(
+        request, case_id, lambda s, rt, who, d: dissuasion.escalate(s, rt, who, case_id, parse(EscalateIn, d))
+    )
+
+
+@router.post("/ui/cases/{case_id}/acknowledge")
+async def ui_acknowledge(request: Request, case_id: int) -> Response:
+    return await _case_move(
+        request, case_id, lambda s, rt, who, d: dissuasion.acknowledge(s, rt, who, case_id)
+    )
+
+
+@router.post("/ui/cases/{case_id}/assign")
+async def ui_assign(request: Request, case_id: int) -> Response:
+    return await _case_move(
+        request, case_id, lambda s, rt, who, d: dissuasion.assign(s, rt, who, case_id, parse(AssignIn, d))
+    )
+
+
+@router.post("/ui/cases/{case_id}/route")
+async def ui_route(request: Request, case_id: int) -> Response:
+    return await _case_move(
+        request, case_id, lambda s, rt, who, d: dissuasion.route(s, rt, who, case_id, parse(RouteIn, d))
+    )
+
+
+@router.post("/ui/cases/{case_id}/reveal")
+async def ui_reveal(request: Request, case_id: int) -> Response:
+    def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
+        target = cases.reveal_target(session, rt, who, case_id)
+        return render(request, "fragments/revealed.html", who, target=target)
+
+    return await _view(request, work, read_only=False)
+
+
+# --- the centre's board --------------------------------------------------------------------------------
+
+
+def _board(request: Request, session: Session, rt: Runtime, who: Actor, template: str) -> HTMLResponse:
+    q = request.query_params
+    filters = BoardFilters(
+        station=q.get("station") or None,
+        risk=q.get("risk") or None,
+        scam_type=q.get("scam_type") or None,
+        state=q.get("state") or None,
+        tier=int(q["tier"]) if q.get("tier", "").isdigit() else None,
+    )
+    rows = cases.board(session, rt, who, filters)
+    triage = cases.board(session, rt, who, BoardFilters(state="triage"), limit=50)
+    stations = sorted(
+        (u for u in rt.org.get(session).units.values() if u.kind == "station"), key=lambda u: u.code
+    )
+    return render(
+        request,
+        template,
+        who,
+        rows=rows,
+        triage=triage,
+        filters=filters,
+        stations=stations,
+        wall=q.get("wall") == "1",
+    )
+
+
+@router.get("/board")
+async def board_page(request: Request) -> Response:
+    return await _view(request, lambda s, rt, who: _board(request, s, rt, who, "board.html"))
+
+
+@router.get("/board/list")
+async def board_list(request: Request) -> Response:
+    return await _view(request, lambda s, rt, who: _board(request, s, rt, who, "fragments/board_list.html"))
+
+
+@router.post("/ui/board/route/{case_id}")
+async def board_route(request: Request, case_id: int) -> Response:
+    form = await request.form()
+
+    def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
+        dissuasion.route(session, rt, who, case_id, parse(RouteIn, {"station": form.get("station", "")}))
+        return _board(request, session, rt, who, "fragments/board_list.html")
+
+    return await _view(request, work, read_only=False)
+
+
+# --- the station page --------------------------------------------------------------------------------
+
+
+def _station(
+    request: Request, session: Session, rt: Runtime, who: Actor, code: str, template: str, **extra: Any
+) -> HTMLResponse:
+    view = org.station_view(session, rt, who, code)
+    unit = rt.org.get(session).station(code)
+    rows = cases.board(session, rt, who, BoardFilters(station=code), limit=100) if unit else []
+    return render(request, template, who, station=view, rows=rows, **extra)
+
+
+@router.get("/stations/{code}")
+async def station_page(request: Request, code: str) -> Response:
+    return await _view(request, lambda s, rt, who: _station(request, s, rt, who, code, "station.html"))
+
+
+@router.post("/ui/stations/{code}/shifts")
+async def add_shift(request: Request, code: str) -> Response:
+    form = await request.form()
+    data = {k: str(v) for k, v in form.items()}
+
+    def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
+        tz = data.pop("tz_offset", "+08:00")
+        for key in ("starts_at", "ends_at"):  # <input type=datetime-local> has no zone: the station's
+            if data.get(key) and len(data[key]) <= 16:
+                data[key] = f"{data[key]}:00{tz}"
+        org.add_shift(session, rt, who, code, parse(ShiftAdd, data))
+        return _station(request, session, rt, who, code, "fragments/roster.html", flash="已添加")
+
+    return await _view(request, work, read_only=False)
+
+
+@router.post("/ui/stations/{code}/shifts/{shift_id}/delete")
+async def remove_shift(request: Request, code: str, shift_id: int) -> Response:
+    def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
+        org.remove_shift(session, rt, who, code, shift_id)
+        return _station(request, session, rt, who, code, "fragments/roster.html", flash="已删除")
+
+    return await _view(request, work, read_only=False)
+
+
+def local_time(value: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
+    from zoneinfo import ZoneInfo
+
+    return value.astimezone(ZoneInfo("Asia/Shanghai")).strftime(fmt) if value else ""
+
+
+templates.env.filters["local"] = local_time
