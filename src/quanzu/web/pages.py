@@ -34,6 +34,8 @@ from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import parse
 from quanzu.org import service as org
 from quanzu.org.schemas import ShiftAdd
+from quanzu.reports import service as reports
+from quanzu.reports.schemas import KpiQuery
 from quanzu.web.edge import SESSION_COOKIE, actor, bearer_token, state, unit_of_work
 from quanzu.web.i18n import LOCALE_NAMES, LOCALES, gettext_for, negotiate
 
@@ -454,10 +456,56 @@ async def remove_shift(request: Request, code: str, shift_id: int) -> Response:
     return await _view(request, work, read_only=False)
 
 
+# --- the dashboard ----------------------------------------------------------------------------------
+
+
+def _dashboard(request: Request, session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
+    q = request.query_params
+    query = parse(
+        KpiQuery,
+        {"from": q.get("from") or None, "to": q.get("to") or None, "station": q.get("station") or None},
+    )
+    report = reports.kpis(session, rt, who, query)
+    gettext = gettext_for(_locale(request, who))
+    chart = {
+        "days": [d.date.isoformat() for d in report.by_day],
+        "warnings": [d.warnings for d in report.by_day],
+        "dissuaded": [d.dissuaded for d in report.by_day],
+        "scam": [
+            {"name": gettext(SCAM_TYPE_LABELS.get(r.scam_type, r.scam_type)), "value": r.cases}
+            for r in report.by_scam_type
+        ],
+        "labels": {"warnings": gettext("预警"), "dissuaded": gettext("劝阻成功")},
+    }
+    stations = sorted(
+        (u for u in rt.org.get(session).units.values() if u.kind == "station"), key=lambda u: u.code
+    )
+    return render(
+        request, "dashboard.html", who, report=report, query=query, chart_data=chart, stations=stations
+    )
+
+
+@router.get("/dashboard")
+async def dashboard(request: Request) -> Response:
+    return await _view(request, lambda s, rt, who: _dashboard(request, s, rt, who))
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
 def local_time(value: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
     from zoneinfo import ZoneInfo
 
     return value.astimezone(ZoneInfo("Asia/Shanghai")).strftime(fmt) if value else ""
 
 
-templates.env.filters["local"] = local_time
+templates.env.filters.update(local=local_time, duration=duration, percent=percent)
