@@ -19,6 +19,19 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+ROLE_LABELS = {
+    "centre": "反诈中心",
+    "branch": "分局劝阻中队",
+    "chief": "派出所所长",
+    "duty_leader": "值班所领导",
+    "dissuader": "劝阻员",
+    "guard": "反诈卫士",
+    "bank": "银行",
+    "feed": "预警来源系统",
+    "auditor": "审计",
+    "admin": "系统管理员",
+}
+
 MACHINE_ROLES = frozenset({Role.FEED, Role.BANK})
 OFFICER_ROLES = frozenset({Role.CHIEF, Role.DUTY_LEADER, Role.DISSUADER})
 

@@ -22,6 +22,7 @@ from quanzu.cases.schemas import BoardFilters
 from quanzu.codes import (
     RISK_COLOURS,
     RISK_LABELS,
+    ROLE_LABELS,
     SCAM_TYPE_LABELS,
     STATE_LABELS,
     Role,
@@ -125,6 +126,7 @@ def render(request: Request, name: str, who: Actor | None, status: int = 200, **
         "RISK_COLOURS": RISK_COLOURS,
         "SCAM": SCAM_TYPE_LABELS,
         "STATE": STATE_LABELS,
+        "ROLE": ROLE_LABELS,
         "STEP": STEP_LABELS,
         "OUTCOME": OUTCOME_LABELS,
         "SLA": SLA_LABELS,
