@@ -35,8 +35,9 @@ browser:
 	scripts/ensure-chromium.sh
 
 lint: install
-	$(BIN)/ruff check src tests bench migrations
-	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/ruff check src tests bench migrations scripts
+	$(BIN)/ruff format --check src tests bench migrations scripts
+	$(BIN)/python scripts/i18n.py --check
 	$(BIN)/mypy
 
 test: install services browser lint

@@ -9,6 +9,10 @@
     if (evt.detail.xhr.status >= 400) {
       evt.detail.shouldSwap = false;
       toast(evt.detail.serverResponse, true);
+    } else if (evt.detail.elt && evt.detail.elt.id === "case-panel" && editing(document.getElementById("case-panel"))) {
+      // A live refresh of the case must not throw away what the officer is entering; their own
+      // submit brings back the fresh panel.
+      evt.detail.shouldSwap = false;
     }
   });
   document.body.addEventListener("htmx:afterRequest", function (evt) {
@@ -20,6 +24,22 @@
   document.body.addEventListener("htmx:configRequest", function (evt) {
     evt.detail.headers["X-CSRF-Token"] = csrf;
   });
+
+  // Someone is working in the panel: a section is open, a field has focus or differs from its default.
+  function editing(panel) {
+    if (!panel) return false;
+    if (panel.querySelector("details[open]")) return true;
+    var active = document.activeElement;
+    if (active && panel.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName)) return true;
+    return Array.prototype.some.call(panel.querySelectorAll("input, textarea, select"), function (f) {
+      if (f.tagName === "SELECT") {
+        var initial = 0;
+        for (var i = 0; i < f.options.length; i++) { if (f.options[i].defaultSelected) { initial = i; break; } }
+        return f.selectedIndex !== initial;
+      }
+      return f.type !== "hidden" && f.value !== f.defaultValue;
+    });
+  }
 
   function toast(html, isError) {
     var box = document.getElementById("toast");
@@ -79,7 +99,7 @@
       document.body.dataset.lastEvent = event.type + ":" + event.case_id;
       htmx.trigger(document.body, "quanzu:changed");
       if (event.case_id) htmx.trigger(document.body, "quanzu:case-" + event.case_id);
-      toast(event.title, false);
+      if (event.title) toast(event.title, false);  // case.changed only asks for a refresh
       if (event.type === "case.dispatched" || event.type === "case.escalated" || event.type === "case.merged") {
         beep(); notify(event);
       }
