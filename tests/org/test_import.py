@@ -114,3 +114,20 @@ def test_demo_district_has_twenty_stations_and_a_roster_around_the_clock(env: En
     with transaction(env.factory) as s:
         again = demo.load(s, env.rt)
     assert again.report is None and again.feed_token is None  # idempotent
+
+
+def test_demo_load_later_extends_the_roster(env: Env) -> None:
+    with transaction(env.factory) as s:
+        demo.load(s, env.rt)
+    env.clock.advance(timedelta(days=8))  # less than a week of roster left
+    with transaction(env.factory) as s:
+        again = demo.load(s, env.rt)
+    assert again.report is not None and again.report.shifts > 0
+    at = env.clock.now() + timedelta(days=10)
+    with env.reader() as s:
+        leaders = s.scalars(
+            select(DutyShift.station_id).where(
+                DutyShift.position == "leader", DutyShift.starts_at <= at, DutyShift.ends_at > at
+            )
+        ).all()
+    assert len(set(leaders)) == 20

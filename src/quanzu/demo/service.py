@@ -38,12 +38,14 @@ def district_file() -> OrgFile:
 
 
 def load(session: Session, rt: Runtime, *, seed: int = 2026) -> DemoLoaded:
-    """Idempotent: a second run leaves an existing district alone (and extends no roster)."""
+    """Idempotent: a second run changes nothing, except that it extends the 24×7 roster when less
+    than a week of it is left (so a long-running demo always has people on duty)."""
     report = None
-    if org_repo.centre(session) is None:
-        org = add_people(
-            district_file(), random.Random(seed), rt.clock.now() - timedelta(days=1), ROSTER_DAYS
-        )
+    now = rt.clock.now()
+    last_shift_end = org_repo.latest_shift_end(session) if org_repo.centre(session) else None
+    if last_shift_end is None or last_shift_end < now + timedelta(days=7):
+        start = max(last_shift_end or now, now) - timedelta(days=1)
+        org = add_people(district_file(), random.Random(seed), start, ROSTER_DAYS)
         report = import_org(session, rt, org.model_dump(mode="json"))
     token = None
     if client_by_name(session, DEMO_FEED_CLIENT) is None:

@@ -124,3 +124,7 @@ def shifts_between(
         .order_by(DutyShift.starts_at, DutyShift.position, User.username)
     )
     return [(s, u) for s, u in session.execute(stmt).all()]
+
+
+def latest_shift_end(session: Session) -> datetime | None:
+    return session.scalars(select(DutyShift.ends_at).order_by(DutyShift.ends_at.desc()).limit(1)).first()

@@ -9,7 +9,8 @@
     if (evt.detail.xhr.status >= 400) {
       evt.detail.shouldSwap = false;
       toast(evt.detail.serverResponse, true);
-    } else if (evt.detail.elt && evt.detail.elt.id === "case-panel" && editing(document.getElementById("case-panel"))) {
+    } else if (evt.detail.requestConfig && evt.detail.requestConfig.verb === "get" &&
+               evt.detail.target && evt.detail.target.id === "case-panel" && editing(evt.detail.target)) {
       // A live refresh of the case must not throw away what the officer is entering; their own
       // submit brings back the fresh panel.
       evt.detail.shouldSwap = false;
