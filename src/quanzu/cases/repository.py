@@ -124,19 +124,15 @@ def open_board(
 ) -> list[tuple[Case, datetime | None, str | None]]:
     """Open cases with their next unmet SLA deadline: overdue first, then escalated, then urgent.
     `mine`: only cases where this user is an active assignee."""
+    # Per open case, through the partial index on unmet clocks (not a scan of every clock).
     next_due = (
-        select(CaseSla.case_id, func.min(CaseSla.due_at).label("due_at"))
-        .where(CaseSla.met_at.is_(None))
-        .group_by(CaseSla.case_id)
-        .subquery()
+        select(func.min(CaseSla.due_at))
+        .where(CaseSla.case_id == Case.id, CaseSla.met_at.is_(None))
+        .correlate(Case)
+        .scalar_subquery()
     )
-    overdue = case((next_due.c.due_at <= now, 1), else_=0)
-    stmt = (
-        readable(actor)
-        .add_columns(next_due.c.due_at)
-        .outerjoin(next_due, next_due.c.case_id == Case.id)
-        .where(Case.state != CaseState.CLOSED)
-    )
+    overdue = case((next_due <= now, 1), else_=0)
+    stmt = readable(actor).add_columns(next_due).where(Case.state != CaseState.CLOSED)
     if mine is not None:
         mine_ids = select(CaseAssignee.case_id).where(
             CaseAssignee.user_id == mine, CaseAssignee.released_at.is_(None)
@@ -151,7 +147,7 @@ def open_board(
     ):
         if value is not None:
             stmt = stmt.where(column == value)
-    stmt = stmt.order_by(overdue.desc(), Case.tier.desc(), Case.urgency.desc(), next_due.c.due_at, Case.id)
+    stmt = stmt.order_by(overdue.desc(), Case.tier.desc(), Case.urgency.desc(), next_due, Case.id)
     rows = session.execute(stmt.limit(limit)).all()
     kinds = _next_sla_kinds(session, [r[0].id for r in rows])
     return [(c, due, kinds.get(c.id)) for c, due in rows]

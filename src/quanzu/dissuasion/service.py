@@ -84,12 +84,23 @@ def record_step(session: Session, rt: Runtime, actor: Actor, case_id: int, step:
 
 
 def _meet_slas(session: Session, case: Case, step: StepIn, now: datetime) -> None:
+    """Meets the SLA clocks a step satisfies and keeps the case's milestones (the KPIs read them)."""
     if step.kind == "sign":
         escalation.meet_sla(session, case, "sign", now)
+        case.signed_at = case.signed_at or now
     if (step.kind, step.outcome) in TWO_WAY_CONTACT:
-        escalation.meet_sla(session, case, "first_contact", now)
+        record_contact(session, case, now)
     if step.kind == "face_to_face" and step.outcome:
         escalation.meet_sla(session, case, "face_to_face", now)
+        case.first_meeting_outcome = case.first_meeting_outcome or step.outcome
+
+
+def record_contact(session: Session, case: Case, at: datetime) -> None:
+    """Someone spoke with the target: an officer's call or meeting, or (the warning race) a
+    guard or relative who reached them first."""
+    escalation.meet_sla(session, case, "first_contact", at)
+    if case.first_contact_at is None or at < case.first_contact_at:
+        case.first_contact_at = at
 
 
 def close(session: Session, rt: Runtime, actor: Actor, case_id: int, body: CloseIn) -> Case:

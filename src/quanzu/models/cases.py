@@ -73,6 +73,11 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str | None] = mapped_column(String(16))
+    # Milestones kept on the case when the steps are recorded, so reports read one row per case
+    # instead of searching the steps (KPI definitions: DESIGN.md).
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_meeting_outcome: Mapped[str | None] = mapped_column(String(20))
     amount_protected: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
     amount_lost: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
     # Who handles it beyond the station: a branch squadron that took it over or co-handles it.
@@ -160,7 +165,17 @@ class CaseSla(Base):
     """One SLA clock of a case (sign, first contact, face-to-face, feedback)."""
 
     __tablename__ = "case_slas"
-    __table_args__ = (UniqueConstraint("case_id", "kind"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "kind"),
+        # The boards ask every open case for its next unmet deadline.
+        Index(
+            "ix_case_slas_unmet",
+            "case_id",
+            "due_at",
+            sqlite_where=text("met_at IS NULL"),
+            postgresql_where=text("met_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)

@@ -4,7 +4,6 @@ PostgreSQL; the only dialect branch is the local-day bucket. Reports read, never
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -14,7 +13,6 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Date,
-    ScalarSelect,
     Select,
     and_,
     bindparam,
@@ -22,16 +20,14 @@ from sqlalchemy import (
     cast,
     func,
     or_,
-    select,
 )
 from sqlalchemy.orm import Session, aliased
 
 from quanzu.auth.actor import Actor
 from quanzu.cases.repository import readable
 from quanzu.codes import CaseState
-from quanzu.dissuasion.rules import TWO_WAY_CONTACT
 from quanzu.kit.db import is_postgres
-from quanzu.models.cases import Case, CaseSla, CaseStep, EarlyWarning
+from quanzu.models.cases import Case, CaseSla, EarlyWarning
 from quanzu.reports.schemas import LOCAL_TZ
 
 
@@ -165,36 +161,9 @@ def by_scam_type(session: Session, cohort: Cohort) -> list[tuple[str, int, int]]
 
 
 # --- per-case milestones (durations are computed by the service: interval arithmetic is not
-#     portable between the two databases) ------------------------------------------------------------
-
-
-def _first_sign() -> ScalarSelect[datetime | None]:
-    step = aliased(CaseStep)
-    return (
-        select(func.min(step.ended_at))
-        .where(step.case_id == Case.id, step.kind == "sign")
-        .correlate(Case)
-        .scalar_subquery()
-    )
-
-
-def _first_contact_by_step() -> ScalarSelect[datetime | None]:
-    step = aliased(CaseStep)
-    by_kind: dict[str, set[str]] = {}
-    for kind, outcome in TWO_WAY_CONTACT:
-        by_kind.setdefault(kind, set()).add(outcome)
-    contact = or_(*(and_(step.kind == k, step.outcome.in_(sorted(o))) for k, o in sorted(by_kind.items())))
-    return (
-        select(func.min(step.ended_at))
-        .where(step.case_id == Case.id, contact)
-        .correlate(Case)
-        .scalar_subquery()
-    )
-
-
-# Every way the target can be reached; the earliest is the first contact. The social-forces
-# helpers (a guard, a relative reaching the victim first: the warning race) add their source here.
-CONTACT_SOURCES: tuple[Callable[[], ScalarSelect[datetime | None]], ...] = (_first_contact_by_step,)
+#     portable between the two databases). The dissuasion service keeps them on the case as steps
+#     are recorded (`signed_at`, `first_contact_at` — every way of reaching the target goes through
+#     `record_contact` — and `first_meeting_outcome`), so a report reads one row per case.
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,35 +178,20 @@ class Milestones:
 def milestones(session: Session, cohort: Cohort) -> list[Milestones]:
     """One row per case of the cohort, only the columns the durations need."""
     stmt = _columns(
-        cohort.cases,
-        Case.id,
-        Case.station_id,
-        Case.opened_at,
-        _first_sign(),
-        *(source() for source in CONTACT_SOURCES),
+        cohort.cases, Case.id, Case.station_id, Case.opened_at, Case.signed_at, Case.first_contact_at
     )
-    rows = []
-    for case_id, station_id, opened_at, signed_at, *contacts in session.execute(stmt).all():
-        reached = [at for at in contacts if at is not None]
-        rows.append(Milestones(case_id, station_id, opened_at, signed_at, min(reached, default=None)))
-    return rows
+    return [Milestones(*row) for row in session.execute(stmt).all()]
 
 
 def first_meetings(session: Session, cohort: Cohort) -> tuple[int, int]:
-    """(cases dissuaded at their first face-to-face, cases with a finished face-to-face). A case
-    has at most one face-to-face step open at a time, so its first finished one is its first."""
-    step = aliased(CaseStep)
-    first = (
-        select(func.min(step.id))
-        .where(step.case_id == Case.id, step.kind == "face_to_face", step.ended_at.is_not(None))
-        .correlate(Case)
-        .scalar_subquery()
-    )
-    stmt = _columns(cohort.cases, _count_if(CaseStep.outcome == "dissuaded"), func.count(CaseStep.id)).join(
-        CaseStep, CaseStep.id == first
+    """(cases dissuaded at their first face-to-face, cases with a finished face-to-face)."""
+    stmt = _columns(
+        cohort.cases,
+        _count_if(Case.first_meeting_outcome == "dissuaded"),
+        _count_if(Case.first_meeting_outcome.is_not(None)),
     )
     dissuaded, met = session.execute(stmt).one()
-    return int(dissuaded), int(met)
+    return int(dissuaded or 0), int(met or 0)
 
 
 # --- SLA clocks, stations, repeat warnings -----------------------------------------------------------
