@@ -46,6 +46,7 @@ test: install services browser lint
 bench: install services
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/timers.py
+	$(BIN)/python bench/pages.py
 
 fmt: install
 	$(BIN)/ruff check --fix src tests bench migrations
