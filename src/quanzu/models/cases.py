@@ -90,7 +90,11 @@ class Case(Base):
 
 class EarlyWarning(Base):
     __tablename__ = "warnings"
-    __table_args__ = (UniqueConstraint("source", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        # The repeat-warning KPI looks up a person's warnings in the 30 days before a case.
+        Index("ix_warnings_person_received", "person_id", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(16))
