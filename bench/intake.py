@@ -169,11 +169,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict[str, str], cwd: Path) -> Iterator[tuple[str, int]]:
+def running_server(env: dict[str, str], cwd: Path, workers: int = 1) -> Iterator[tuple[str, int]]:
     """`quanzu serve` on a free port; always stopped on exit (errors and Ctrl-C included)."""
     port = free_port()
     log = (cwd / "server.log").open("wb")
-    cmd = [str(BIN / "quanzu"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [
+        str(BIN / "quanzu"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     base = f"http://127.0.0.1:{port}"
     try:
@@ -408,7 +417,7 @@ def bench_engine(engine: str, args: argparse.Namespace) -> EngineResult:
         url = fresh_database(engine, workdir)
         env = server_env(url, workdir / "data")
         token = prepare(env, workdir)
-        with running_server(env, workdir) as (base, pid):
+        with running_server(env, workdir, args.workers) as (base, pid):
             print(f"server up at {base}; warm-up, {args.seconds:g} s at {args.rate:g}/s, then max rate")
             steady, burst = asyncio.run(load_phases(base, pid, token, args))
         rows = count_rows(url)
@@ -491,6 +500,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=200.0, help="open-loop target, warnings/s")
     p.add_argument("--seconds", type=float, default=20.0, help="open-loop duration")
     p.add_argument("--concurrency", type=int, default=32, help="HTTP connections and anchor threads")
+    p.add_argument("--workers", type=int, default=1, help="server processes (`quanzu serve --workers`)")
     args = p.parse_args(argv)
     if not (0 < args.rate <= 5000 and 0 < args.seconds <= 600 and 1 <= args.concurrency <= 256):
         p.error("need 0 < rate <= 5000, 0 < seconds <= 600, 1 <= concurrency <= 256")
