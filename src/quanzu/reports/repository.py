@@ -20,6 +20,7 @@ from sqlalchemy import (
     cast,
     func,
     or_,
+    tuple_,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -181,6 +182,36 @@ def milestones(session: Session, cohort: Cohort) -> list[Milestones]:
         cohort.cases, Case.id, Case.station_id, Case.opened_at, Case.signed_at, Case.first_contact_at
     )
     return [Milestones(*row) for row in session.execute(stmt).all()]
+
+
+ALL_STATIONS = "all"  # the key of the district-wide figure next to the per-station ones
+Percentiles = dict[int | str | None, tuple[float | None, float | None, int]]  # (median, p90, n)
+
+
+def duration_percentiles(session: Session, cohort: Cohort, milestone: Any) -> Percentiles | None:
+    """Median and p90 of seconds from opening to `milestone`, per station and for all, computed by
+    PostgreSQL (`percentile_cont`, the same interpolation as the Python path) so a year's report
+    does not move a million rows into Python. None on other databases."""
+    if not is_postgres(session):
+        return None
+    seconds = func.extract("epoch", milestone - Case.opened_at)
+    stmt = (
+        _columns(
+            cohort.cases,
+            func.grouping(Case.station_id),
+            Case.station_id,
+            func.percentile_cont(0.5).within_group(seconds),
+            func.percentile_cont(0.9).within_group(seconds),
+            func.count(),
+        )
+        .where(milestone.is_not(None))
+        .group_by(func.grouping_sets(tuple_(Case.station_id), tuple_()))
+    )
+    out: Percentiles = {}
+    for overall, station_id, median, p90, n in session.execute(stmt).all():
+        key = ALL_STATIONS if overall else station_id
+        out[key] = (None if median is None else float(median), None if p90 is None else float(p90), int(n))
+    return out
 
 
 def first_meetings(session: Session, cohort: Cohort) -> tuple[int, int]:

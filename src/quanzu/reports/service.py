@@ -15,10 +15,11 @@ from quanzu.auth.actor import Actor
 from quanzu.codes import OrgKind
 from quanzu.kit.errors import FieldError, ValidationFailed
 from quanzu.kit.runtime import Runtime
+from quanzu.models.cases import Case
 from quanzu.models.org import OrgUnit
 from quanzu.org import repository as org_repo
 from quanzu.reports import repository
-from quanzu.reports.repository import Cohort, Milestones, SlaCount, StationTotals
+from quanzu.reports.repository import ALL_STATIONS, Cohort, Milestones, Percentiles, SlaCount, StationTotals
 from quanzu.reports.schemas import (
     LOCAL_TZ,
     DayPoint,
@@ -44,7 +45,7 @@ def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery) -> KpiRep
     station_id = _station_id(session, query.station)
     cohort = repository.cohort(actor, start, end, station_id=station_id, scam_type=query.scam_type)
     totals = repository.totals(session, cohort)
-    marks = repository.milestones(session, cohort)
+    sign, contact = _durations(session, cohort)
     slas = repository.sla_counts(session, cohort, now)
     first_dissuaded, first_meetings = repository.first_meetings(session, cohort)
     return KpiReport(
@@ -61,8 +62,8 @@ def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery) -> KpiRep
         not_fraud=totals.not_fraud,
         unreachable=totals.unreachable,
         escalated=totals.escalated,
-        time_to_sign_s=duration_stats(_seconds(marks, _signed)),
-        time_to_first_contact_s=duration_stats(_seconds(marks, _contacted)),
+        time_to_sign_s=_stats(sign.get(ALL_STATIONS)),
+        time_to_first_contact_s=_stats(contact.get(ALL_STATIONS)),
         first_meeting_success_rate=rate(first_dissuaded, first_meetings),
         sla_breach_rate=_sla_rates(slas),
         repeat_warning_rate_30d=rate(repository.repeat_warned(session, cohort, REPEAT_WINDOW), totals.cases),
@@ -74,7 +75,7 @@ def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery) -> KpiRep
             ScamTypeRow(scam_type=t, cases=n, dissuaded=d)
             for t, n, d in repository.by_scam_type(session, cohort)
         ],
-        station_ranking=_station_ranking(session, cohort, marks, slas),
+        station_ranking=_station_ranking(session, cohort, sign, contact, slas),
     )
 
 
@@ -138,6 +139,35 @@ def duration_stats(seconds: Iterable[float]) -> DurationStats:
     return DurationStats(median=_round(median), p90=_round(p90), n=len(ordered))
 
 
+def _durations(session: Session, cohort: Cohort) -> tuple[Percentiles, Percentiles]:
+    """Time to sign and to first contact, per station and for all: in SQL where the database can
+    (PostgreSQL), else from one row per case."""
+    sign = repository.duration_percentiles(session, cohort, Case.signed_at)
+    contact = repository.duration_percentiles(session, cohort, Case.first_contact_at)
+    if sign is not None and contact is not None:
+        return sign, contact
+    marks = repository.milestones(session, cohort)
+    return _percentiles(marks, _signed), _percentiles(marks, _contacted)
+
+
+def _percentiles(marks: list[Milestones], milestone: Callable[[Milestones], datetime | None]) -> Percentiles:
+    groups: dict[int | str | None, list[Milestones]] = defaultdict(list)
+    for m in marks:
+        groups[m.station_id].append(m)
+    out: Percentiles = {}
+    for key, members in [*groups.items(), (ALL_STATIONS, marks)]:
+        stats = duration_stats(_seconds(members, milestone))
+        out[key] = (stats.median, stats.p90, stats.n)
+    return out
+
+
+def _stats(figure: tuple[float | None, float | None, int] | None) -> DurationStats:
+    if figure is None:
+        return DurationStats(median=None, p90=None, n=0)
+    median, p90, n = figure
+    return DurationStats(median=_round(median), p90=_round(p90), n=n)
+
+
 def _round(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 3)
 
@@ -193,30 +223,38 @@ def local_days(start: datetime, end: datetime) -> list[date]:
 
 
 def _station_ranking(
-    session: Session, cohort: Cohort, marks: list[Milestones], slas: list[SlaCount]
+    session: Session, cohort: Cohort, sign: Percentiles, contact: Percentiles, slas: list[SlaCount]
 ) -> list[StationRank]:
     """The warning race (预警竞速赛): fastest median first contact first, no contact last."""
     rows = repository.station_totals(session, cohort)
     units = org_repo.units_by_ids(session, {r.station_id for r in rows})
-    marks_of: dict[int | None, list[Milestones]] = defaultdict(list)
-    for m in marks:
-        marks_of[m.station_id].append(m)
     breaches: dict[int | None, int] = defaultdict(int)
     for c in slas:
         breaches[c.station_id] += c.breached
-    ranking = [_rank(r, units[r.station_id], marks_of[r.station_id], breaches[r.station_id]) for r in rows]
+    ranking = [
+        _rank(
+            r, units[r.station_id], sign.get(r.station_id), contact.get(r.station_id), breaches[r.station_id]
+        )
+        for r in rows
+    ]
     return sorted(ranking, key=_race_order)
 
 
-def _rank(row: StationTotals, unit: OrgUnit, marks: list[Milestones], breaches: int) -> StationRank:
+def _rank(
+    row: StationTotals,
+    unit: OrgUnit,
+    sign: tuple[float | None, float | None, int] | None,
+    contact: tuple[float | None, float | None, int] | None,
+    breaches: int,
+) -> StationRank:
     return StationRank(
         code=unit.code,
         name=unit.name,
         cases=row.cases,
         dissuaded=row.dissuaded,
         money_protected=money(row.money_protected),
-        median_time_to_sign_s=duration_stats(_seconds(marks, _signed)).median,
-        median_time_to_first_contact_s=duration_stats(_seconds(marks, _contacted)).median,
+        median_time_to_sign_s=_stats(sign).median,
+        median_time_to_first_contact_s=_stats(contact).median,
         sla_breaches=breaches,
     )
 
