@@ -12,6 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -315,48 +316,6 @@ async def _case_move(
     return await _view(request, work, read_only=False)
 
 
-@router.post("/ui/cases/{case_id}/steps")
-async def ui_step(request: Request, case_id: int) -> Response:
-    return await _case_move(
-        request, case_id, lambda s, rt, who, d: dissuasion.record_step(s, rt, who, case_id, parse(StepIn, d))
-    )
-
-
-@router.post("/ui/cases/{case_id}/close")
-async def ui_close(request: Request, case_id: int) -> Response:
-    return await _case_move(
-        request, case_id, lambda s, rt, who, d: dissuasion.close(s, rt, who, case_id, parse(CloseIn, d))
-    )
-
-
-@router.post("/ui/cases/{case_id}/escalate")
-async def ui_escalate(request: Request, case_id: int) -> Response:
-    return await _case_move(
-        request, case_id, lambda s, rt, who, d: dissuasion.escalate(s, rt, who, case_id, parse(EscalateIn, d))
-    )
-
-
-@router.post("/ui/cases/{case_id}/acknowledge")
-async def ui_acknowledge(request: Request, case_id: int) -> Response:
-    return await _case_move(
-        request, case_id, lambda s, rt, who, d: dissuasion.acknowledge(s, rt, who, case_id)
-    )
-
-
-@router.post("/ui/cases/{case_id}/assign")
-async def ui_assign(request: Request, case_id: int) -> Response:
-    return await _case_move(
-        request, case_id, lambda s, rt, who, d: dissuasion.assign(s, rt, who, case_id, parse(AssignIn, d))
-    )
-
-
-@router.post("/ui/cases/{case_id}/route")
-async def ui_route(request: Request, case_id: int) -> Response:
-    return await _case_move(
-        request, case_id, lambda s, rt, who, d: dissuasion.route(s, rt, who, case_id, parse(RouteIn, d))
-    )
-
-
 @router.post("/ui/cases/{case_id}/reveal")
 async def ui_reveal(request: Request, case_id: int) -> Response:
     def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
@@ -364,6 +323,31 @@ async def ui_reveal(request: Request, case_id: int) -> Response:
         return render(request, "fragments/revealed.html", who, target=target)
 
     return await _view(request, work, read_only=False)
+
+
+# One form post per move: (body model, service function). The JSON API has the same moves.
+_MOVES: dict[str, tuple[type[BaseModel] | None, Callable[..., object]]] = {
+    "steps": (StepIn, dissuasion.record_step),
+    "close": (CloseIn, dissuasion.close),
+    "escalate": (EscalateIn, dissuasion.escalate),
+    "assign": (AssignIn, dissuasion.assign),
+    "route": (RouteIn, dissuasion.route),
+    "acknowledge": (None, dissuasion.acknowledge),
+}
+
+
+@router.post("/ui/cases/{case_id}/{action}")
+async def ui_move(request: Request, case_id: int, action: str) -> Response:
+    if action not in _MOVES:
+        return Response(status_code=404)
+    model, service = _MOVES[action]
+
+    def move(session: Session, rt: Runtime, who: Actor, data: dict[str, Any]) -> object:
+        if model is None:
+            return service(session, rt, who, case_id)
+        return service(session, rt, who, case_id, parse(model, data))
+
+    return await _case_move(request, case_id, move)
 
 
 # --- the centre's board --------------------------------------------------------------------------------
