@@ -16,9 +16,7 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -33,13 +31,13 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from benchkit import PG_ADMIN_URL, ensure_postgres, free_port, machine
 from sqlalchemy import text
 
 from quanzu.demo.feed import DemoFeed
 from quanzu.kit.db import make_engine
 
 BIN = Path(sys.executable).parent
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "quanzu_bench"
 PG_BENCH_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
 WARMUP_REQUESTS = 50
@@ -110,23 +108,6 @@ def fresh_database(engine: str, workdir: Path) -> str:
     return PG_BENCH_URL
 
 
-def ensure_postgres() -> None:
-    try:
-        psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        script = Path(__file__).resolve().parent.parent / "scripts" / "ensure-services.sh"
-        subprocess.run([str(script)], check=True)  # noqa: S603  (our own script)
-
-
-def postgres_version() -> str:
-    try:
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-            return str(row[0]) if row else "?"
-    except psycopg.Error:
-        return "not reachable"
-
-
 def count_rows(url: str) -> dict[str, int]:
     engine = make_engine(url)
     try:
@@ -159,13 +140,6 @@ def prepare(env: dict[str, str], cwd: Path) -> str:
         cmd = [str(BIN / "quanzu"), *args]
         subprocess.run(cmd, env=env, cwd=cwd, check=True, capture_output=True)  # noqa: S603
     return (Path(env["QUANZU_DATA_DIR"]) / "demo-feed.token").read_text().strip()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -446,19 +420,6 @@ def print_engine(r: EngineResult, args: argparse.Namespace) -> None:
         for e in phase.errors[:3]:
             print(f"  error: {e}")
     print(f"  rows after load: {r.rows}")
-
-
-def machine() -> str:
-    model = "?"
-    with Path("/proc/cpuinfo").open() as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
-        f"PostgreSQL {postgres_version()}, {platform.system()} {platform.release()}"
-    )
 
 
 def ms(v: float) -> str:

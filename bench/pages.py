@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,12 +42,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
+from benchkit import PG_ADMIN_URL, ensure_postgres, free_port, machine
 
 from quanzu.demo.people import DEMO_PASSWORD
 from quanzu.kit.migrate import upgrade
 
 BIN = Path(sys.executable).parent
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "quanzu_bench_pages"
 PG_BENCH_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -94,27 +92,10 @@ class Sample:
 # --- the database -------------------------------------------------------------------------------
 
 
-def ensure_postgres() -> None:
-    try:
-        psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        script = Path(__file__).resolve().parent.parent / "scripts" / "ensure-services.sh"
-        subprocess.run([str(script)], check=True)  # noqa: S603  (our own script)
-
-
 def fresh_database() -> None:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
-
-
-def postgres_version() -> str:
-    try:
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-            return str(row[0]) if row else "?"
-    except psycopg.Error:
-        return "not reachable"
 
 
 def count_rows() -> dict[str, int]:
@@ -338,13 +319,6 @@ def server_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_server(env: dict[str, str], cwd: Path) -> Iterator[str]:
     """`quanzu serve` on a free port; always stopped on exit (errors and Ctrl-C included)."""
@@ -510,19 +484,6 @@ def anchor(sql: str) -> Sample:
 
 
 # --- reporting ----------------------------------------------------------------------------------
-
-
-def machine() -> str:
-    model = "?"
-    with Path("/proc/cpuinfo").open() as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
-        f"PostgreSQL {postgres_version()}, {platform.system()} {platform.release()}"
-    )
 
 
 def print_report(

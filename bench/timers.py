@@ -24,18 +24,15 @@ left behind for inspection (it is dropped at the start of the next run).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
+from benchkit import PG_ADMIN_URL, ensure_postgres, machine
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session
 
@@ -47,7 +44,6 @@ from quanzu.kit.runtime import Runtime
 from quanzu.models.timers import Timer
 from quanzu.timers.service import Handler, fire_due
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "quanzu_bench_timers"
 PG_BENCH_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
 BATCH = 100  # fire_due(limit=...) and the anchor's LIMIT
@@ -113,36 +109,6 @@ class Phase:
 # --- setup -------------------------------------------------------------------------------------
 # ensure_postgres, postgres_version and machine are copied from bench/intake.py: bench/ is not a
 # package, so mypy cannot follow an import of it from here.
-
-
-def ensure_postgres() -> None:
-    try:
-        psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        script = Path(__file__).resolve().parent.parent / "scripts" / "ensure-services.sh"
-        subprocess.run([str(script)], check=True)  # noqa: S603  (our own script)
-
-
-def postgres_version() -> str:
-    try:
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-            return str(row[0]) if row else "?"
-    except psycopg.Error:
-        return "not reachable"
-
-
-def machine() -> str:
-    model = "?"
-    with Path("/proc/cpuinfo").open() as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
-        f"PostgreSQL {postgres_version()}, {platform.system()} {platform.release()}"
-    )
 
 
 def fresh_database() -> str:
