@@ -104,3 +104,23 @@ def test_a_failing_handler_is_retried_and_does_not_block_the_batch(env: Env) -> 
     env.clock.advance(timedelta(seconds=30))
     assert fire_due(env.factory, env.rt, {"probe": flaky}) == 1
     assert calls == Counter({0: 1, 1: 2, 2: 1})
+
+
+def test_a_failing_handler_leaves_no_audit_entry(env: Env) -> None:
+    from quanzu.audit import service as audit
+    from quanzu.auth.actor import SYSTEM
+    from quanzu.models.audit import AuditEntry
+
+    _schedule_many(env, 2)
+    env.clock.advance(timedelta(seconds=10))
+
+    def half_done(session: Session, rt: Runtime, timer: Timer) -> str:
+        audit.record(session, rt.clock, SYSTEM, "probe.acted", "probe", timer.subject_id)
+        if timer.subject_id == 1:
+            raise RuntimeError("after queueing its side effects")
+        return "acted"
+
+    assert fire_due(env.factory, env.rt, {"probe": half_done}) == 2
+    with env.reader() as s:
+        acted = s.scalars(select(AuditEntry.subject_id).where(AuditEntry.action == "probe.acted")).all()
+    assert acted == ["0"]

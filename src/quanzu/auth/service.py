@@ -183,3 +183,6 @@ def logout(session: Session, rt: Runtime, token: str) -> None:
     row = repository.token_by_hash(session, _token_hash(token))
     if row is not None and row.revoked_at is None:
         row.revoked_at = rt.clock.now()
+        audit.record(
+            session, rt.clock, SYSTEM, "user.logout", "user", row.user_id or 0, {"token": row.prefix}
+        )

@@ -160,6 +160,9 @@ def _climb(session: Session, rt: Runtime, case: Case, index: int, reason: str) -
     case.tier = max(case.tier, int(rung["tier"]))
     case.updated_at = rt.clock.now()
     add_event(session, rt, case, "escalated", SYSTEM, tier=rung["tier"], notify=rung["notify"], reason=reason)
+    audit.record(
+        session, rt.clock, SYSTEM, "case.tier_raised", "case", case.id, {"tier": rung["tier"], "rung": index}
+    )
     announce(session, rt, _announcement(case, rung, reason), rung["user_ids"], rung["unit_ids"])
     if index + 1 < len(rungs):
         due = rt.clock.now() + _wait(plan)
@@ -273,6 +276,9 @@ def on_shift_end(session: Session, rt: Runtime, timer: Timer) -> str:
             from_user_ids=[a.user_id for a in leaving],
             to_user_id=leader.id,
             note=note,
+        )
+        audit.record(
+            session, rt.clock, SYSTEM, "case.handed_over", "case", case.id, {"to_user_id": leader.id}
         )
         announce(
             session, rt, Announcement("case.handover", case.id, f"交接案件 #{case.id}", note), [leader.id], []

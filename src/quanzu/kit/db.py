@@ -128,9 +128,28 @@ def _run_after_commit(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_on_rollback(session: Session, _previous: Any) -> None:
-    session.info.pop(_BEFORE, None)
-    session.info.pop(_AFTER, None)
+def _drop_on_rollback(session: Session, previous: Any) -> None:
+    # Only the outermost rollback drops everything; a savepoint's share is dropped by `savepoint`.
+    if previous.parent is None:
+        for key in [k for k, v in session.info.items() if isinstance(v, list)]:
+            del session.info[key]
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A nested transaction whose queued side effects (after-commit hooks, audit entries: every
+    list the unit of work keeps in `session.info`) vanish with it when it rolls back."""
+    marks = {key: len(value) for key, value in session.info.items() if isinstance(value, list)}
+    try:
+        with session.begin_nested():
+            yield
+    except BaseException:
+        for key in [k for k, v in session.info.items() if isinstance(v, list)]:
+            if key in marks:
+                del session.info[key][marks[key] :]
+            else:
+                del session.info[key]
+        raise
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from quanzu.kit.db import transaction
+from quanzu.kit.db import savepoint, transaction
 from quanzu.kit.runtime import Runtime
 from quanzu.models.timers import Timer
 from quanzu.timers import repository
@@ -67,7 +67,7 @@ def _fire_one(session: Session, rt: Runtime, handlers: Mapping[str, Handler], ti
     if handler is None:
         return {"id": timer.id, "fired_at": rt.clock.now(), "outcome": "no handler"}
     try:
-        with session.begin_nested():  # one failing timer must not undo the others in the batch
+        with savepoint(session):  # one failing timer must not undo (or half-announce) the others
             outcome = handler(session, rt, timer)
     except Exception as exc:
         log.exception("timer %s (%s) failed; will retry", timer.id, timer.kind)
