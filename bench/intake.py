@@ -19,7 +19,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,13 +30,12 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from benchkit import PG_ADMIN_URL, ensure_postgres, free_port, machine
+from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, running_server
 from sqlalchemy import text
 
 from quanzu.demo.feed import DemoFeed
 from quanzu.kit.db import make_engine
 
-BIN = Path(sys.executable).parent
 PG_BENCH_DB = "quanzu_bench"
 PG_BENCH_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
 WARMUP_REQUESTS = 50
@@ -140,50 +138,6 @@ def prepare(env: dict[str, str], cwd: Path) -> str:
         cmd = [str(BIN / "quanzu"), *args]
         subprocess.run(cmd, env=env, cwd=cwd, check=True, capture_output=True)  # noqa: S603
     return (Path(env["QUANZU_DATA_DIR"]) / "demo-feed.token").read_text().strip()
-
-
-@contextmanager
-def running_server(env: dict[str, str], cwd: Path, workers: int = 1) -> Iterator[tuple[str, int]]:
-    """`quanzu serve` on a free port; always stopped on exit (errors and Ctrl-C included)."""
-    port = free_port()
-    log = (cwd / "server.log").open("wb")
-    cmd = [
-        str(BIN / "quanzu"),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, proc)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}; see server.log")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1, trust_env=False).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not become healthy")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -29,12 +29,9 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,12 +39,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
-from benchkit import PG_ADMIN_URL, ensure_postgres, free_port, machine
+from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, running_server
 
 from quanzu.demo.people import DEMO_PASSWORD
 from quanzu.kit.migrate import upgrade
 
-BIN = Path(sys.executable).parent
 PG_BENCH_DB = "quanzu_bench_pages"
 PG_BENCH_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -319,41 +315,6 @@ def server_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def running_server(env: dict[str, str], cwd: Path) -> Iterator[str]:
-    """`quanzu serve` on a free port; always stopped on exit (errors and Ctrl-C included)."""
-    port = free_port()
-    log = (cwd / "server.log").open("wb")
-    cmd = [str(BIN / "quanzu"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, proc)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}; see server.log")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1, trust_env=False).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not become healthy")
-
-
 def login(base: str, username: str) -> str:
     """The qz_session cookie of a form sign-in."""
     with httpx.Client(base_url=base, trust_env=False, timeout=30) as http:
@@ -558,7 +519,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  generation total {time.perf_counter() - t:.1f} s", flush=True)
         rows = count_rows()
         print("data: " + ", ".join(f"{k} {v:,}" for k, v in data_facts().items()), flush=True)
-        with running_server(env, workdir) as base:
+        with running_server(env, workdir) as (base, _pid):
             print(f"server up at {base}", flush=True)
             results = measure_pages(base, args)
         anchors = [(name, anchor(sql)) for name, sql in ANCHORS]
