@@ -57,7 +57,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict[str, str], cwd: Path, workers: int = 1) -> Iterator[tuple[str, int]]:
+def running_server(
+    env: dict[str, str], cwd: Path, workers: int = 1, ready_timeout_s: float = 30.0
+) -> Iterator[tuple[str, int]]:
     """`quanzu serve` on a free port (base URL, pid); always stopped on exit, errors included."""
     port = free_port()
     log = (cwd / "server.log").open("wb")
@@ -74,7 +76,7 @@ def running_server(env: dict[str, str], cwd: Path, workers: int = 1) -> Iterator
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(base, proc)
+        wait_healthy(base, proc, ready_timeout_s)
         yield base, proc.pid
     finally:
         proc.terminate()

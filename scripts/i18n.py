@@ -44,7 +44,7 @@ HEADER = "# Quanzu user interface: {language}.\n# {how}\n#"
 # Strings handed to `_()` at run time that the extractor cannot see (non-literal arguments).
 RUNTIME_IDS: dict[str, tuple[str, ...]] = {
     "auth/service.py login errors": ("用户名或密码错误", "登录失败次数过多，账号已临时锁定"),
-    "web/pages.py flash messages": ("已保存", "已添加", "已删除"),
+    "web/pages.py flash messages": ("已保存", "已添加", "已删除", "已发送"),
     "case_panel.html step without outcome": ("进行中",),
     "case_panel.html reverse-check kinds": ("电话", "微信", "QQ", "APP", "网址", "银行账号", "其他"),
 }
@@ -54,17 +54,21 @@ def label_dicts() -> dict[str, Mapping[str, str]]:
     """The label dicts the templates pass through `_()`; their values are message ids."""
     with warnings.catch_warnings():  # pages pulls in cpca, which warns about pkg_resources
         warnings.simplefilter("ignore")
-        from quanzu.web import pages
+        from quanzu.web import bank_pages, pages
 
     return {
         "codes.RISK_LABELS": codes.RISK_LABELS,
         "codes.SCAM_TYPE_LABELS": codes.SCAM_TYPE_LABELS,
         "codes.STATE_LABELS": codes.STATE_LABELS,
         "codes.ROLE_LABELS": codes.ROLE_LABELS,
+        "codes.HELPER_KIND_LABELS": codes.HELPER_KIND_LABELS,
+        "codes.HELP_ANSWER_LABELS": codes.HELP_ANSWER_LABELS,
+        "codes.HELP_STATUS_LABELS": codes.HELP_STATUS_LABELS,
         "pages.STEP_LABELS": pages.STEP_LABELS,
         "pages.OUTCOME_LABELS": pages.OUTCOME_LABELS,
         "pages.SLA_LABELS": pages.SLA_LABELS,
         "pages.EVENT_LABELS": pages.EVENT_LABELS,
+        **{f"bank_pages.LABELS[{name}]": labels for name, labels in bank_pages.LABELS.items()},
     }
 
 

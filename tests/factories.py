@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from quanzu.auth import service as auth
+from quanzu.banks import service as banks
 from quanzu.codes import Role
 from quanzu.kit.db import transaction
 from quanzu.kit.identifiers import id_check_char
@@ -122,8 +123,10 @@ def roster(day_start: datetime) -> list[dict[str, Any]]:
 @dataclass
 class District:
     feed_token: str
-    bank_token: str
+    bank_token: str  # the system of bank WJRCB (吴江农商银行)
     tokens: dict[str, str]  # username → personal token
+    bank_key: str = ""  # WJRCB's blinding key (hex)
+    other_bank_token: str = ""  # another bank's system (ICBC)
 
 
 def seed(env: Env, *, with_roster: bool = True) -> District:
@@ -132,11 +135,17 @@ def seed(env: Env, *, with_roster: bool = True) -> District:
     with transaction(env.factory) as session:
         import_org(session, env.rt, org)
         feed = auth.create_client(session, env.rt, "national-feed", Role.FEED)
-        bank = auth.create_client(session, env.rt, "bank-of-wujiang", Role.BANK)
+        wjrcb, bank_key = banks.register_bank(session, env.rt, "WJRCB", "吴江农商银行")
+        banks.add_branch(session, env.rt, "WJRCB", "SZ01", "盛泽支行")
+        bank = auth.create_client(session, env.rt, "bank-of-wujiang", Role.BANK, bank_id=wjrcb.id)
+        other, _ = banks.register_bank(session, env.rt, "ICBC", "工商银行吴江支行")
+        other_bank = auth.create_client(session, env.rt, "icbc-wujiang", Role.BANK, bank_id=other.id)
         tokens = {
             u["username"]: auth.create_personal_token(session, env.rt, u["username"]) for u in ORG["users"]
         }
-    return District(feed_token=feed, bank_token=bank, tokens=tokens)
+    return District(
+        feed_token=feed, bank_token=bank, tokens=tokens, bank_key=bank_key, other_bank_token=other_bank
+    )
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -36,10 +36,16 @@ def test_fresh_database_to_demo_district_and_tokens(cli_env: Path) -> None:
     out = run("demo", "load")
     assert "20" in out or "district loaded" in out
     assert (cli_env / "demo-feed.token").read_text().startswith("qzm_")
+    assert (cli_env / "demo-bank.token").read_text().startswith("qzm_")
     assert (cli_env / "pii.key").exists() and oct(os.stat(cli_env / "pii.key").st_mode)[-3:] == "600"
     assert run("token", "create", "sl-d1").strip().startswith("qzp_")
-    assert run("client", "add", "bank-x", "--role", "bank").strip().startswith("qzm_")
-    dup = runner.invoke(app, ["client", "add", "bank-x", "--role", "bank"])
+    key = run("bank", "add", "TESTB", "测试银行").strip()
+    assert len(bytes.fromhex(key)) == 32
+    assert run("bank", "key", "TESTB").strip() == key
+    unbound = runner.invoke(app, ["client", "add", "bank-y", "--role", "bank"])
+    assert unbound.exit_code == 2 and "bank" in unbound.output
+    assert run("client", "add", "bank-x", "--role", "bank", "--bank", "TESTB").strip().startswith("qzm_")
+    dup = runner.invoke(app, ["client", "add", "bank-x", "--role", "bank", "--bank", "TESTB"])
     assert dup.exit_code == 2 and "exists" in dup.output
     bad = runner.invoke(app, ["token", "create", "nobody"])
     assert bad.exit_code == 2 and "nobody" in bad.output

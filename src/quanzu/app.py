@@ -13,12 +13,19 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from quanzu.audit.batcher import AuditBatcher
+from quanzu.auth.cache import CredentialCache
 from quanzu.auth.endpoints import router as auth_router
+from quanzu.banks.endpoints import BODY_MODELS as BANK_BODIES
+from quanzu.banks.endpoints import router as banks_router
+from quanzu.banks.keeper import WatchKeeper
 from quanzu.cases.endpoints import router as cases_router
 from quanzu.config import Settings
 from quanzu.dispatch.endpoints import router as dispatch_router
 from quanzu.dispatch.live import LiveHub
 from quanzu.dissuasion.endpoints import router as workflow_router
+from quanzu.helpers.endpoints import BODY_MODELS as HELPER_BODIES
+from quanzu.helpers.endpoints import router as helpers_router
 from quanzu.intake.endpoints import router as intake_router
 from quanzu.kit.clock import Clock, SystemClock
 from quanzu.kit.crypto import PiiCipher
@@ -28,7 +35,9 @@ from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import REF_TEMPLATE
 from quanzu.policy.service import load_policy
 from quanzu.reports.endpoints import router as reports_router
+from quanzu.web.bank_pages import router as bank_pages_router
 from quanzu.web.edge import AppState
+from quanzu.web.helper_pages import router as helper_pages_router
 from quanzu.web.pages import router as pages_router
 from quanzu.worker.runner import Worker
 
@@ -49,7 +58,10 @@ def create_app(
         login_max_failures=settings.login_max_failures,
         login_lockout_minutes=settings.login_lockout_minutes,
         policy=load_policy(settings.policy_file),
+        sms=settings.sms_gateway(),
     )
+    keeper = rt.watch = WatchKeeper(engine, make_sessionmaker(engine, read_only=True), rt.cipher)
+    batcher = rt.audit_batcher = AuditBatcher(factory, rt.clock)
     worker = Worker(
         factory, rt, max_attempts=settings.delivery_max_attempts, timeout_s=settings.delivery_timeout_s
     )
@@ -59,11 +71,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        keeper.start()  # the screening index is built before the first request is served
+        batcher.start()
         if run_worker:
             worker.start()
         yield
         if run_worker:
             worker.stop()
+        batcher.stop()
+        keeper.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -81,15 +97,20 @@ def create_app(
         reader=make_sessionmaker(engine, read_only=True),
         rt=rt,
         hub=hub,
+        credentials=CredentialCache(settings.auth_cache_seconds),
     )
     app.state.worker = worker
     routers = (
         intake_router,
         cases_router,
         workflow_router,
+        banks_router,
+        helpers_router,
         reports_router,
         auth_router,
         dispatch_router,
+        helper_pages_router,
+        bank_pages_router,
         pages_router,
     )
     for router in routers:
@@ -174,6 +195,8 @@ def _document_raw_bodies(app: FastAPI) -> None:
                 AssignIn,
                 TakeoverIn,
                 RouteIn,
+                *BANK_BODIES,
+                *HELPER_BODIES,
             ):
                 schema = model.model_json_schema(ref_template=REF_TEMPLATE)
                 components.update(schema.pop("$defs", {}))

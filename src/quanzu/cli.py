@@ -19,7 +19,7 @@ from quanzu.config import Settings
 from quanzu.kit.clock import SystemClock
 from quanzu.kit.crypto import PiiCipher
 from quanzu.kit.db import make_engine, make_sessionmaker, transaction
-from quanzu.kit.errors import DomainError
+from quanzu.kit.errors import DomainError, NotFound
 from quanzu.kit.migrate import upgrade
 from quanzu.kit.runtime import Runtime
 
@@ -32,6 +32,8 @@ token_app = typer.Typer(help="Personal API tokens", no_args_is_help=True)
 client_app = typer.Typer(help="Machine clients (feeds, banks)", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail", no_args_is_help=True)
 warnings_app = typer.Typer(help="Warnings", no_args_is_help=True)
+bank_app = typer.Typer(help="Banks linked to the centre (警银联动)", no_args_is_help=True)
+guards_app = typer.Typer(help="The anti-fraud guard registry (反诈卫士)", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (demo_app, "demo"),
@@ -41,6 +43,8 @@ for sub, name in (
     (client_app, "client"),
     (audit_app, "audit"),
     (warnings_app, "warnings"),
+    (bank_app, "bank"),
+    (guards_app, "guards"),
 ):
     app.add_typer(sub, name=name)
 
@@ -145,11 +149,14 @@ def demo_load() -> None:
             )
         else:
             typer.echo("district already present")
-        if loaded.feed_token:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            token_file = settings.data_dir / "demo-feed.token"
-            token_file.touch(mode=0o600)
-            token_file.write_text(loaded.feed_token + "\n")
+        if loaded.guards:
+            typer.echo(f"anti-fraud guards added: {loaded.guards}")
+        for name, token in (("demo-feed", loaded.feed_token), ("demo-bank", loaded.bank_token)):
+            if token:
+                settings.data_dir.mkdir(parents=True, exist_ok=True)
+                token_file = settings.data_dir / f"{name}.token"
+                token_file.touch(mode=0o600)
+                token_file.write_text(token + "\n")
         typer.echo(f"sign in as centre / sl-chief / sl-leader1 / sl-d1 …, password: {loaded.password}")
 
     _run(go)
@@ -198,9 +205,45 @@ def token_create(user: str) -> None:
 
 
 @client_app.command("add")
-def client_add(name: str, role: Annotated[Role, typer.Option(help="feed or bank")]) -> None:
+def client_add(
+    name: str,
+    role: Annotated[Role, typer.Option(help="feed or bank")],
+    bank: Annotated[str | None, typer.Option(help="the registered bank a bank client speaks for")] = None,
+) -> None:
     """Register a machine client and print its token (shown once)."""
-    _run(lambda session, rt: typer.echo(auth.create_client(session, rt, name, role)))
+    from quanzu.banks import repository as bank_repo
+
+    def go(session: Session, rt: Runtime) -> None:
+        found = bank_repo.bank_by_code(session, bank) if bank else None
+        if bank and found is None:
+            raise NotFound(f"no bank {bank!r}; register it with `quanzu bank add`")
+        typer.echo(auth.create_client(session, rt, name, role, bank_id=found.id if found else None))
+
+    _run(go)
+
+
+@bank_app.command("add")
+def bank_add(code: str, name: str) -> None:
+    """Register a bank; prints its shared blinding key (hex) for blinded screening."""
+    from quanzu.banks import service as banks
+
+    _run(lambda session, rt: typer.echo(banks.register_bank(session, rt, code, name)[1]))
+
+
+@bank_app.command("branch")
+def bank_branch(bank: str, code: str, name: str, address: str | None = None) -> None:
+    """Add or rename a branch of a registered bank."""
+    from quanzu.banks import service as banks
+
+    _run(lambda session, rt: typer.echo(banks.add_branch(session, rt, bank, code, name, address).code))
+
+
+@bank_app.command("key")
+def bank_key(code: str) -> None:
+    """Print a bank's blinding key again (the read is audited)."""
+    from quanzu.banks import service as banks
+
+    _run(lambda session, rt: typer.echo(banks.blinding_key(session, rt, code)))
 
 
 @audit_app.command("head")
@@ -264,6 +307,24 @@ def warnings_import(
     typer.echo(f"{len(results) - bad} stored, {bad} rejected")
     if bad:
         raise typer.Exit(1)
+
+
+@guards_app.command("import")
+def guards_import(file: Path) -> None:
+    """Import the guard registry from an Excel (.xlsx) or CSV file: all rows or none (every bad
+    row is reported with its field); a phone already registered updates that guard."""
+    from quanzu.auth.actor import Actor
+    from quanzu.helpers.registry import import_guards
+    from quanzu.intake.tabular import read_table
+
+    rows = read_table(file)
+    who = Actor(kind="system", id=None, name=f"guards-import:{file.name}", role=Role.ADMIN)
+
+    def go(session: Session, rt: Runtime) -> None:
+        r = import_guards(session, rt, who, rows)
+        typer.echo(f"{r.rows} rows: {r.created} new, {r.updated} updated, {r.unchanged} unchanged")
+
+    _run(go)
 
 
 def main() -> None:

@@ -122,3 +122,45 @@ class CaseState(StrEnum):
 
 OPEN_CASE_STATES = frozenset({CaseState.TRIAGE, CaseState.DISPATCHED, CaseState.IN_PROGRESS})
 STATE_LABELS = {"triage": "待分流", "dispatched": "待签收", "in_progress": "处置中", "closed": "已结案"}
+
+
+class HelperKind(StrEnum):
+    """Who is asked to reach a target (社会力量)."""
+
+    GUARD = "guard"  # 反诈卫士 at the target's employer or community
+    RELATIVE = "relative"
+    WORK_LEADER = "work_leader"
+    COMMUNITY_WORKER = "community_worker"  # village/community worker, grid member (网格员)
+
+
+HELPER_KIND_LABELS = {
+    "guard": "反诈卫士",
+    "relative": "亲属",
+    "work_leader": "单位领导",
+    "community_worker": "村/社区工作人员",
+}
+
+
+class HelpAnswer(StrEnum):
+    """What a helper answers through the one-time link."""
+
+    REACHED_STOPPED = "reached_stopped"
+    REACHED_NOT_CONVINCED = "reached_not_convinced"
+    CANNOT_FIND = "cannot_find"
+    CANNOT_GO = "cannot_go"
+
+
+# A helper who reached the target had a two-way contact with them (KPI: time to first contact).
+HELP_REACHED = frozenset({HelpAnswer.REACHED_STOPPED, HelpAnswer.REACHED_NOT_CONVINCED})
+HELP_ANSWER_LABELS = {
+    "reached_stopped": "已见到本人，已劝住（停止转账）",
+    "reached_not_convinced": "已见到本人，但未被说服",
+    "cannot_find": "找不到本人",
+    "cannot_go": "无法前往",
+}
+HELP_STATUS_LABELS = {
+    "sent": "已发送",
+    "opened": "已打开",
+    "answered": "已反馈",
+    "expired": "已过期",
+}

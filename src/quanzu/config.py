@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from quanzu.kit.crypto import generate_master_key
+from quanzu.kit.runtime import SmsGatewayConfig
 
 
 class Settings(BaseSettings):
@@ -29,6 +30,13 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = Field(default=15, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
     policy_file: Path | None = None
+    # Machine credentials are cached this long on the screening hot path (revocation delay).
+    auth_cache_seconds: float = Field(default=10.0, ge=0)
+    # The SMS gateway that carries helpers' one-time links (see dispatch.channels.HttpSmsGateway);
+    # empty: help requests are recorded and their links shown once to the officer, no SMS is sent.
+    sms_gateway_url: str = ""
+    sms_gateway_secret: SecretStr = SecretStr("")  # signs each request like a webhook (HMAC-SHA256)
+    sms_sender: str = "反诈中心"
     # Where `npm ci` put the browser libraries (htmx, ECharts); see web/package.json.
     web_assets_dir: Path = (
         Path(__file__).resolve().parents[2] / "web" / "node_modules"
@@ -40,6 +48,12 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("QUANZU_DATABASE_URL must be an sqlite:// or postgresql:// URL")
         return value
+
+    def sms_gateway(self) -> SmsGatewayConfig | None:
+        if not self.sms_gateway_url:
+            return None
+        secret = self.sms_gateway_secret.get_secret_value() or None
+        return SmsGatewayConfig(url=self.sms_gateway_url, secret=secret, sender=self.sms_sender)
 
     def resolved_pii_key(self) -> str:
         if self.pii_key.get_secret_value():

@@ -43,7 +43,8 @@ def test_an_officer_reads_own_station_case_with_steps_timeline_and_masked_target
         "id_number": "3205**********1234",
         "masked": True,
     }
-    assert [e["kind"] for e in case["timeline"]] == ["opened", "dispatched"]
+    # A high-risk case puts its target on the banks' watch list at once (policy).
+    assert [e["kind"] for e in case["timeline"]] == ["opened", "dispatched", "watch_created"]
     assert {a["username"] for a in case["assignees"]} == {"sz-leader", "sz-d1"}
     assert case["signals"][0]["scam_contacts"][0] == {"kind": "phone", "value": "+85212345678"}
 

@@ -518,4 +518,4 @@ def test_channel_for_every_kind(kind: ChannelKind) -> None:
 
 def test_channel_for_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown channel kind"):
-        channel_for("sms")  # type: ignore[arg-type]
+        channel_for("pager")  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ class Actor:
     role: Role
     station_id: int | None = None  # the station a station-level user belongs to
     branch_id: int | None = None  # the branch above that station (or the branch user's own)
+    bank_id: int | None = None  # the bank a bank system speaks for
     display_name: str = ""
     locale: str = "zh-Hans"
 

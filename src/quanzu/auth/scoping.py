@@ -35,3 +35,10 @@ def case_scope(actor: Actor) -> CaseScope:
 def require_role(actor: Actor, *roles: Role) -> None:
     if actor.role not in roles:
         raise Forbidden(f"role {actor.role} may not do this (needs {', '.join(roles)})")
+
+
+def bank_scope(actor: Actor) -> int:
+    """The one bank whose screening, events and stop-payment requests a bank system may touch."""
+    if actor.role is not Role.BANK or actor.bank_id is None:
+        raise Forbidden("only a registered bank's system may do this")
+    return actor.bank_id

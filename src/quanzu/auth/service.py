@@ -81,14 +81,19 @@ def create_personal_token(session: Session, rt: Runtime, username: str, actor: A
     return token
 
 
-def create_client(session: Session, rt: Runtime, name: str, role: Role, actor: Actor = SYSTEM) -> str:
-    """Registers a machine client (an upstream feed or a bank) and returns its first token."""
+def create_client(
+    session: Session, rt: Runtime, name: str, role: Role, actor: Actor = SYSTEM, *, bank_id: int | None = None
+) -> str:
+    """Registers a machine client (an upstream feed or a bank's system) and returns its first
+    token. A bank's system speaks for exactly one registered bank."""
     if role not in MACHINE_ROLES:
         raise ValidationFailed([FieldError("role", "machine clients are feed or bank")])
+    if (role is Role.BANK) != (bank_id is not None):
+        raise ValidationFailed([FieldError("bank", "a bank client names its bank; a feed names none")])
     client = repository.client_by_name(session, name)
     if client is not None:
         raise Conflict(f"client {name!r} exists already")
-    client = ApiClient(name=name, role=role, created_at=rt.clock.now())
+    client = ApiClient(name=name, role=role, bank_id=bank_id, created_at=rt.clock.now())
     session.add(client)
     session.flush()
     token = _new_token(session, rt, "machine", client_id=client.id)
@@ -105,7 +110,9 @@ def authenticate(session: Session, rt: Runtime, token: str) -> Actor:
     if row.client_id is not None:
         if client is None or not client.active:
             raise NotAuthenticated("client disabled")
-        return Actor(kind="client", id=client.id, name=client.name, role=Role(client.role))
+        return Actor(
+            kind="client", id=client.id, name=client.name, role=Role(client.role), bank_id=client.bank_id
+        )
     if user is None or not user.active:
         raise NotAuthenticated("user disabled")
     return actor_for(session, user)

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from quanzu.auth import service as auth
 from quanzu.auth.repository import client_by_name
 from quanzu.codes import Role
+from quanzu.demo.banks import load_banks
+from quanzu.demo.guards import load_guards
 from quanzu.demo.people import DEMO_PASSWORD, add_people
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import parse
@@ -30,6 +32,8 @@ class DemoLoaded:
     report: ImportReport | None  # None: the district was there already
     feed_token: str | None  # only when the feed client was created now
     password: str
+    guards: int = 0  # anti-fraud guards added now (12,000 on the first load)
+    bank_token: str | None = None  # the demo bank system's token, when created now
 
 
 def district_file() -> OrgFile:
@@ -47,7 +51,12 @@ def load(session: Session, rt: Runtime, *, seed: int = 2026) -> DemoLoaded:
         start = max(last_shift_end or now, now) - timedelta(days=1)
         org = add_people(district_file(), random.Random(seed), start, ROSTER_DAYS)
         report = import_org(session, rt, org.model_dump(mode="json"))
+    rt.org.invalidate()  # the guards' names are normalised with the district's place names
+    guards = load_guards(session, rt, district_file(), random.Random(seed))
     token = None
     if client_by_name(session, DEMO_FEED_CLIENT) is None:
         token = auth.create_client(session, rt, DEMO_FEED_CLIENT, Role.FEED)
-    return DemoLoaded(report=report, feed_token=token, password=DEMO_PASSWORD)
+    bank_token = load_banks(session, rt)
+    return DemoLoaded(
+        report=report, feed_token=token, password=DEMO_PASSWORD, guards=guards, bank_token=bank_token
+    )

@@ -1,4 +1,4 @@
-"""Pluggable outbound notification channels (webhook, WeCom, DingTalk, email).
+"""Pluggable outbound notification channels (webhook, WeCom, DingTalk, email, SMS).
 
 The delivery worker calls ``channel_for(kind).send(...)`` once per attempt and
 owns retries/backoff; this module only performs a single attempt and reports
@@ -37,7 +37,10 @@ __all__ = [
     "DeliveryResult",
     "DingTalkChannel",
     "EmailChannel",
+    "HttpSmsGateway",
     "OutboundMessage",
+    "SmsChannel",
+    "SmsGateway",
     "WeComChannel",
     "WebhookChannel",
     "channel_for",
@@ -63,6 +66,7 @@ class ChannelKind(StrEnum):
     WECOM = "wecom"  # WeCom (企业微信) group robot webhook
     DINGTALK = "dingtalk"  # DingTalk (钉钉) custom robot webhook
     EMAIL = "email"  # SMTP
+    SMS = "sms"  # a text to one person's phone through the SMS gateway (helpers' one-time links)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,7 @@ class OutboundMessage:
     text: str  # plain text body (masked PII only)
     url: str | None  # link to the case page
     data: dict[str, Any]  # structured payload (JSON-serialisable)
+    recipient: str | None = None  # E.164 phone for person-addressed channels (SMS); decrypted at send
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,11 +534,84 @@ class EmailChannel:
             smtp.login(settings.username, settings.password)
 
 
-_CHANNELS: dict[ChannelKind, type[WebhookChannel | _RobotChannel | EmailChannel]] = {
+# --------------------------------------------------------------------------
+# SMS
+
+
+class SmsGateway(Protocol):
+    """Sends one text to one phone. Implementations fold every failure into the result."""
+
+    def send(self, to: str, text: str, message_id: str, now_epoch_ms: int) -> DeliveryResult: ...
+
+
+class HttpSmsGateway:
+    """Quanzu's SMS gateway contract over HTTP: POST JSON ``{id, to, text, sender}`` signed like
+    a webhook (``X-Quanzu-Timestamp``, ``X-Quanzu-Signature``); 2xx is accepted unless the reply
+    says ``{"ok": false}`` or carries a non-zero ``code``. An intranet SMS platform (运营商短信
+    网关) sits behind a small adapter speaking this."""
+
+    def __init__(self, url: str, secret: str | None, sender: str, timeout_s: float = 5.0) -> None:
+        self.url, self.secret, self.sender, self.timeout_s = url, secret, sender, timeout_s
+
+    def send(self, to: str, text: str, message_id: str, now_epoch_ms: int) -> DeliveryResult:
+        if (bad := _check_http_url(self.url)) is not None:
+            return bad
+        body = _encode_json({"id": message_id, "to": to, "text": text, "sender": self.sender})
+        if isinstance(body, DeliveryResult):
+            return body
+        headers = {"X-Quanzu-Delivery": message_id, "X-Quanzu-Timestamp": str(now_epoch_ms)}
+        if self.secret:
+            headers["X-Quanzu-Signature"] = sign_webhook(self.secret, now_epoch_ms, body)
+        response = _post(self.url, body, headers, self.timeout_s)
+        if isinstance(response, DeliveryResult):
+            return response
+        result = _http_status_result(response)
+        if not result.ok:
+            return result
+        return _sms_reply_result(response, result)
+
+
+def _sms_reply_result(response: httpx.Response, accepted: DeliveryResult) -> DeliveryResult:
+    try:
+        reply = response.json()
+    except ValueError:
+        return accepted  # a bare 2xx is an acceptance
+    refused = isinstance(reply, dict) and (
+        reply.get("ok") is False or reply.get("code") not in (None, 0, "0", "OK")
+    )
+    if refused:
+        # The gateway refused this message (blocked number, bad text): retrying will not help.
+        return _permanent(f"{accepted.status} refused", accepted.detail)
+    return accepted
+
+
+class SmsChannel:
+    """A text message through the gateway named by the endpoint (target URL, secret, sender)."""
+
+    kind: ChannelKind = ChannelKind.SMS
+
+    def __init__(self, timeout_s: float = 5.0, gateway: SmsGateway | None = None) -> None:
+        self.timeout_s = timeout_s
+        self.gateway = gateway  # another gateway implementation; None: HTTP, as the endpoint says
+
+    def send(self, endpoint: ChannelEndpoint, message: OutboundMessage, now_epoch_ms: int) -> DeliveryResult:
+        try:
+            if not message.recipient:
+                return _permanent("bad payload", "an SMS needs a recipient phone")
+            gateway = self.gateway or HttpSmsGateway(
+                endpoint.target, endpoint.secret, str(endpoint.options.get("sender", "")), self.timeout_s
+            )
+            return gateway.send(message.recipient, message.text, message.message_id, now_epoch_ms)
+        except Exception as exc:  # contract: send() never raises
+            return _permanent("internal error", f"{type(exc).__name__}: {exc}")
+
+
+_CHANNELS: dict[ChannelKind, type[WebhookChannel | _RobotChannel | EmailChannel | SmsChannel]] = {
     ChannelKind.WEBHOOK: WebhookChannel,
     ChannelKind.WECOM: WeComChannel,
     ChannelKind.DINGTALK: DingTalkChannel,
     ChannelKind.EMAIL: EmailChannel,
+    ChannelKind.SMS: SmsChannel,
 }
 
 

@@ -5,6 +5,7 @@ wake-up are released only after commit, so a rolled-back warning notifies nobody
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from quanzu.kit.db import after_commit, transaction
 from quanzu.kit.runtime import Runtime
 from quanzu.models.dispatch import DeliveryAttempt, Notification, OutboxMessage
 
+RECIPIENT_CONTEXT = "outbox.recipient"
 LEASE = timedelta(seconds=60)  # a claimed message is retried by anyone once its lease runs out
 BACKOFF_BASE = timedelta(seconds=2)
 BACKOFF_CAP = timedelta(minutes=10)
@@ -95,6 +97,41 @@ def announce(
     after_commit(session, release)
 
 
+def send_to_person(
+    session: Session,
+    rt: Runtime,
+    endpoint_id: int,
+    *,
+    event: str,
+    case_id: int | None,
+    text: str,
+    recipient: str,
+) -> OutboxMessage:
+    """Queue a message to one person (an SMS): durable and retried like every outbound message.
+    The phone number is PII, so the outbox keeps it encrypted; the worker decrypts it to send."""
+    now = rt.clock.now()
+    recipient_enc = base64.b64encode(rt.cipher.encrypt(recipient, context=RECIPIENT_CONTEXT)).decode()
+    row = OutboxMessage(
+        endpoint_id=endpoint_id,
+        case_id=case_id,
+        event=event,
+        payload={
+            "title": "",
+            "text": text,
+            "url": None,
+            "data": {"case_id": case_id},
+            "recipient_enc": recipient_enc,
+        },
+        created_at=now,
+        due_at=now,
+        attempts=0,
+    )
+    session.add(row)
+    session.flush()
+    after_commit(session, rt.wake_delivery)
+    return row
+
+
 def _payload(rt: Runtime, a: Announcement) -> dict[str, Any]:
     url = f"{rt.base_url}/cases/{a.case_id}" if a.case_id is not None else None
     return {"title": a.title, "text": a.body, "url": url, "data": {"case_id": a.case_id}}
@@ -143,12 +180,13 @@ def _claim(
             endpoint = ChannelEndpoint(
                 kind=ChannelKind(ep.kind), target=ep.target, secret=ep.secret, options=dict(ep.options or {})
             )
-            out.append((row.id, endpoint, _message(row)))
+            out.append((row.id, endpoint, _message(row, rt)))
     return out
 
 
-def _message(row: OutboxMessage) -> OutboundMessage:
+def _message(row: OutboxMessage, rt: Runtime) -> OutboundMessage:
     p = row.payload
+    recipient_enc = p.get("recipient_enc")
     # The delivery id is stable across retries so that receivers can drop duplicates.
     delivery_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"quanzu:outbox:{row.id}"))
     return OutboundMessage(
@@ -158,6 +196,9 @@ def _message(row: OutboxMessage) -> OutboundMessage:
         text=p["text"],
         url=p.get("url"),
         data=p.get("data", {}),
+        recipient=rt.cipher.decrypt(base64.b64decode(recipient_enc), context=RECIPIENT_CONTEXT)
+        if recipient_enc
+        else None,
     )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from quanzu.audit import service as audit
 from quanzu.auth.actor import Actor
 from quanzu.auth.scoping import require_role
+from quanzu.banks import service as banks
 from quanzu.cases import repository as cases_repo
 from quanzu.cases import service as cases
 from quanzu.cases.timeline import add_event
@@ -130,6 +131,7 @@ def close(session: Session, rt: Runtime, actor: Actor, case_id: int, body: Close
     case.amount_protected, case.amount_lost = body.amount_protected, body.amount_lost
     escalation.meet_sla(session, case, "feedback", now)
     escalation.stop_on_close(case)
+    banks.end_on_close(session, rt, actor, case)
     add_event(
         session,
         rt,

@@ -83,7 +83,12 @@ def on_sla_timer(session: Session, rt: Runtime, timer: Timer) -> str:
     sla.breached_at = rt.clock.now()
     add_event(session, rt, case, "sla_breached", SYSTEM, sla=sla.kind, due_at=sla.due_at.isoformat())
     audit.record(session, rt.clock, SYSTEM, "sla.breached", "case", case.id, {"sla": sla.kind})
-    reason = f"{SLA_LABELS.get(sla.kind, sla.kind)}超时"
+    return climb_on_breach(session, rt, case, f"{SLA_LABELS.get(sla.kind, sla.kind)}超时")
+
+
+def climb_on_breach(session: Session, rt: Runtime, case: Case, reason: str) -> str:
+    """A missed deadline (a step's SLA, a bank's stop-payment acknowledgement) starts the climb
+    unless the case is already on the ladder."""
     if (case.escalation or {}).get("state") in (CLIMBING, AT_TOP):
         return "breached (already escalating)"
     start_climb(session, rt, case, reason, from_tier=1, actor=SYSTEM)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from quanzu.audit import service as audit
 from quanzu.auth.actor import Actor
 from quanzu.auth.scoping import require_role
+from quanzu.banks import service as banks
 from quanzu.cases import service as cases
 from quanzu.codes import Role
 from quanzu.intake import repository
@@ -78,6 +79,7 @@ def _receive_new(
             station_id=open_case.station_id,
         )
         cases.merge_signal(session, rt, actor, open_case, row)
+        banks.watch_by_policy(session, rt, open_case)  # the repeat may have raised the risk
     else:
         decision = route(warning.target.address, warning.target.phone, rt.org.get(session).rules)
         case = cases.open_case(session, rt, actor, person, warning, decision, now)
@@ -93,6 +95,7 @@ def _receive_new(
             station_id=case.station_id,
         )
         cases.record_first_signal(session, rt, actor, case, row)
+        banks.watch_by_policy(session, rt, case)
     audit.record(
         session,
         rt.clock,

@@ -5,13 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from quanzu.kit.clock import Clock
 from quanzu.kit.crypto import PiiCipher
 from quanzu.org.cache import OrgCache
 from quanzu.policy.schemas import Policy
 from quanzu.policy.service import load_policy
+
+if TYPE_CHECKING:
+    from quanzu.audit.batcher import AuditBatcher
+    from quanzu.banks.keeper import WatchKeeper
+
+
+@dataclass(frozen=True, slots=True)
+class SmsGatewayConfig:
+    """Where help requests' text messages go (QUANZU_SMS_GATEWAY_URL …); None: no SMS is sent."""
+
+    url: str
+    secret: str | None
+    sender: str
 
 
 class LivePublisher(Protocol):
@@ -38,3 +51,7 @@ class Runtime:
     base_url: str = "http://127.0.0.1:8000"
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
+    # A serving process's screening index and group-committed audit (None in the CLI).
+    watch: WatchKeeper | None = None
+    audit_batcher: AuditBatcher | None = None
+    sms: SmsGatewayConfig | None = None

@@ -2,6 +2,15 @@
 
 from quanzu.models.audit import AuditEntry
 from quanzu.models.auth import ApiClient, ApiToken
+from quanzu.models.banks import (
+    Bank,
+    BankBranch,
+    BankEvent,
+    StopPayment,
+    StopPaymentAccount,
+    WatchEntry,
+    WatchIdentifier,
+)
 from quanzu.models.cases import (
     Case,
     CaseAssignee,
@@ -14,6 +23,7 @@ from quanzu.models.cases import (
     ScamContact,
 )
 from quanzu.models.dispatch import ChannelEndpointRow, DeliveryAttempt, Notification, OutboxMessage
+from quanzu.models.helpers import Guard, HelpRequest, PersonContact
 from quanzu.models.org import DutyShift, JurisdictionArea, OrgUnit, User
 from quanzu.models.timers import Timer
 
@@ -21,6 +31,9 @@ __all__ = [
     "ApiClient",
     "ApiToken",
     "AuditEntry",
+    "Bank",
+    "BankBranch",
+    "BankEvent",
     "Case",
     "CaseAssignee",
     "CaseEvent",
@@ -30,13 +43,20 @@ __all__ = [
     "DeliveryAttempt",
     "DutyShift",
     "EarlyWarning",
+    "Guard",
+    "HelpRequest",
     "JurisdictionArea",
     "Notification",
     "OrgUnit",
     "OutboxMessage",
     "Person",
+    "PersonContact",
     "ReverseCheckEntry",
     "ScamContact",
+    "StopPayment",
+    "StopPaymentAccount",
     "Timer",
     "User",
+    "WatchEntry",
+    "WatchIdentifier",
 ]

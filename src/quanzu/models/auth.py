@@ -17,6 +17,7 @@ class ApiClient(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str] = mapped_column(String(16))
+    bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id"), index=True)  # a bank's system
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(default=True)
 

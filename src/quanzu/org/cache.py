@@ -24,6 +24,7 @@ class Unit:
     code: str
     name: str
     parent_id: int | None
+    phone: str | None = None  # the unit's duty number, given to banks on a screening hit
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,9 @@ class OrgCache:
 
 
 def load_snapshot(session: Session) -> OrgSnapshot:
-    units = {u.id: Unit(u.id, u.kind, u.code, u.name, u.parent_id) for u in repository.all_units(session)}
+    units = {
+        u.id: Unit(u.id, u.kind, u.code, u.name, u.parent_id, u.phone) for u in repository.all_units(session)
+    }
     children: dict[int, list[Unit]] = {}
     for unit in units.values():
         if unit.parent_id is not None:
@@ -89,6 +92,8 @@ def load_snapshot(session: Session) -> OrgSnapshot:
     )
     endpoint_ids: dict[int, list[int]] = {}
     for ep in repository.active_endpoints(session):
+        if ep.kind == "sms":  # addressed to one person at a time (dispatch.send_to_person), never a unit
+            continue
         endpoint_ids.setdefault(ep.org_unit_id, []).append(ep.id)
     return OrgSnapshot(
         units=units,

@@ -57,16 +57,37 @@ class Escalation(_Strict):
     wait: dict[RiskLevel, Duration]
 
 
+class Banks(_Strict):
+    watch_risk_levels: frozenset[RiskLevel] = frozenset({RiskLevel.HIGH, RiskLevel.EXTREME})
+    watch_for: dict[RiskLevel, Duration]
+    stop_payment_ack: Duration
+    advice: dict[RiskLevel, str]
+
+
+class Helpers(_Strict):
+    link_lifetime: Duration = timedelta(hours=2)
+    max_candidates: int = Field(default=20, ge=1, le=200)
+
+
 class Policy(_Strict):
     sla: dict[RiskLevel, SlaDeadlines]
     escalation: Escalation
     close_rules: dict[RiskLevel, dict[str, tuple[str, ...]]]
     reverse_check_required: tuple[str, ...] = ("dissuaded", "lost")
+    helpers: Helpers = Helpers()
+    banks: Banks
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
         for level in RiskLevel:
-            if level not in self.sla or level not in self.escalation.wait or level not in self.close_rules:
+            per_level = (
+                self.sla,
+                self.escalation.wait,
+                self.close_rules,
+                self.banks.watch_for,
+                self.banks.advice,
+            )
+            if any(level not in table for table in per_level):
                 raise ValueError(f"the policy must cover risk level {level}")
             for outcome in CLOSE_OUTCOMES:
                 steps = self.close_rules[level].get(outcome)

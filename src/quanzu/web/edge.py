@@ -13,9 +13,11 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from quanzu.auth import service as auth
 from quanzu.auth.actor import Actor
+from quanzu.auth.cache import CredentialCache
 from quanzu.config import Settings
 from quanzu.dispatch.live import LiveHub
 from quanzu.kit.db import transaction
@@ -33,6 +35,7 @@ class AppState:
     reader: sessionmaker[Session]
     rt: Runtime
     hub: LiveHub
+    credentials: CredentialCache
 
 
 def state(request: Request) -> AppState:
@@ -68,6 +71,26 @@ def actor(session: Session, request: Request) -> Actor:
     if "authorization" not in request.headers and request.method not in SAFE_METHODS:
         _check_csrf(request, token)  # a cookie rides along on cross-site posts; a header does not
     return auth.authenticate(session, state(request).rt, token)
+
+
+async def machine_actor(request: Request) -> Actor:
+    """A bank's or feed's system, from a bearer header, through the credential cache."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("missing bearer token")
+    cache = state(request).credentials
+    found = cache.get(token.strip())
+    if found is not None:
+        return found
+
+    def lookup() -> Actor:
+        with unit_of_work(request, read_only=True) as (session, _rt):
+            return actor(session, request)
+
+    found = await run_in_threadpool(lookup)
+    cache.put(token.strip(), found)
+    return found
 
 
 def _check_csrf(request: Request, session_token: str) -> None:

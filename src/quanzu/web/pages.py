@@ -99,6 +99,20 @@ EVENT_LABELS = {
     "cohandle": "中队协同",
     "nobody_on_duty": "无人值班",
     "escalation_impossible": "无法升级",
+    "watch_created": "银行布控",
+    "watch_extended": "延长布控",
+    "watch_ended": "解除布控",
+    "bank_event": "银行报告",
+    "stop_payment_filed": "发起紧急止付",
+    "stop_payment_acknowledged": "银行确认止付",
+    "stop_payment_result": "止付结果",
+    "stop_payment_cancelled": "撤回止付",
+    "stop_payment_overdue": "止付确认超时",
+    "help_requested": "请求社会力量协助",
+    "help_opened": "协助人打开链接",
+    "help_answered": "协助人反馈",
+    "helper_contact_added": "添加联系人",
+    "helper_contact_updated": "更新联系人",
 }
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from quanzu.banks.service import on_stop_ack_timer, on_watch_expiry
 from quanzu.dispatch.service import deliver_due
 from quanzu.escalation.service import on_climb_timer, on_shift_end, on_sla_timer
 from quanzu.kit.runtime import Runtime
@@ -21,6 +22,8 @@ TIMER_HANDLERS: Mapping[str, Handler] = {
     "sla": on_sla_timer,
     "escalation": on_climb_timer,
     "handover": on_shift_end,
+    "watch_expiry": on_watch_expiry,
+    "stop_payment_ack": on_stop_ack_timer,
 }
 
 

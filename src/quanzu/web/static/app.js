@@ -106,6 +106,6 @@
       }
     };
     ["case.dispatched", "case.merged", "case.escalated", "case.assigned", "case.handover", "case.triage",
-     "case.takeover", "case.cohandle", "case.changed"].forEach(function (t) { source.addEventListener(t, onEvent); });
+     "case.takeover", "case.cohandle", "case.changed", "help.requested", "help.answered"].forEach(function (t) { source.addEventListener(t, onEvent); });
   }
 })();

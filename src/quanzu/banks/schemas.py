@@ -1,0 +1,265 @@
+"""The police–bank contracts of DESIGN.md (screening, bank events) and the officers' watch-list
+and stop-payment inputs, validated at the edge with the field named in every error.
+
+Identifiers are normalised before use; a bank blinding an identifier must normalise it the same
+way first: ID numbers as 18 characters with an upper-case X, phone numbers in E.164 (+86…),
+accounts as digits only."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from quanzu.codes import RiskLevel
+from quanzu.kit.identifiers import id_number_problem, normalise_id_number, normalise_phone
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+Money = Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=2)]
+Hex64 = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[0-9a-fA-F]{64}$")]
+Code = Annotated[Text, StringConstraints(min_length=1, max_length=32)]
+_ACCOUNT = re.compile(r"^\d{10,30}$")
+
+
+def normalise_account(raw: str) -> str:
+    compact = re.sub(r"[\s-]", "", raw)
+    if not _ACCOUNT.match(compact):
+        raise ValueError("银行账号应为 10–30 位数字")
+    return compact
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BlindedIn(_Strict):
+    """Hex HMAC-SHA256 of each normalised identifier under the bank's shared key."""
+
+    id_number: Hex64 | None = None
+    phone: Hex64 | None = None
+    account: Hex64 | None = None
+
+
+class IdentifiersIn(_Strict):
+    id_number: Annotated[Text, StringConstraints(max_length=32)] | None = None
+    phone: Annotated[Text, StringConstraints(max_length=32)] | None = None
+    account: Annotated[Text, StringConstraints(max_length=40)] | None = None
+    blinded: BlindedIn | None = None
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        normalised = normalise_id_number(value)
+        problem = id_number_problem(normalised)
+        if problem:
+            raise ValueError(problem)
+        return normalised
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        normalised = normalise_phone(value)
+        if normalised is None:
+            raise ValueError("不是有效的中国手机号或固定电话号码")
+        return normalised
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        return normalise_account(value) if value else None
+
+    def plain(self) -> list[tuple[str, str]]:
+        return [(k, v) for k in ("id_number", "phone", "account") if (v := getattr(self, k))]
+
+    def blinded_values(self) -> list[tuple[str, str]]:
+        if self.blinded is None:
+            return []
+        return [(k, v) for k in ("id_number", "phone", "account") if (v := getattr(self.blinded, k))]
+
+    def has_any(self) -> bool:
+        return bool(self.plain() or self.blinded_values())
+
+
+Channel = Literal["counter", "atm", "mobile", "online", "other"]
+
+
+class ScreenIn(IdentifiersIn):
+    """`POST /api/v1/screen`: is this customer on the watch list?"""
+
+    channel: Channel = "counter"
+    amount: Money | None = None
+    branch_code: Annotated[Text, StringConstraints(max_length=32)] | None = None
+
+    @model_validator(mode="after")
+    def _something_to_screen(self) -> ScreenIn:
+        if not self.has_any():
+            raise ValueError("至少提供一个身份证号、手机号或账号（明文或 blinded）")
+        return self
+
+
+class StationContact(BaseModel):
+    code: str
+    name: str
+    phone: str | None
+
+
+class ScreenOut(BaseModel):
+    hit: bool
+    watch_id: int | None = None
+    risk_level: RiskLevel | None = None
+    advice: str | None = None
+    station: StationContact | None = None
+
+
+class BankEventIn(IdentifiersIn):
+    """`POST /api/v1/bank-events`: a watched customer's attempt. `external_id` (the bank's own
+    reference) makes a retry harmless; without it the event's content is the key."""
+
+    watch_id: int | None = Field(default=None, ge=1)
+    external_id: Annotated[Text, StringConstraints(min_length=1, max_length=100)] | None = None
+    kind: Literal["withdrawal", "transfer"]
+    channel: Channel = "counter"
+    amount: Money | None = None
+    branch_code: Annotated[Text, StringConstraints(max_length=32)] | None = None
+    action_taken: Literal["held", "delayed", "completed"]
+    occurred_at: datetime
+    note: Annotated[Text, StringConstraints(max_length=1000)] = ""
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("时间须带时区，例如 2026-11-28T14:05:00+08:00")
+        return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _names_the_customer(self) -> BankEventIn:
+        if self.watch_id is None and not self.has_any():
+            raise ValueError("提供 watch_id，或客户的身份证号、手机号、账号（明文或 blinded）")
+        return self
+
+
+class BankEventOut(BaseModel):
+    event_id: int
+    watch_id: int
+    replay: bool
+    occurred_at: datetime
+    kind: str
+    action_taken: str
+    amount: Decimal | None
+    branch_code: str | None
+
+
+class WatchIn(_Strict):
+    """An officer puts a case's target on the watch list, or extends the watch: `days` from now,
+    and `keep_after_close` so that closing the case does not end it."""
+
+    days: int | None = Field(default=None, ge=1, le=365)
+    reason: Annotated[Text, StringConstraints(max_length=500)] = ""
+    accounts: list[Annotated[Text, StringConstraints(max_length=40)]] = Field(
+        default_factory=list, max_length=20
+    )
+    keep_after_close: bool = False
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, values: list[str]) -> list[str]:
+        return list(dict.fromkeys(normalise_account(v) for v in values))
+
+
+class WatchEndIn(_Strict):
+    reason: Annotated[Text, StringConstraints(min_length=1, max_length=500)]
+
+
+class WatchView(BaseModel):
+    watch_id: int
+    active: bool
+    origin: str
+    risk_level: str
+    reason: str
+    created_at: datetime
+    expires_at: datetime
+    keep_after_close: bool
+    ended_at: datetime | None
+    end_reason: str | None
+    identifiers: list[str]  # masked, e.g. "手机号 138****2345"
+
+
+class StopAccountIn(_Strict):
+    account: Annotated[Text, StringConstraints(min_length=1, max_length=40)]
+    holder_name: Annotated[Text, StringConstraints(max_length=50)] = ""
+    amount: Annotated[Decimal, Field(gt=0, le=Decimal("1e12"), decimal_places=2)]
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        return normalise_account(value)
+
+
+class StopPaymentIn(_Strict):
+    bank: Code
+    accounts: list[StopAccountIn] = Field(min_length=1, max_length=20)
+    reason: Annotated[Text, StringConstraints(min_length=1, max_length=1000)]
+
+
+class StopResultAccountIn(_Strict):
+    account_id: int = Field(ge=1)
+    result: Literal["stopped", "partial", "failed"]
+    amount_stopped: Money
+
+    @model_validator(mode="after")
+    def _amount_fits_result(self) -> StopResultAccountIn:
+        if self.result == "failed" and self.amount_stopped:
+            raise ValueError("未能止付（failed）时止付金额应为 0")
+        if self.result != "failed" and not self.amount_stopped:
+            raise ValueError("止付成功或部分止付时须填写大于 0 的金额")
+        return self
+
+
+class StopResultIn(_Strict):
+    accounts: list[StopResultAccountIn] = Field(min_length=1, max_length=20)
+    note: Annotated[Text, StringConstraints(max_length=1000)] = ""
+
+
+class StopAckIn(_Strict):
+    note: Annotated[Text, StringConstraints(max_length=1000)] = ""
+
+
+class StopAccountView(BaseModel):
+    account_id: int
+    account: str  # masked for officers; in full for the bank that must act on it
+    holder: str | None
+    amount: Decimal
+    amount_stopped: Decimal | None
+    result: str | None
+
+
+class StopPaymentView(BaseModel):
+    stop_payment_id: int
+    case_id: int | None  # not shown to banks
+    bank: str
+    state: str
+    reason: str
+    requested_by: str | None
+    requested_at: datetime
+    ack_due_at: datetime
+    acknowledged_at: datetime | None
+    ack_breached_at: datetime | None
+    resolved_at: datetime | None
+    bank_note: str | None
+    accounts: list[StopAccountView]
+
+
+class BankLinkage(BaseModel):
+    """The case page's and the case API's view of the linkage."""
+
+    watches: list[WatchView]
+    events: list[BankEventOut]
+    stop_payments: list[StopPaymentView]
