@@ -61,7 +61,7 @@ def create_app(
         sms=settings.sms_gateway(),
     )
     keeper = rt.watch = WatchKeeper(engine, make_sessionmaker(engine, read_only=True), rt.cipher)
-    batcher = rt.audit_batcher = AuditBatcher(factory, rt.clock)
+    batcher = rt.audit_batcher = AuditBatcher(engine, factory, rt.clock)
     worker = Worker(
         factory, rt, max_attempts=settings.delivery_max_attempts, timeout_s=settings.delivery_timeout_s
     )
@@ -72,13 +72,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         keeper.start()  # the screening index is built before the first request is served
-        batcher.start()
         if run_worker:
             worker.start()
         yield
         if run_worker:
             worker.stop()
-        batcher.stop()
+        await batcher.close()
         keeper.stop()
         engine.dispose()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -62,16 +63,39 @@ def _seal_pending(session: Session) -> None:
 
 
 def entry_hash(entry: AuditEntry) -> str:
+    return chain_hash(
+        entry.seq,
+        entry.at,
+        entry.actor,
+        entry.action,
+        entry.subject_type,
+        entry.subject_id,
+        entry.detail,
+        entry.prev_hash,
+    )
+
+
+def chain_hash(
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    detail: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    """An entry's hash: its canonical JSON, which includes the previous entry's hash."""
     canonical = json.dumps(
         {
-            "seq": entry.seq,
-            "at": entry.at.isoformat(timespec="microseconds"),
-            "actor": entry.actor,
-            "action": entry.action,
-            "subject_type": entry.subject_type,
-            "subject_id": entry.subject_id,
-            "detail": entry.detail,
-            "prev_hash": entry.prev_hash,
+            "seq": seq,
+            "at": at.isoformat(timespec="microseconds"),
+            "actor": actor,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "detail": detail,
+            "prev_hash": prev_hash,
         },
         sort_keys=True,
         ensure_ascii=False,

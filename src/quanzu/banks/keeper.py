@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from quanzu.banks import repository
 from quanzu.banks.index import WatchIndex
 from quanzu.kit.crypto import PiiCipher
-from quanzu.kit.db import after_commit, is_postgres
+from quanzu.kit.db import after_commit, is_postgres, libpq_url
 
 log = logging.getLogger(__name__)
 CHANNEL = "quanzu_watch"
@@ -86,7 +86,7 @@ class WatchKeeper:
             self.index.set_banks(repository.bank_keys(session, self._cipher))
 
     def _listen_forever(self, connected: threading.Event) -> None:
-        url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        url = libpq_url(self._engine)
         first = True
         while not self._stop.is_set():
             try:

@@ -7,23 +7,23 @@ move in the caller's transaction: timeline event, audit entry, live alert after 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import secrets
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from quanzu.audit import service as audit
 from quanzu.auth.actor import SYSTEM, Actor
 from quanzu.auth.scoping import bank_scope, require_role
 from quanzu.banks import repository
-from quanzu.banks.index import WatchIndex, bank_digest
+from quanzu.banks.index import bank_digest
 from quanzu.banks.keeper import announce_banks_change, announce_watch_change
 from quanzu.banks.rules import OPEN_STOP_STATES, STOP_STATE_LABELS, StopAction, StopState, guard, outcome
 from quanzu.banks.schemas import (
@@ -286,18 +286,18 @@ def _watch_changed(rt: Runtime) -> Callable[[list[int]], None]:
 # --- screening (the hot path) -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Screening:
-    answer: ScreenOut
-    audited: Future[None]  # answer only once this is done: every call is in the audit trail
-
-
-def screen(session: Session, rt: Runtime, actor: Actor, body: ScreenIn) -> Screening:
+async def screen(reader: sessionmaker[Session], rt: Runtime, actor: Actor, body: ScreenIn) -> ScreenOut:
     """Is this customer watched? The answer names the watch, its risk, what to do and whom to
-    call — never an identifier the bank did not send."""
+    call — never an identifier the bank did not send. A miss is answered from the in-memory index
+    without touching the database; a candidate is confirmed there (in a worker thread). The
+    answer goes out once the call's audit entry is committed."""
     bank_id = bank_scope(actor)
-    hit = _find_watch(session, rt, bank_id, body)
-    answer = ScreenOut(hit=False) if hit is None else _hit_answer(session, rt, hit)
+    if rt.audit_batcher is None:
+        raise RuntimeError("screening runs in a serving process (it needs the audit batcher)")
+    candidates = _candidates(rt, bank_id, body)
+    answer, watch_id = ScreenOut(hit=False), None
+    if candidates:
+        answer, watch_id = await asyncio.to_thread(_confirmed_answer, reader, rt, bank_id, body, candidates)
     detail = {
         "hit": answer.hit,
         "kinds": [k for k, _ in body.plain()] + [f"blinded.{k}" for k, _ in body.blinded_values()],
@@ -305,45 +305,55 @@ def screen(session: Session, rt: Runtime, actor: Actor, body: ScreenIn) -> Scree
         "amount": str(body.amount) if body.amount is not None else None,
         "branch": body.branch_code,
     }
-    if rt.audit_batcher is None:  # outside a serving process: audit in the caller's transaction
-        audit.record(session, rt.clock, actor, "bank.screen", "watch", hit.id if hit else "-", detail)
-        done: Future[None] = Future()
-        done.set_result(None)
-        return Screening(answer, done)
-    return Screening(
-        answer, rt.audit_batcher.submit(actor, "bank.screen", "watch", hit.id if hit else "-", detail)
-    )
+    await rt.audit_batcher.record(actor, "bank.screen", "watch", watch_id or "-", detail)
+    return answer
 
 
-def may_hit(rt: Runtime, actor: Actor, who: IdentifiersIn) -> bool:
-    """Whether the index holds any candidate: if not, screening needs no database at all (the
-    endpoint then answers without leaving the event loop)."""
-    bank_id = bank_scope(actor)
-    index = _index(rt)
-    plain = any(index.plain(k, rt.cipher.blind_index(v, kind=k)) for k, v in who.plain())
-    return plain or any(index.blinded(bank_id, k, d) for k, d in who.blinded_values())
+@dataclass(frozen=True, slots=True)
+class _Candidates:
+    """What the index says may match: watch ids per plain identifier, and blinded matches."""
+
+    plain: dict[int, list[tuple[str, str]]]
+    blinded: list[int]
+
+    def __bool__(self) -> bool:
+        return bool(self.plain or self.blinded)
 
 
-def _index(rt: Runtime) -> WatchIndex:
+def _candidates(rt: Runtime, bank_id: int, who: IdentifiersIn) -> _Candidates:
     if rt.watch is None:
         raise Conflict("screening index not available in this process")
-    return rt.watch.index
-
-
-def _find_watch(session: Session, rt: Runtime, bank_id: int, who: IdentifiersIn) -> WatchEntry | None:
-    """The riskiest live watch entry holding any of the identifiers. The index says which
-    entries may; the database confirms (only on a hit, so a miss costs no query)."""
-    index = _index(rt)
-    candidates: dict[int, list[tuple[str, str]]] = {}
+    index = rt.watch.index
+    plain: dict[int, list[tuple[str, str]]] = {}
     for kind, value in who.plain():
         bidx = rt.cipher.blind_index(value, kind=kind)
         for watch_id in index.plain(kind, bidx):
-            candidates.setdefault(watch_id, []).append((kind, bidx))
-    blinded_ids = [w for kind, digest in who.blinded_values() for w in index.blinded(bank_id, kind, digest)]
-    if not candidates and not blinded_ids:
-        return None
-    confirmed = set(blinded_ids) & _confirm_blinded(session, rt, bank_id, who, blinded_ids)
-    for watch_id, keys in candidates.items():
+            plain.setdefault(watch_id, []).append((kind, bidx))
+    blinded = [w for kind, digest in who.blinded_values() for w in index.blinded(bank_id, kind, digest)]
+    return _Candidates(plain, blinded)
+
+
+def _confirmed_answer(
+    reader: sessionmaker[Session], rt: Runtime, bank_id: int, who: IdentifiersIn, candidates: _Candidates
+) -> tuple[ScreenOut, int | None]:
+    with reader() as session:
+        hit = _confirm(session, rt, bank_id, who, candidates)
+        return (ScreenOut(hit=False), None) if hit is None else (_hit_answer(session, rt, hit), hit.id)
+
+
+def _find_watch(session: Session, rt: Runtime, bank_id: int, who: IdentifiersIn) -> WatchEntry | None:
+    """The riskiest live watch entry holding any of the identifiers."""
+    candidates = _candidates(rt, bank_id, who)
+    return _confirm(session, rt, bank_id, who, candidates) if candidates else None
+
+
+def _confirm(
+    session: Session, rt: Runtime, bank_id: int, who: IdentifiersIn, candidates: _Candidates
+) -> WatchEntry | None:
+    """The index keys are 64-bit prefixes and entries may have ended or expired since: the
+    database has the last word."""
+    confirmed = set(candidates.blinded) & _confirm_blinded(session, rt, bank_id, who, candidates.blinded)
+    for watch_id, keys in candidates.plain.items():
         if any(repository.identifier_matches(session, [watch_id], kind, bidx) for kind, bidx in keys):
             confirmed.add(watch_id)
     live = [w for w in repository.live_watches(session, confirmed) if w.expires_at > rt.clock.now()]
@@ -354,7 +364,7 @@ def _confirm_blinded(
     session: Session, rt: Runtime, bank_id: int, who: IdentifiersIn, watch_ids: list[int]
 ) -> set[int]:
     sent = set(who.blinded_values())
-    key = repository.bank_keys(session, rt.cipher).get(bank_id)
+    key = repository.bank_keys(session, rt.cipher).get(bank_id) if watch_ids else None
     if key is None:
         return set()
     confirmed = set()

@@ -53,6 +53,12 @@ def is_postgres(session_or_engine: Session | Engine) -> bool:
     return bind.dialect.name == "postgresql"
 
 
+def libpq_url(engine: Engine) -> str:
+    """The engine's PostgreSQL database as a plain libpq URL, for a dedicated psycopg connection
+    (LISTEN, the audit batcher) outside the pool."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
@@ -166,6 +172,10 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+def advisory_key(key: str) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+
+
 def advisory_lock(session: Session, *keys: str) -> None:
     """Serialise work on the same logical keys (an idempotency key, a person) across processes.
 
@@ -173,9 +183,7 @@ def advisory_lock(session: Session, *keys: str) -> None:
     deadlock. SQLite: BEGIN IMMEDIATE already serialises every writer."""
     if not is_postgres(session):
         return
-    ids = [
-        int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "big", signed=True) for k in sorted(set(keys))
-    ]
+    ids = [advisory_key(k) for k in sorted(set(keys))]
     # One round trip; PostgreSQL evaluates the select list left to right, so the order holds.
     calls = ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(len(ids)))
     session.execute(text(f"SELECT {calls}"), {f"k{i}": lock_id for i, lock_id in enumerate(ids)})
