@@ -44,9 +44,11 @@ test: install services browser lint
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: install services
+	command -v wrk >/dev/null || apt-get install -y -q wrk
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/timers.py
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/screen.py
 
 fmt: install
 	$(BIN)/ruff check --fix src tests bench migrations

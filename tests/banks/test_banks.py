@@ -418,3 +418,26 @@ def test_another_process_sees_a_new_watch_through_listen_notify(env: Env) -> Non
             seen.wait(0.02)
         else:
             raise AssertionError("the ended watch stayed in the other process's index")
+
+
+def test_group_committed_screening_entries_keep_the_audit_chain_intact(env: Env) -> None:
+    """Screening entries (written by the batcher) interleave with ordinary audited moves; the
+    chain still verifies end to end."""
+    from quanzu.audit.service import verify
+
+    district = seed(env)
+    cid = open_case(env, district, "high")
+    assert move(env, district.tokens["sl-d1"], cid, "steps", {"kind": "sign"}).status_code == 200
+    for i in range(5):
+        assert (
+            screen(env, district.bank_token, {"phone": SL["phone"] if i % 2 else "13900000000"}).status_code
+            == 200
+        )
+        note = {"kind": "analysis", "note": f"第{i}次"}
+        assert move(env, district.tokens["sl-d1"], cid, "steps", note).status_code == 200
+    with env.reader() as s:
+        checked, problems = verify(s)
+        screened = s.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "bank.screen")
+        )
+    assert problems == [] and screened == 5 and checked > 5
