@@ -28,7 +28,7 @@ from quanzu.banks.schemas import (
     WatchIn,
 )
 from quanzu.kit.runtime import Runtime
-from quanzu.kit.validation import REF_TEMPLATE, parse
+from quanzu.kit.validation import body_doc, parse
 from quanzu.web.edge import actor, json_body, machine_actor, state, unit_of_work
 
 router = APIRouter(prefix="/api/v1", tags=["banks"])
@@ -42,11 +42,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "Illegal in the request's current state (named in the message)"},
     422: {"description": "Invalid body; each error names its field"},
 }
-
-
-def _doc(model: type[BaseModel]) -> dict[str, Any]:
-    ref = {"$ref": REF_TEMPLATE.format(model=model.__name__)}  # registered by the app factory
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
 async def _run(
@@ -65,7 +60,7 @@ async def ping() -> dict[str, bool]:
     return {"ok": True}
 
 
-@router.post("/screen", response_model=ScreenOut, responses=_ERRORS, openapi_extra=_doc(ScreenIn))
+@router.post("/screen", response_model=ScreenOut, responses=_ERRORS, openapi_extra=body_doc(ScreenIn))
 async def screen(request: Request) -> JSONResponse:
     """Is this customer on the watch list? Plain identifiers or, under `blinded`, hex
     HMAC-SHA256 of the normalised value with the bank's key (ID number: 18 characters, upper-case
@@ -83,7 +78,7 @@ async def screen(request: Request) -> JSONResponse:
     response_model=BankEventOut,
     status_code=201,
     responses={200: {"description": "A retry of a stored event", "model": BankEventOut}, **_ERRORS},
-    openapi_extra=_doc(BankEventIn),
+    openapi_extra=body_doc(BankEventIn),
 )
 async def post_bank_event(request: Request) -> JSONResponse:
     """A watched customer attempted a withdrawal or transfer. Name the watch (`watch_id` from a
@@ -109,7 +104,7 @@ async def list_stop_payments(request: Request, open: bool = True) -> list[StopPa
     "/stop-payments/{stop_id}/acknowledge",
     response_model=StopPaymentView,
     responses=_ERRORS,
-    openapi_extra=_doc(StopAckIn),
+    openapi_extra=body_doc(StopAckIn),
 )
 async def acknowledge_stop(request: Request, stop_id: int) -> StopPaymentView:
     body = parse(StopAckIn, await json_body(request) if await request.body() else {})
@@ -120,7 +115,7 @@ async def acknowledge_stop(request: Request, stop_id: int) -> StopPaymentView:
     "/stop-payments/{stop_id}/result",
     response_model=StopPaymentView,
     responses=_ERRORS,
-    openapi_extra=_doc(StopResultIn),
+    openapi_extra=body_doc(StopResultIn),
 )
 async def report_stop_result(request: Request, stop_id: int) -> StopPaymentView:
     """What the bank froze on each account: `stopped`, `partial` or `failed` with the amount."""
@@ -135,7 +130,7 @@ async def case_linkage(request: Request, case_id: int) -> BankLinkage:
 
 
 @router.post(
-    "/cases/{case_id}/watch", response_model=BankLinkage, responses=_ERRORS, openapi_extra=_doc(WatchIn)
+    "/cases/{case_id}/watch", response_model=BankLinkage, responses=_ERRORS, openapi_extra=body_doc(WatchIn)
 )
 async def watch_case(request: Request, case_id: int) -> BankLinkage:
     """Put the case's target on the banks' watch list, or extend the active watch."""
@@ -147,7 +142,7 @@ async def watch_case(request: Request, case_id: int) -> BankLinkage:
     "/cases/{case_id}/watch/end",
     response_model=BankLinkage,
     responses=_ERRORS,
-    openapi_extra=_doc(WatchEndIn),
+    openapi_extra=body_doc(WatchEndIn),
 )
 async def end_watch(request: Request, case_id: int) -> BankLinkage:
     body = parse(WatchEndIn, await json_body(request))
@@ -159,7 +154,7 @@ async def end_watch(request: Request, case_id: int) -> BankLinkage:
     response_model=StopPaymentView,
     status_code=201,
     responses=_ERRORS,
-    openapi_extra=_doc(StopPaymentIn),
+    openapi_extra=body_doc(StopPaymentIn),
 )
 async def file_stop_payment(request: Request, case_id: int) -> StopPaymentView:
     """File an emergency stop-payment request (紧急止付) with one bank for named accounts."""

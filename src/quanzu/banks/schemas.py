@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from quanzu.codes import RiskLevel
-from quanzu.kit.identifiers import id_number_problem, normalise_id_number, normalise_phone
+from quanzu.kit.identifiers import checked_id_number, checked_phone
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=2)]
@@ -52,23 +52,12 @@ class IdentifiersIn(_Strict):
     @field_validator("id_number")
     @classmethod
     def _id_number(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        normalised = normalise_id_number(value)
-        problem = id_number_problem(normalised)
-        if problem:
-            raise ValueError(problem)
-        return normalised
+        return checked_id_number(value) if value else None
 
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        normalised = normalise_phone(value)
-        if normalised is None:
-            raise ValueError("不是有效的中国手机号或固定电话号码")
-        return normalised
+        return checked_phone(value) if value else None
 
     @field_validator("account")
     @classmethod

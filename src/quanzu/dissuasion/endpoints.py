@@ -17,7 +17,7 @@ from quanzu.cases.service import case_detail
 from quanzu.dissuasion import service
 from quanzu.dissuasion.schemas import AssignIn, CloseIn, EscalateIn, RouteIn, StepIn, TakeoverIn
 from quanzu.kit.runtime import Runtime
-from quanzu.kit.validation import REF_TEMPLATE, parse
+from quanzu.kit.validation import body_doc, parse
 from quanzu.models.cases import Case
 from quanzu.web.edge import actor, json_body, unit_of_work
 
@@ -31,11 +31,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _doc(model: type[BaseModel]) -> dict[str, Any]:
-    ref = {"$ref": REF_TEMPLATE.format(model=model.__name__)}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
-
-
 async def _run(request: Request, case_id: int, model: type[B] | None, move: Move) -> CaseDetail:
     body = parse(model, await json_body(request)) if model is not None else None
 
@@ -47,21 +42,25 @@ async def _run(request: Request, case_id: int, model: type[B] | None, move: Move
     return await run_in_threadpool(work)
 
 
-@router.post("/{case_id}/steps", response_model=CaseDetail, responses=_RESPONSES, openapi_extra=_doc(StepIn))
+@router.post(
+    "/{case_id}/steps", response_model=CaseDetail, responses=_RESPONSES, openapi_extra=body_doc(StepIn)
+)
 async def post_step(request: Request, case_id: int) -> CaseDetail:
     """Record a prescribed step: `sign`, `phone`, `analysis`, `onsite_search`, `verify_identity`,
     `face_to_face`. Without `outcome` the step is started (a parallel track); with it, done."""
     return await _run(request, case_id, StepIn, service.record_step)
 
 
-@router.post("/{case_id}/close", response_model=CaseDetail, responses=_RESPONSES, openapi_extra=_doc(CloseIn))
+@router.post(
+    "/{case_id}/close", response_model=CaseDetail, responses=_RESPONSES, openapi_extra=body_doc(CloseIn)
+)
 async def close_case(request: Request, case_id: int) -> CaseDetail:
     """Close with an outcome, the money figure it needs, and the reverse-check list (倒查清单)."""
     return await _run(request, case_id, CloseIn, service.close)
 
 
 @router.post(
-    "/{case_id}/escalate", response_model=CaseDetail, responses=_RESPONSES, openapi_extra=_doc(EscalateIn)
+    "/{case_id}/escalate", response_model=CaseDetail, responses=_RESPONSES, openapi_extra=body_doc(EscalateIn)
 )
 async def escalate_case(request: Request, case_id: int) -> CaseDetail:
     """Send a hard case up a tier at once (deeply deceived, refuses, very large amount)."""
@@ -75,21 +74,23 @@ async def acknowledge_escalation(request: Request, case_id: int) -> CaseDetail:
 
 
 @router.post(
-    "/{case_id}/assign", response_model=CaseDetail, responses=_RESPONSES, openapi_extra=_doc(AssignIn)
+    "/{case_id}/assign", response_model=CaseDetail, responses=_RESPONSES, openapi_extra=body_doc(AssignIn)
 )
 async def assign_case(request: Request, case_id: int) -> CaseDetail:
     return await _run(request, case_id, AssignIn, service.assign)
 
 
 @router.post(
-    "/{case_id}/takeover", response_model=CaseDetail, responses=_RESPONSES, openapi_extra=_doc(TakeoverIn)
+    "/{case_id}/takeover", response_model=CaseDetail, responses=_RESPONSES, openapi_extra=body_doc(TakeoverIn)
 )
 async def takeover_case(request: Request, case_id: int) -> CaseDetail:
     """The branch squadron takes the case over (`takeover`) or co-handles it (`cohandle`)."""
     return await _run(request, case_id, TakeoverIn, service.takeover)
 
 
-@router.post("/{case_id}/route", response_model=CaseDetail, responses=_RESPONSES, openapi_extra=_doc(RouteIn))
+@router.post(
+    "/{case_id}/route", response_model=CaseDetail, responses=_RESPONSES, openapi_extra=body_doc(RouteIn)
+)
 async def route_case(request: Request, case_id: int) -> CaseDetail:
     """The centre routes a triage case to a station, or moves a case to another station."""
     return await _run(request, case_id, RouteIn, service.route)

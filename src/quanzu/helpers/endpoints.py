@@ -26,7 +26,7 @@ from quanzu.helpers.schemas import (
     RevealIn,
 )
 from quanzu.kit.runtime import Runtime
-from quanzu.kit.validation import REF_TEMPLATE, parse
+from quanzu.kit.validation import body_doc, parse
 from quanzu.web.edge import actor, json_body, unit_of_work
 
 router = APIRouter(prefix="/api/v1", tags=["social forces"])
@@ -37,11 +37,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"description": "Illegal now (closed case, helper already asked)"},
     422: {"description": "Invalid body; each error names its field"},
 }
-
-
-def _doc(model: type[BaseModel]) -> dict[str, Any]:
-    ref = {"$ref": REF_TEMPLATE.format(model=model.__name__)}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
 async def _write(request: Request, model: type[B], work: Callable[[Session, Runtime, Actor, B], R]) -> R:
@@ -66,7 +61,7 @@ def list_contacts(request: Request, case_id: int) -> list[ContactOut]:
     response_model=ContactOut,
     status_code=201,
     responses=_RESPONSES,
-    openapi_extra=_doc(ContactIn),
+    openapi_extra=body_doc(ContactIn),
 )
 async def add_contact(request: Request, case_id: int) -> ContactOut:
     """Add someone close to the target (`relation`: relative, work_leader, community_worker);
@@ -86,7 +81,7 @@ def helper_candidates(request: Request, case_id: int) -> list[CandidateOut]:
     "/cases/{case_id}/helpers/reveal",
     response_model=RevealedHelper,
     responses=_RESPONSES,
-    openapi_extra=_doc(RevealIn),
+    openapi_extra=body_doc(RevealIn),
 )
 async def reveal_helper(request: Request, case_id: int) -> RevealedHelper:
     """A suggested (or asked) helper's full name and phone; recorded in the audit trail."""
@@ -98,7 +93,7 @@ async def reveal_helper(request: Request, case_id: int) -> RevealedHelper:
     response_model=list[HelpRequestCreated],
     status_code=201,
     responses=_RESPONSES,
-    openapi_extra=_doc(HelpRequestIn),
+    openapi_extra=body_doc(HelpRequestIn),
 )
 async def request_help(request: Request, case_id: int) -> list[HelpRequestCreated]:
     """Ask the chosen helpers (`{"helpers": [{"kind": "guard", "id": 12}]}`): each gets a

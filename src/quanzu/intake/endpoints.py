@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from quanzu.intake import service
 from quanzu.intake.schemas import BatchItemOut, BatchOut, WarningAccepted, WarningBatchIn, WarningIn
 from quanzu.kit.errors import DomainError, FieldError, ValidationFailed
-from quanzu.kit.validation import REF_TEMPLATE, parse
+from quanzu.kit.validation import body_doc, parse
 from quanzu.web.edge import actor, json_body, state, unit_of_work
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
@@ -22,11 +22,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "Body too large"},
     422: {"description": 'Invalid: `{"errors": [{"field": "target.id_number", "message": "..."}]}`'},
 }
-
-
-def _body_schema(model: type[WarningIn] | type[WarningBatchIn]) -> dict[str, Any]:
-    ref = {"$ref": REF_TEMPLATE.format(model=model.__name__)}  # registered by the app factory
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
 @router.post(
@@ -40,7 +35,7 @@ def _body_schema(model: type[WarningIn] | type[WarningBatchIn]) -> dict[str, Any
         },
         **_ERRORS,
     },
-    openapi_extra=_body_schema(WarningIn),
+    openapi_extra=body_doc(WarningIn),
 )
 async def post_warning(request: Request) -> JSONResponse:
     """Receive one warning (role `feed`). 201: a new case; 200: a replay of the same
@@ -56,7 +51,7 @@ def _receive(request: Request, warning: WarningIn) -> service.IntakeOutcome:
 
 
 @router.post(
-    "/warnings/batch", response_model=BatchOut, responses=_ERRORS, openapi_extra=_body_schema(WarningBatchIn)
+    "/warnings/batch", response_model=BatchOut, responses=_ERRORS, openapi_extra=body_doc(WarningBatchIn)
 )
 async def post_batch(request: Request) -> BatchOut:
     """Many warnings at once. Each item is validated and stored in its own transaction, so one bad

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from quanzu.codes import ContactKind, RiskLevel, ScamType, Source
-from quanzu.kit.identifiers import id_number_problem, normalise_id_number, normalise_phone
+from quanzu.kit.identifiers import checked_id_number, checked_phone
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 
@@ -35,23 +35,12 @@ class TargetIn(BaseModel):
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        normalised = normalise_phone(value)
-        if normalised is None:
-            raise ValueError("不是有效的中国手机号或固定电话号码")
-        return normalised
+        return checked_phone(value) if value else None
 
     @field_validator("id_number")
     @classmethod
     def _id_number(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        normalised = normalise_id_number(value)
-        problem = id_number_problem(normalised)
-        if problem:
-            raise ValueError(problem)
-        return normalised
+        return checked_id_number(value) if value else None
 
     @model_validator(mode="after")
     def _reachable(self) -> TargetIn:

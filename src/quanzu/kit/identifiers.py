@@ -56,3 +56,20 @@ def normalise_any_phone(raw: str) -> str | None:
     if not phonenumbers.is_possible_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def checked_id_number(raw: str) -> str:
+    """The normalised ID number, or ValueError saying what is wrong (for schema validators)."""
+    normalised = normalise_id_number(raw)
+    problem = id_number_problem(normalised)
+    if problem:
+        raise ValueError(problem)
+    return normalised
+
+
+def checked_phone(raw: str) -> str:
+    """The E.164 form of a Chinese phone number, or ValueError (for schema validators)."""
+    normalised = normalise_phone(raw)
+    if normalised is None:
+        raise ValueError("不是有效的中国手机号或固定电话号码")
+    return normalised

@@ -65,3 +65,10 @@ def parse(model: type[M], data: Any, prefix: str = "") -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(field_errors(exc, prefix)) from None
+
+
+def body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` for an endpoint that reads its JSON body itself (to answer our own 422
+    format): the body is `model`, whose schema the app factory adds to the components."""
+    ref = {"$ref": REF_TEMPLATE.format(model=model.__name__)}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
