@@ -54,7 +54,7 @@ def label_dicts() -> dict[str, Mapping[str, str]]:
     """The label dicts the templates pass through `_()`; their values are message ids."""
     with warnings.catch_warnings():  # pages pulls in cpca, which warns about pkg_resources
         warnings.simplefilter("ignore")
-        from quanzu.web import bank_pages, pages
+        from quanzu.web import bank_pages, followup_pages, pages, review_pages
 
     return {
         "codes.RISK_LABELS": codes.RISK_LABELS,
@@ -69,6 +69,8 @@ def label_dicts() -> dict[str, Mapping[str, str]]:
         "pages.SLA_LABELS": pages.SLA_LABELS,
         "pages.EVENT_LABELS": pages.EVENT_LABELS,
         **{f"bank_pages.LABELS[{name}]": labels for name, labels in bank_pages.LABELS.items()},
+        **{f"review_pages.LABELS[{name}]": labels for name, labels in review_pages.LABELS.items()},
+        **{f"followup_pages.LABELS[{name}]": labels for name, labels in followup_pages.LABELS.items()},
     }
 
 

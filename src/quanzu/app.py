@@ -24,6 +24,8 @@ from quanzu.config import Settings
 from quanzu.dispatch.endpoints import router as dispatch_router
 from quanzu.dispatch.live import LiveHub
 from quanzu.dissuasion.endpoints import router as workflow_router
+from quanzu.followups.endpoints import BODY_MODELS as FOLLOWUP_BODIES
+from quanzu.followups.endpoints import router as followups_router
 from quanzu.helpers.endpoints import BODY_MODELS as HELPER_BODIES
 from quanzu.helpers.endpoints import router as helpers_router
 from quanzu.intake.endpoints import router as intake_router
@@ -35,10 +37,14 @@ from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import REF_TEMPLATE
 from quanzu.policy.service import load_policy
 from quanzu.reports.endpoints import router as reports_router
+from quanzu.review.endpoints import BODY_MODELS as REVIEW_BODIES
+from quanzu.review.endpoints import router as review_router
 from quanzu.web.bank_pages import router as bank_pages_router
 from quanzu.web.edge import AppState
+from quanzu.web.followup_pages import router as followup_pages_router
 from quanzu.web.helper_pages import router as helper_pages_router
 from quanzu.web.pages import router as pages_router
+from quanzu.web.review_pages import router as review_pages_router
 from quanzu.worker.runner import Worker
 
 log = logging.getLogger(__name__)
@@ -105,11 +111,15 @@ def create_app(
         workflow_router,
         banks_router,
         helpers_router,
+        followups_router,
         reports_router,
+        review_router,
         auth_router,
         dispatch_router,
         helper_pages_router,
         bank_pages_router,
+        review_pages_router,
+        followup_pages_router,
         pages_router,
     )
     for router in routers:
@@ -196,6 +206,8 @@ def _document_raw_bodies(app: FastAPI) -> None:
                 RouteIn,
                 *BANK_BODIES,
                 *HELPER_BODIES,
+                *REVIEW_BODIES,
+                *FOLLOWUP_BODIES,
             ):
                 schema = model.model_json_schema(ref_template=REF_TEMPLATE)
                 components.update(schema.pop("$defs", {}))

@@ -164,3 +164,44 @@ HELP_STATUS_LABELS = {
     "answered": "已反馈",
     "expired": "已过期",
 }
+
+
+# --- after the meeting: follow-ups (回访), awakening room (反诈叫醒室), protective actions ----------
+
+# Signs, seen on a follow-up callback, that the fraudster is back: each reopens the case.
+WARNING_SIGN_LABELS = {
+    "renewed_contact": "再次与骗子联系",
+    "new_app": "新装可疑应用",
+    "bank_inquiry": "再次向银行询问转账",
+    "transfer_intent": "仍打算转账",
+}
+CALLBACK_STATUS_LABELS = {
+    "planned": "待回访",
+    "due": "应回访",
+    "overdue": "回访逾期",
+    "reached": "已回访（联系上）",
+    "not_reached": "已回访（未联系上）",
+}
+AWAKENING_STATE_LABELS = {"scheduled": "已安排", "held": "已开展"}
+AWAKENING_OUTCOME_LABELS = {"awakened": "已醒悟", "partly": "半信半疑", "not_awakened": "仍未醒悟"}
+
+
+class ProtectiveAction(StrEnum):
+    """The protective actions taken for a target: a fixed checklist on the case."""
+
+    APPS_REMOVED = "apps_removed"
+    PHONE_SCANNED = "phone_scanned"
+    SECOND_PHONE_FOUND = "second_phone_found"
+    BANK_WATCH_REQUESTED = "bank_watch_requested"
+    RELATIVES_INFORMED = "relatives_informed"
+    CONTACT_REPORTED = "contact_reported"
+
+
+PROTECTIVE_ACTION_LABELS = {
+    "apps_removed": "已卸载诈骗APP、删除涉诈聊天",
+    "phone_scanned": "手机已查杀",
+    "second_phone_found": "已查出隐藏的备用手机",
+    "bank_watch_requested": "已请银行关注",
+    "relatives_informed": "已告知亲属",
+    "contact_reported": "涉诈线索已上报",
+}

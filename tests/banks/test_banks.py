@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from quanzu.app import create_app
-from quanzu.models.audit import AuditEntry
+from quanzu.audit.screening import SEAL_ACTION, SEAL_AFTER
+from quanzu.audit.service import verify
+from quanzu.models.audit import AuditEntry, ScreeningRecord
 from quanzu.models.banks import StopPaymentAccount
 from quanzu.models.cases import CaseEvent
 from quanzu.models.dispatch import Notification
@@ -172,8 +174,8 @@ def test_each_bank_blinds_with_its_own_key_and_every_screening_is_audited(env: E
     assert screen(env, district.other_bank_token, {"blinded": {"phone": digest}}).json()["hit"] is False
     assert screen(env, district.other_bank_token, {"phone": SL["phone"]}).json()["hit"]  # plain works
     with env.reader() as s:
-        entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "bank.screen")).all()
-    assert [(e.actor.split(":")[2], e.detail["hit"]) for e in entries] == [
+        entries = s.scalars(select(ScreeningRecord).order_by(ScreeningRecord.id)).all()
+    assert [(e.actor.split(":")[2], e.hit) for e in entries] == [
         ("bank-of-wujiang", True),
         ("icbc-wujiang", False),
         ("icbc-wujiang", True),
@@ -420,24 +422,46 @@ def test_another_process_sees_a_new_watch_through_listen_notify(env: Env) -> Non
             raise AssertionError("the ended watch stayed in the other process's index")
 
 
-def test_group_committed_screening_entries_keep_the_audit_chain_intact(env: Env) -> None:
-    """Screening entries (written by the batcher) interleave with ordinary audited moves; the
-    chain still verifies end to end."""
-    from quanzu.audit.service import verify
-
+def test_screening_records_are_sealed_into_the_audit_chain_and_tampering_shows(env: Env) -> None:
+    """Screening records (group-committed, no chain lock each) interleave with ordinary audited
+    moves; the worker seals them into the chain once they are old enough; `verify` passes, and
+    fails once a sealed record is changed behind the triggers' back."""
     district = seed(env)
     cid = open_case(env, district, "high")
     assert move(env, district.tokens["sl-d1"], cid, "steps", {"kind": "sign"}).status_code == 200
     for i in range(5):
-        assert (
-            screen(env, district.bank_token, {"phone": SL["phone"] if i % 2 else "13900000000"}).status_code
-            == 200
-        )
+        body = {"phone": SL["phone"] if i % 2 else "13900000000"}
+        assert screen(env, district.bank_token, body).status_code == 200
         note = {"kind": "analysis", "note": f"第{i}次"}
         assert move(env, district.tokens["sl-d1"], cid, "steps", note).status_code == 200
+    worker: Worker = env.app.state.worker
+    assert worker.seal_screening() == 0  # not yet SEAL_AFTER old: a batch may still be committing
+    env.clock.advance(SEAL_AFTER)
+    assert worker.seal_screening() == 5
+    assert worker.seal_screening() == 0  # sealed once
+    assert screen(env, district.bank_token, {"phone": SL["phone"]}).status_code == 200
+    env.clock.advance(SEAL_AFTER)
+    assert worker.seal_screening() == 1  # the next range starts where the last one ended
     with env.reader() as s:
         checked, problems = verify(s)
-        screened = s.scalar(
-            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "bank.screen")
-        )
-    assert problems == [] and screened == 5 and checked > 5
+        seals = s.scalars(select(AuditEntry).where(AuditEntry.action == SEAL_ACTION)).all()
+    assert problems == [] and checked > 6
+    assert [(e.detail["after_id"], e.detail["count"]) for e in seals] == [(0, 5), (5, 1)]
+    _tamper_with_screening_record(env, 2)
+    with env.reader() as s:
+        _checked, problems = verify(s)
+    assert [p.seq for p in problems] == [seals[0].seq]
+    assert "changed" in problems[0].problem
+
+
+def _tamper_with_screening_record(env: Env, record_id: int) -> None:
+    """What someone with DDL rights could do: switch the append-only guard off, edit, switch it on."""
+    with env.factory() as s:
+        if env.is_postgres:
+            s.execute(text("ALTER TABLE screening_log DISABLE TRIGGER screening_log_append_only"))
+            s.execute(text("UPDATE screening_log SET hit = NOT hit WHERE id = :i"), {"i": record_id})
+            s.execute(text("ALTER TABLE screening_log ENABLE TRIGGER screening_log_append_only"))
+        else:
+            s.execute(text("DROP TRIGGER screening_log_no_update"))
+            s.execute(text("UPDATE screening_log SET hit = NOT hit WHERE id = :i"), {"i": record_id})
+        s.commit()

@@ -29,6 +29,8 @@ LEGAL = {
     (CaseState.IN_PROGRESS, Action.ASSIGN): CaseState.IN_PROGRESS,
     (CaseState.IN_PROGRESS, Action.TAKEOVER): CaseState.IN_PROGRESS,
     (CaseState.IN_PROGRESS, Action.ROUTE): CaseState.IN_PROGRESS,
+    # A warning sign on a follow-up callback, or a new warning during follow-up (followups).
+    (CaseState.CLOSED, Action.REOPEN): CaseState.IN_PROGRESS,
 }
 ALL = list(itertools.product(CaseState, Action))
 

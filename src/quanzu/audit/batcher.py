@@ -1,15 +1,15 @@
-"""Group commit for high-rate audit entries (every bank screening call is audited).
+"""Group commit of the screening log (every bank screening call is audited; see `screening`).
 
 A request awaits `record(...)`; one task on the server's event loop writes everything recorded
-meanwhile in one transaction, so a thousand screening calls cost one commit, not a thousand, and
-no caller is answered before its entry is durable. If the write fails, every waiting caller gets
-the error: an unaudited screening answer is never given.
+meanwhile as one statement, so a thousand screening calls cost one commit, not a thousand, and
+no caller is answered before its record is durable. If the write fails, every waiting caller
+gets the error: an unaudited screening answer is never given.
 
 Why on the event loop and not in a thread: a writer thread has to win the GIL back after every
 database round trip from the very event loop that is busy serving the requests waiting for it,
-so under load each batch took several times its database time. On PostgreSQL the batch goes
-over a dedicated asynchronous connection in pipeline mode: two round trips per batch (lock the
-chain and read its head; insert and commit), whatever its size. SQLite writes in a thread."""
+so under load each batch took several times its database time. On PostgreSQL a batch is one
+`INSERT … SELECT FROM unnest(…)` in autocommit over a dedicated asynchronous connection: one
+round trip. SQLite writes in a thread."""
 
 from __future__ import annotations
 
@@ -23,34 +23,23 @@ from psycopg.types.json import Json
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from quanzu.audit import service as audit
-from quanzu.audit.repository import GENESIS
+from quanzu.audit.screening import new_record
 from quanzu.auth.actor import Actor
 from quanzu.kit.clock import Clock
-from quanzu.kit.db import advisory_key, libpq_url, transaction
+from quanzu.kit.db import libpq_url, transaction
+from quanzu.models.audit import ScreeningRecord
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 2000
-_LOCK_AND_HEAD = (
-    "SELECT pg_advisory_xact_lock(%s),"
-    " (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1),"
-    " (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1)"
-)
-# One statement for the whole batch (arrays unnested server-side), not a statement per row.
 _INSERT = (
-    "INSERT INTO audit_log (seq, at, actor, action, subject_type, subject_id, detail, prev_hash, hash)"
-    " SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[],"
-    " %s::json[], %s::text[], %s::text[])"
+    "INSERT INTO screening_log (at, actor, hit, watch_id, detail, row_hash)"
+    " SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::bool[], %s::int[], %s::json[], %s::text[])"
 )
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
-    actor: Actor
-    action: str
-    subject_type: str
-    subject_id: object
-    detail: dict[str, Any]
+class _Pending:
+    record: ScreeningRecord
     done: asyncio.Future[None]
 
 
@@ -61,19 +50,17 @@ class AuditBatcher:
         self._engine = engine
         self._factory = factory
         self._clock = clock
-        self._queue: asyncio.Queue[_Entry] | None = None
+        self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
         self._pg: psycopg.AsyncConnection[Any] | None = None
 
-    async def record(
-        self, actor: Actor, action: str, subject_type: str, subject_id: object, detail: dict[str, Any]
-    ) -> None:
-        """Returns once the entry is committed; raises if it could not be."""
+    async def record(self, actor: Actor, hit: bool, watch_id: int | None, detail: dict[str, Any]) -> None:
+        """Returns once the screening record is committed; raises if it could not be."""
         if self._queue is None or self._task is None or self._task.done():
             self._queue = asyncio.Queue()
-            self._task = asyncio.create_task(self._run(self._queue), name="quanzu-audit-batcher")
+            self._task = asyncio.create_task(self._run(self._queue), name="quanzu-screening-log")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Entry(actor, action, subject_type, subject_id, detail, done))
+        self._queue.put_nowait(_Pending(new_record(self._clock, actor.label, hit, watch_id, detail), done))
         await done
 
     async def close(self) -> None:
@@ -85,64 +72,46 @@ class AuditBatcher:
             await self._pg.close()
             self._pg = None
 
-    async def _run(self, pending: asyncio.Queue[_Entry]) -> None:
+    async def _run(self, pending: asyncio.Queue[_Pending]) -> None:
         while True:
             batch = [await pending.get()]
             while len(batch) < MAX_BATCH and not pending.empty():
                 batch.append(pending.get_nowait())
             await self._write(batch)
 
-    async def _write(self, batch: list[_Entry]) -> None:
+    async def _write(self, batch: list[_Pending]) -> None:
+        records = [p.record for p in batch]
         try:
             if self._engine.dialect.name == "postgresql":
-                await self._write_pipelined(batch)
+                await self._insert_unnested(records)
             else:
-                await asyncio.to_thread(self._write_in_session, batch)
+                await asyncio.to_thread(self._insert_in_session, records)
         except Exception as exc:
-            log.exception("could not write %d audit entries", len(batch))
+            log.exception("could not write %d screening records", len(batch))
             if self._pg is not None:
                 await self._pg.close()
                 self._pg = None  # reconnect for the next batch
-            for e in batch:
-                if not e.done.done():
-                    e.done.set_exception(exc)
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_exception(exc)
             return
-        for e in batch:
-            if not e.done.done():  # a caller that went away no longer waits
-                e.done.set_result(None)
+        for p in batch:
+            if not p.done.done():  # a caller that went away no longer waits
+                p.done.set_result(None)
 
-    def _write_in_session(self, batch: list[_Entry]) -> None:
+    def _insert_in_session(self, records: list[ScreeningRecord]) -> None:
         with transaction(self._factory) as session:
-            for e in batch:
-                audit.record(session, self._clock, e.actor, e.action, e.subject_type, e.subject_id, e.detail)
+            session.add_all(records)
 
-    async def _write_pipelined(self, batch: list[_Entry]) -> None:
+    async def _insert_unnested(self, records: list[ScreeningRecord]) -> None:
         if self._pg is None or self._pg.closed:
-            self._pg = await psycopg.AsyncConnection.connect(libpq_url(self._engine))
-        conn = self._pg
-        async with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
-            await cur.execute(_LOCK_AND_HEAD, (advisory_key("audit-chain"),))
-            head = await cur.fetchone()
-            seq, prev_hash = (head[1], head[2]) if head and head[1] is not None else (0, GENESIS)
-            columns: list[list[Any]] = [[] for _ in range(9)]
-            for e in batch:
-                seq += 1
-                at, actor, subject_id = self._clock.now(), e.actor.label, str(e.subject_id)
-                digest = audit.chain_hash(
-                    seq, at, actor, e.action, e.subject_type, subject_id, e.detail, prev_hash
-                )
-                row = (
-                    seq,
-                    at,
-                    actor,
-                    e.action,
-                    e.subject_type,
-                    subject_id,
-                    Json(e.detail),
-                    prev_hash,
-                    digest,
-                )
-                for column, value in zip(columns, row, strict=True):
-                    column.append(value)
-                prev_hash = digest
-            await cur.execute(_INSERT, columns)
+            self._pg = await psycopg.AsyncConnection.connect(libpq_url(self._engine), autocommit=True)
+        columns = (
+            [r.at for r in records],
+            [r.actor for r in records],
+            [r.hit for r in records],
+            [r.watch_id for r in records],
+            [Json(r.detail) for r in records],
+            [r.row_hash for r in records],
+        )
+        await self._pg.execute(_INSERT, columns)

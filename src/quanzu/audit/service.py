@@ -132,4 +132,7 @@ def verify(session: Session, expected_head: tuple[int, str] | None = None) -> tu
         problems.append(
             ChainProblem(expected_head[0], f"exported head seq {expected_head[0]} is missing or differs")
         )
+    from quanzu.audit import screening  # sealed into this chain; it imports this module
+
+    problems += [ChainProblem(seq, problem) for seq, problem in screening.problems(session)]
     return checked, problems

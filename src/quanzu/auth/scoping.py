@@ -42,3 +42,40 @@ def bank_scope(actor: Actor) -> int:
     if actor.role is not Role.BANK or actor.bank_id is None:
         raise Forbidden("only a registered bank's system may do this")
     return actor.bank_id
+
+
+# --- review (复查), accountability and training -----------------------------------------------------
+
+REVIEW_READERS = DISTRICT_WIDE | {Role.BRANCH, Role.CHIEF}  # a chief reads the station's, read-only
+REVIEWERS = frozenset({Role.CENTRE})
+TRAINING_WRITERS = frozenset({Role.CENTRE, Role.ADMIN, Role.CHIEF})
+
+
+def require_review_reader(actor: Actor) -> CaseScope:
+    """Who may read reviews and scorecards; which cases' reviews follow `case_scope`."""
+    if actor.role not in REVIEW_READERS:
+        raise Forbidden(f"role {actor.role} may not read reviews")
+    return case_scope(actor)
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleScope:
+    """Whose training records and assessments an actor may read: everyone, a branch's stations,
+    one station (and its teams), or only the actor."""
+
+    all_people: bool
+    branch_id: int | None = None
+    station_id: int | None = None
+    user_id: int | None = None
+
+
+def people_scope(actor: Actor) -> PeopleScope:
+    if actor.role not in CASE_READERS:
+        raise Forbidden(f"role {actor.role} may not read training records")
+    if actor.role in DISTRICT_WIDE:
+        return PeopleScope(all_people=True)
+    if actor.role is Role.BRANCH:
+        return PeopleScope(all_people=False, branch_id=actor.branch_id or -1)
+    if actor.role in (Role.CHIEF, Role.DUTY_LEADER):
+        return PeopleScope(all_people=False, station_id=actor.station_id or -1)
+    return PeopleScope(all_people=False, user_id=actor.id or -1)

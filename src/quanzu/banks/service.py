@@ -290,7 +290,7 @@ async def screen(reader: sessionmaker[Session], rt: Runtime, actor: Actor, body:
     """Is this customer watched? The answer names the watch, its risk, what to do and whom to
     call — never an identifier the bank did not send. A miss is answered from the in-memory index
     without touching the database; a candidate is confirmed there (in a worker thread). The
-    answer goes out once the call's audit entry is committed."""
+    answer goes out once the call's screening record (the audit trail of screening) is committed."""
     bank_id = bank_scope(actor)
     if rt.audit_batcher is None:
         raise RuntimeError("screening runs in a serving process (it needs the audit batcher)")
@@ -299,13 +299,12 @@ async def screen(reader: sessionmaker[Session], rt: Runtime, actor: Actor, body:
     if candidates:
         answer, watch_id = await asyncio.to_thread(_confirmed_answer, reader, rt, bank_id, body, candidates)
     detail = {
-        "hit": answer.hit,
         "kinds": [k for k, _ in body.plain()] + [f"blinded.{k}" for k, _ in body.blinded_values()],
         "channel": body.channel,
         "amount": str(body.amount) if body.amount is not None else None,
         "branch": body.branch_code,
     }
-    await rt.audit_batcher.record(actor, "bank.screen", "watch", watch_id or "-", detail)
+    await rt.audit_batcher.record(actor, answer.hit, watch_id, detail)
     return answer
 
 

@@ -21,6 +21,7 @@ class Action(StrEnum):
     ASSIGN = "assign"
     TAKEOVER = "takeover"
     ROUTE = "route"
+    REOPEN = "reopen"  # a warning sign on a follow-up callback, or a new warning, reopens it
 
 
 _T, _D, _P, _C = CaseState.TRIAGE, CaseState.DISPATCHED, CaseState.IN_PROGRESS, CaseState.CLOSED
@@ -37,6 +38,7 @@ TRANSITIONS: dict[tuple[CaseState, Action], CaseState] = {
     (_P, Action.STEP): _P,
     (_P, Action.CLOSE): _C,
     **{(_P, a): _P for a in _AT_STATION},
+    (_C, Action.REOPEN): _P,
 }
 
 STATE_DESCRIPTIONS = {

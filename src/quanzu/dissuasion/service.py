@@ -23,11 +23,13 @@ from quanzu.dissuasion import repository
 from quanzu.dissuasion.rules import TWO_WAY_CONTACT, Action, DoneStep, advance, close_shortfalls, step_action
 from quanzu.dissuasion.schemas import AssignIn, CloseIn, EscalateIn, RouteIn, StepIn, TakeoverIn
 from quanzu.escalation import service as escalation
+from quanzu.followups import service as followups
 from quanzu.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, CaseAssignee, CaseStep, ReverseCheckEntry
 from quanzu.models.org import OrgUnit
 from quanzu.org import repository as org_repo
+from quanzu.review import service as review
 
 HANDLERS = (Role.DISSUADER, Role.DUTY_LEADER, Role.CHIEF, Role.BRANCH, Role.CENTRE)
 ASSIGNERS = (Role.DUTY_LEADER, Role.CHIEF, Role.BRANCH, Role.CENTRE)
@@ -65,6 +67,7 @@ def record_step(session: Session, rt: Runtime, actor: Actor, case_id: int, step:
         row.ended_at, row.outcome = now, step.outcome
     case.updated_at = now
     _meet_slas(session, case, step, now)
+    followups.start_on_step(session, rt, actor, case, step.kind, step.outcome)  # the 回访 plan
     if step.kind == "sign" and actor.kind == "user" and actor.id is not None:
         _assign(session, rt, case, actor.id, "member")  # whoever signs is on the case
     add_event(
@@ -144,6 +147,7 @@ def close(session: Session, rt: Runtime, actor: Actor, case_id: int, body: Close
         amount_lost=str(body.amount_lost) if body.amount_lost is not None else None,
     )
     audit.record(session, rt.clock, actor, "case.closed", "case", case.id, {"outcome": body.outcome})
+    review.enqueue(session, rt, case)  # every closed case waits for the centre's review (复查)
     return _changed(session, rt, case)
 
 

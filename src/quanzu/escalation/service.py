@@ -54,8 +54,9 @@ def plan_slas(session: Session, rt: Runtime, case: Case, *, new: bool = False) -
         schedule_many(session, [("sla", case.id, due, tok, k) for k, due, tok in clocks])
         return
     existing = {s.kind: s for s in repository.slas(session, case.id)}
+    base = case.reopened_at or case.opened_at  # a reopened case's clocks run from the reopening
     for kind, allowed in deadlines:
-        due = case.opened_at + allowed
+        due = base + allowed
         sla = existing.get(kind)
         if sla is None:
             sla = CaseSla(case_id=case.id, kind=kind, due_at=due, token=new_token())
@@ -65,6 +66,27 @@ def plan_slas(session: Session, rt: Runtime, case: Case, *, new: bool = False) -
         else:
             continue
         schedule(session, "sla", case.id, sla.due_at, sla.token, key=kind)
+
+
+def restart_slas(session: Session, rt: Runtime, case: Case, kinds: tuple[str, ...]) -> dict[str, str]:
+    """A reopened case: the named clocks run again from `case.reopened_at` (new tokens, so the
+    old timers are stale). Returns each restarted clock's previous state for the timeline."""
+    base = case.reopened_at or rt.clock.now()
+    existing = {s.kind: s for s in repository.slas(session, case.id)}
+    before: dict[str, str] = {}
+    for kind, allowed in rt.policy.sla[RiskLevel(case.risk_level)].items():
+        if kind not in kinds:
+            continue
+        sla = existing.get(kind)
+        if sla is None:
+            sla = CaseSla(case_id=case.id, kind=kind, due_at=base + allowed, token=new_token())
+            session.add(sla)
+            before[kind] = "none"
+        else:
+            before[kind] = "breached" if sla.breached_at else "met" if sla.met_at else "pending"
+            sla.due_at, sla.met_at, sla.breached_at, sla.token = base + allowed, None, None, new_token()
+        schedule(session, "sla", case.id, sla.due_at, sla.token, key=kind)
+    return before
 
 
 def meet_sla(session: Session, case: Case, kind: str, at: datetime) -> None:

@@ -15,6 +15,7 @@ from quanzu.auth.scoping import require_role
 from quanzu.banks import service as banks
 from quanzu.cases import service as cases
 from quanzu.codes import Role
+from quanzu.followups import service as followups
 from quanzu.intake import repository
 from quanzu.intake.schemas import WarningAccepted, WarningIn
 from quanzu.kit.crypto import mask_id_number, mask_name, mask_phone
@@ -65,6 +66,9 @@ def _receive_new(
 ) -> IntakeOutcome:
     person = _find_or_create_person(session, rt, warning, keys)
     open_case = repository.open_case_for(session, [person.id])
+    if open_case is None:
+        # Still under follow-up (回访): the new warning reopens that case (one indexed query).
+        open_case = followups.reopen_for_new_warning(session, rt, actor, person.id)
     now = rt.clock.now()
     if open_case is not None:
         row = _store_warning(

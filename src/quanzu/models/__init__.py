@@ -1,6 +1,6 @@
 """Importing this package registers every table on the shared metadata (Alembic needs them all)."""
 
-from quanzu.models.audit import AuditEntry
+from quanzu.models.audit import AuditEntry, ScreeningRecord
 from quanzu.models.auth import ApiClient, ApiToken
 from quanzu.models.banks import (
     Bank,
@@ -23,26 +23,33 @@ from quanzu.models.cases import (
     ScamContact,
 )
 from quanzu.models.dispatch import ChannelEndpointRow, DeliveryAttempt, Notification, OutboxMessage
+from quanzu.models.followups import AwakeningSession, FollowUpCallback, FollowUpPlan, ProtectiveAction
 from quanzu.models.helpers import Guard, HelpRequest, PersonContact
 from quanzu.models.org import DutyShift, JurisdictionArea, OrgUnit, User
+from quanzu.models.review import AccountabilityNotice, CaseReview, ReviewFinding, TrainingRecord
 from quanzu.models.timers import Timer
 
 __all__ = [
+    "AccountabilityNotice",
     "ApiClient",
     "ApiToken",
     "AuditEntry",
+    "AwakeningSession",
     "Bank",
     "BankBranch",
     "BankEvent",
     "Case",
     "CaseAssignee",
     "CaseEvent",
+    "CaseReview",
     "CaseSla",
     "CaseStep",
     "ChannelEndpointRow",
     "DeliveryAttempt",
     "DutyShift",
     "EarlyWarning",
+    "FollowUpCallback",
+    "FollowUpPlan",
     "Guard",
     "HelpRequest",
     "JurisdictionArea",
@@ -51,11 +58,15 @@ __all__ = [
     "OutboxMessage",
     "Person",
     "PersonContact",
+    "ProtectiveAction",
     "ReverseCheckEntry",
+    "ReviewFinding",
     "ScamContact",
+    "ScreeningRecord",
     "StopPayment",
     "StopPaymentAccount",
     "Timer",
+    "TrainingRecord",
     "User",
     "WatchEntry",
     "WatchIdentifier",

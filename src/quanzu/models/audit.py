@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String
+from sqlalchemy import JSON, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanzu.kit.db import Base, UTCDateTime
@@ -24,3 +24,19 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ScreeningRecord(Base):
+    """One bank screening call. Banks screen every counter transaction, so these rows are written
+    in batches without taking the audit chain's lock; the chain seals them instead: a periodic
+    `bank.screen.sealed` entry carries the digest of every record in an id range. Append-only."""
+
+    __tablename__ = "screening_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(100))
+    hit: Mapped[bool] = mapped_column(Boolean)
+    watch_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    row_hash: Mapped[str] = mapped_column(String(64))

@@ -73,6 +73,9 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str | None] = mapped_column(String(16))
+    # Set when a closed case is reopened (a warning sign on a follow-up, a new warning): its SLA
+    # clocks run again from here.
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Milestones kept on the case when the steps are recorded, so reports read one row per case
     # instead of searching the steps (KPI definitions: DESIGN.md).
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from quanzu.codes import RiskLevel
+from quanzu.codes import WARNING_SIGN_LABELS, RiskLevel
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -69,6 +69,51 @@ class Helpers(_Strict):
     max_candidates: int = Field(default=20, ge=1, le=200)
 
 
+class Review(_Strict):
+    """The centre's review (复查): how long a station chief has to acknowledge an accountability
+    notice before being reminded (and the branch told), and how often after that."""
+
+    notice_ack: Duration = timedelta(hours=48)
+    notice_remind_every: Duration = timedelta(hours=24)
+
+
+_DEFAULT_CALLBACK_DAYS = {
+    RiskLevel.EXTREME: (1, 3, 7, 14, 21, 28),
+    RiskLevel.HIGH: (3, 7, 14, 28),
+    RiskLevel.MEDIUM: (7, 28),
+    RiskLevel.LOW: (28,),
+}
+
+
+class FollowUps(_Strict):
+    """Follow-up callbacks (回访) after the first meeting: which days after it, per risk level;
+    which successful calls also start a plan; when the officer is reminded and when a callback
+    is overdue (the due day's end, local time, plus the grace); the warning signs a callback
+    can record (each reopens the case)."""
+
+    callback_days: dict[RiskLevel, tuple[int, ...]] = Field(
+        default_factory=lambda: dict(_DEFAULT_CALLBACK_DAYS)
+    )
+    phone_dissuaded_starts: frozenset[RiskLevel] = frozenset({RiskLevel.LOW, RiskLevel.MEDIUM})
+    remind_before: Duration = timedelta(hours=2)
+    overdue_grace: Duration = timedelta(hours=2)
+    warning_signs: tuple[str, ...] = tuple(WARNING_SIGN_LABELS)
+    raise_risk_on_warning: bool = True
+
+    @model_validator(mode="after")
+    def _valid(self) -> FollowUps:
+        for level in RiskLevel:
+            days = self.callback_days.get(level)
+            if days is None:
+                raise ValueError(f"followups.callback_days must cover risk level {level}")
+            if list(days) != sorted(set(days)) or any(d < 1 or d > 90 for d in days):
+                raise ValueError(f"followups.callback_days.{level}: distinct days 1–90, ascending")
+        unknown = set(self.warning_signs) - set(WARNING_SIGN_LABELS)
+        if unknown:
+            raise ValueError(f"followups.warning_signs: unknown signs {sorted(unknown)}")
+        return self
+
+
 class Policy(_Strict):
     sla: dict[RiskLevel, SlaDeadlines]
     escalation: Escalation
@@ -76,6 +121,8 @@ class Policy(_Strict):
     reverse_check_required: tuple[str, ...] = ("dissuaded", "lost")
     helpers: Helpers = Helpers()
     banks: Banks
+    followups: FollowUps = FollowUps()
+    review: Review = Review()
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

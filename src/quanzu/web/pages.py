@@ -113,6 +113,21 @@ EVENT_LABELS = {
     "help_answered": "协助人反馈",
     "helper_contact_added": "添加联系人",
     "helper_contact_updated": "更新联系人",
+    "review_queued": "进入复查",
+    "review_decided": "复查完成",
+    "notice_issued": "发出问责通知",
+    "notice_acknowledged": "所长签收问责通知",
+    "notice_overdue": "问责通知未签收提醒",
+    "followup_planned": "生成回访计划",
+    "followup_recorded": "回访",
+    "followup_completed": "回访完成",
+    "followup_overdue": "回访逾期",
+    "followup_warning": "回访发现预警迹象",
+    "followup_warning_elsewhere": "回访预警转入进行中的案件",
+    "reopened": "重新打开",
+    "awakening_scheduled": "安排反诈叫醒室",
+    "awakening_held": "反诈叫醒室",
+    "protective_actions": "防护措施",
 }
 
 

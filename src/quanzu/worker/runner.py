@@ -10,10 +10,14 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from quanzu.audit.screening import seal
 from quanzu.banks.service import on_stop_ack_timer, on_watch_expiry
 from quanzu.dispatch.service import deliver_due
 from quanzu.escalation.service import on_climb_timer, on_shift_end, on_sla_timer
+from quanzu.followups.service import on_overdue_timer, on_remind_timer
+from quanzu.kit.db import transaction
 from quanzu.kit.runtime import Runtime
+from quanzu.review.service import NOTICE_TIMER, on_notice_timer
 from quanzu.timers.service import Handler, fire_due, next_due
 
 log = logging.getLogger(__name__)
@@ -24,6 +28,9 @@ TIMER_HANDLERS: Mapping[str, Handler] = {
     "handover": on_shift_end,
     "watch_expiry": on_watch_expiry,
     "stop_payment_ack": on_stop_ack_timer,
+    NOTICE_TIMER: on_notice_timer,
+    "followup_remind": on_remind_timer,
+    "followup_overdue": on_overdue_timer,
 }
 
 
@@ -50,9 +57,14 @@ class Worker:
             self._factory, self._rt, max_attempts=self._max_attempts, timeout_s=self._timeout_s
         )
 
+    def seal_screening(self) -> int:
+        with transaction(self._factory) as session:
+            return seal(session, self._rt.clock)
+
     def run_once(self) -> int:
-        """One round: every due timer, then every due delivery. Returns how much was done."""
-        return self.fire_timers() + self.deliver()
+        """One round: every due timer, every due delivery, then the screening log's seal.
+        Returns how much was done."""
+        return self.fire_timers() + self.deliver() + self.seal_screening()
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
