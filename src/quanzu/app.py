@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -78,6 +79,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         keeper.start()  # the screening index is built before the first request is served
+        # The index is millions of long-lived objects: keep the cyclic GC from walking them again.
+        gc.freeze()
         if run_worker:
             worker.start()
         yield

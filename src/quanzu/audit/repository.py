@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from quanzu.models.audit import AuditEntry, ScreeningRecord
@@ -42,14 +42,23 @@ def screening_seals(session: Session, action: str) -> Iterator[AuditEntry]:
     yield from session.scalars(stmt.execution_options(yield_per=1000))
 
 
-def screening_rows_after(session: Session, after_id: int, limit: int) -> list[tuple[int, str, datetime]]:
+def screening_rows_to_seal(
+    session: Session, after_id: int, older_than: datetime, limit: int
+) -> list[tuple[int, str]]:
+    """The records after `after_id` up to (not including) the first one newer than `older_than`:
+    a seal never skips a record that was still committing."""
+    first_recent = (
+        select(func.min(ScreeningRecord.id))
+        .where(ScreeningRecord.id > after_id, ScreeningRecord.at > older_than)
+        .scalar_subquery()
+    )
     stmt = (
-        select(ScreeningRecord.id, ScreeningRecord.row_hash, ScreeningRecord.at)
-        .where(ScreeningRecord.id > after_id)
+        select(ScreeningRecord.id, ScreeningRecord.row_hash)
+        .where(ScreeningRecord.id > after_id, or_(first_recent.is_(None), ScreeningRecord.id < first_recent))
         .order_by(ScreeningRecord.id)
         .limit(limit)
     )
-    return [(i, h, at) for i, h, at in session.execute(stmt)]
+    return [(i, h) for i, h in session.execute(stmt)]
 
 
 def screening_records(session: Session, after_id: int, to_id: int) -> list[ScreeningRecord]:

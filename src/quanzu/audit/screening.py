@@ -54,12 +54,7 @@ def seal(session: Session, clock: Clock) -> int:
     advisory_lock(session, "screening-seal")  # two workers never seal the same range twice
     last = repository.last_screening_seal(session, SEAL_ACTION)
     after_id = int(last.detail["to_id"]) if last else 0
-    cutoff = clock.now() - SEAL_AFTER
-    rows = []
-    for record_id, row_hash, at in repository.screening_rows_after(session, after_id, SEAL_MAX_ROWS):
-        if at > cutoff:  # stop at the first recent one: a range never skips a record
-            break
-        rows.append((record_id, row_hash))
+    rows = repository.screening_rows_to_seal(session, after_id, clock.now() - SEAL_AFTER, SEAL_MAX_ROWS)
     if not rows:
         return 0
     detail = {"after_id": after_id, "to_id": rows[-1][0], "count": len(rows), "digest": digest(rows)}
