@@ -3,16 +3,12 @@ officers watch targets and file stop-payment requests on their cases."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from quanzu.auth.actor import Actor
 from quanzu.banks import service
 from quanzu.banks.schemas import (
     BankEventIn,
@@ -27,9 +23,8 @@ from quanzu.banks.schemas import (
     WatchEndIn,
     WatchIn,
 )
-from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import body_doc, parse
-from quanzu.web.edge import actor, json_body, machine_actor, state, unit_of_work
+from quanzu.web.edge import json_body, machine_actor, run_service, state
 
 router = APIRouter(prefix="/api/v1", tags=["banks"])
 B = TypeVar("B", bound=BaseModel)
@@ -42,16 +37,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "Illegal in the request's current state (named in the message)"},
     422: {"description": "Invalid body; each error names its field"},
 }
-
-
-async def _run(
-    request: Request, work: Callable[[Session, Runtime, Actor], R], *, read_only: bool = False
-) -> R:
-    def go() -> R:
-        with unit_of_work(request, read_only=read_only) as (session, rt):
-            return work(session, rt, actor(session, request))
-
-    return await run_in_threadpool(go)
 
 
 @router.get("/ping", include_in_schema=False)
@@ -84,20 +69,20 @@ async def post_bank_event(request: Request) -> JSONResponse:
     """A watched customer attempted a withdrawal or transfer. Name the watch (`watch_id` from a
     screening hit) or the customer's identifiers. 201 new; 200 a retry (same `external_id`)."""
     body = parse(BankEventIn, await json_body(request))
-    out = await _run(request, lambda s, rt, a: service.record_bank_event(s, rt, a, body))
+    out = await run_service(request, lambda s, rt, a: service.record_bank_event(s, rt, a, body))
     return JSONResponse(out.model_dump(mode="json"), status_code=200 if out.replay else 201)
 
 
 @router.get("/bank-events", response_model=list[BankEventOut], responses=_ERRORS)
 async def list_bank_events(request: Request) -> list[BankEventOut]:
     """The calling bank's own reports, newest first."""
-    return await _run(request, lambda s, _rt, a: service.bank_events(s, a), read_only=True)
+    return await run_service(request, lambda s, _rt, a: service.bank_events(s, a), read_only=True)
 
 
 @router.get("/stop-payments", response_model=list[StopPaymentView], responses=_ERRORS)
 async def list_stop_payments(request: Request, open: bool = True) -> list[StopPaymentView]:
     """The calling bank's stop-payment requests (open ones by default), accounts in full."""
-    return await _run(request, lambda s, rt, a: service.bank_stop_payments(s, rt, a, open_only=open))
+    return await run_service(request, lambda s, rt, a: service.bank_stop_payments(s, rt, a, open_only=open))
 
 
 @router.post(
@@ -108,7 +93,9 @@ async def list_stop_payments(request: Request, open: bool = True) -> list[StopPa
 )
 async def acknowledge_stop(request: Request, stop_id: int) -> StopPaymentView:
     body = parse(StopAckIn, await json_body(request) if await request.body() else {})
-    return await _run(request, lambda s, rt, a: service.acknowledge_stop_payment(s, rt, a, stop_id, body))
+    return await run_service(
+        request, lambda s, rt, a: service.acknowledge_stop_payment(s, rt, a, stop_id, body)
+    )
 
 
 @router.post(
@@ -120,13 +107,13 @@ async def acknowledge_stop(request: Request, stop_id: int) -> StopPaymentView:
 async def report_stop_result(request: Request, stop_id: int) -> StopPaymentView:
     """What the bank froze on each account: `stopped`, `partial` or `failed` with the amount."""
     body = parse(StopResultIn, await json_body(request))
-    return await _run(request, lambda s, rt, a: service.report_stop_result(s, rt, a, stop_id, body))
+    return await run_service(request, lambda s, rt, a: service.report_stop_result(s, rt, a, stop_id, body))
 
 
 @router.get("/cases/{case_id}/banks", response_model=BankLinkage, responses=_ERRORS)
 async def case_linkage(request: Request, case_id: int) -> BankLinkage:
     """The case's watch entries, bank events and stop-payment requests (identifiers masked)."""
-    return await _run(request, lambda s, rt, a: service.linkage(s, rt, a, case_id), read_only=True)
+    return await run_service(request, lambda s, rt, a: service.linkage(s, rt, a, case_id), read_only=True)
 
 
 @router.post(
@@ -135,7 +122,7 @@ async def case_linkage(request: Request, case_id: int) -> BankLinkage:
 async def watch_case(request: Request, case_id: int) -> BankLinkage:
     """Put the case's target on the banks' watch list, or extend the active watch."""
     body = parse(WatchIn, await json_body(request))
-    return await _run(request, lambda s, rt, a: service.watch_case(s, rt, a, case_id, body))
+    return await run_service(request, lambda s, rt, a: service.watch_case(s, rt, a, case_id, body))
 
 
 @router.post(
@@ -146,7 +133,7 @@ async def watch_case(request: Request, case_id: int) -> BankLinkage:
 )
 async def end_watch(request: Request, case_id: int) -> BankLinkage:
     body = parse(WatchEndIn, await json_body(request))
-    return await _run(request, lambda s, rt, a: service.end_watch(s, rt, a, case_id, body))
+    return await run_service(request, lambda s, rt, a: service.end_watch(s, rt, a, case_id, body))
 
 
 @router.post(
@@ -159,11 +146,13 @@ async def end_watch(request: Request, case_id: int) -> BankLinkage:
 async def file_stop_payment(request: Request, case_id: int) -> StopPaymentView:
     """File an emergency stop-payment request (紧急止付) with one bank for named accounts."""
     body = parse(StopPaymentIn, await json_body(request))
-    return await _run(request, lambda s, rt, a: service.file_stop_payment(s, rt, a, case_id, body))
+    return await run_service(request, lambda s, rt, a: service.file_stop_payment(s, rt, a, case_id, body))
 
 
 @router.post(
     "/cases/{case_id}/stop-payments/{stop_id}/cancel", response_model=StopPaymentView, responses=_ERRORS
 )
 async def cancel_stop_payment(request: Request, case_id: int, stop_id: int) -> StopPaymentView:
-    return await _run(request, lambda s, rt, a: service.cancel_stop_payment(s, rt, a, case_id, stop_id))
+    return await run_service(
+        request, lambda s, rt, a: service.cancel_stop_payment(s, rt, a, case_id, stop_id)
+    )

@@ -3,15 +3,11 @@ Thin: parse, call one service, render."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from quanzu.auth.actor import Actor
 from quanzu.followups import service
 from quanzu.followups.schemas import (
     AwakeningIn,
@@ -23,9 +19,8 @@ from quanzu.followups.schemas import (
     ProtectiveActionsIn,
     ProtectiveActionsView,
 )
-from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import body_doc, parse
-from quanzu.web.edge import actor, json_body, unit_of_work
+from quanzu.web.edge import json_body, run_service
 
 router = APIRouter(prefix="/api/v1", tags=["follow-ups"])
 R = TypeVar("R")
@@ -39,16 +34,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _run(
-    request: Request, work: Callable[[Session, Runtime, Actor], R], *, read_only: bool = False
-) -> R:
-    def go() -> R:
-        with unit_of_work(request, read_only=read_only) as (session, rt):
-            return work(session, rt, actor(session, request))
-
-    return await run_in_threadpool(go)
-
-
 @router.get("/followups/due", response_model=list[DueCallback], responses=_ERRORS)
 async def due_callbacks(
     request: Request,
@@ -59,7 +44,7 @@ async def due_callbacks(
     actor may see: officers their station's, the branch its stations', the centre all. `mine`:
     only the plans whose meeting the caller held."""
     within = timedelta(hours=within_hours)
-    return await _run(
+    return await run_service(
         request, lambda s, rt, a: service.due(s, rt, a, within=within, mine=mine), read_only=True
     )
 
@@ -67,7 +52,7 @@ async def due_callbacks(
 @router.get("/cases/{case_id}/followups", response_model=FollowUps, responses=_ERRORS)
 async def case_follow_ups(request: Request, case_id: int) -> FollowUps:
     """The case's follow-up plan (null before its first meeting) and every callback."""
-    return await _run(request, lambda s, rt, a: service.follow_ups(s, rt, a, case_id), read_only=True)
+    return await run_service(request, lambda s, rt, a: service.follow_ups(s, rt, a, case_id), read_only=True)
 
 
 @router.post(
@@ -80,12 +65,16 @@ async def record_callback(request: Request, case_id: int, callback_id: int) -> F
     """Record a callback: reached or not, warning signs, a note. A warning sign reopens a closed
     case, raises its risk a level and re-alerts the station."""
     body = parse(CallbackIn, await json_body(request))
-    return await _run(request, lambda s, rt, a: service.record_callback(s, rt, a, case_id, callback_id, body))
+    return await run_service(
+        request, lambda s, rt, a: service.record_callback(s, rt, a, case_id, callback_id, body)
+    )
 
 
 @router.get("/cases/{case_id}/awakening", response_model=list[AwakeningView], responses=_ERRORS)
 async def awakening_sessions(request: Request, case_id: int) -> list[AwakeningView]:
-    return await _run(request, lambda s, rt, a: service.awakening_sessions(s, rt, a, case_id), read_only=True)
+    return await run_service(
+        request, lambda s, rt, a: service.awakening_sessions(s, rt, a, case_id), read_only=True
+    )
 
 
 @router.post(
@@ -98,7 +87,7 @@ async def awakening_sessions(request: Request, case_id: int) -> list[AwakeningVi
 async def schedule_awakening(request: Request, case_id: int) -> AwakeningView:
     """Schedule a session in the awakening room (反诈叫醒室): station, room, time, planned attendees."""
     body = parse(AwakeningIn, await json_body(request))
-    return await _run(request, lambda s, rt, a: service.schedule_awakening(s, rt, a, case_id, body))
+    return await run_service(request, lambda s, rt, a: service.schedule_awakening(s, rt, a, case_id, body))
 
 
 @router.post(
@@ -110,13 +99,17 @@ async def schedule_awakening(request: Request, case_id: int) -> AwakeningView:
 async def record_awakening(request: Request, case_id: int, session_id: int) -> AwakeningView:
     """Record the session as held: who attended, materials, relatives present, outcome."""
     body = parse(AwakeningRecordIn, await json_body(request))
-    return await _run(request, lambda s, rt, a: service.record_awakening(s, rt, a, case_id, session_id, body))
+    return await run_service(
+        request, lambda s, rt, a: service.record_awakening(s, rt, a, case_id, session_id, body)
+    )
 
 
 @router.get("/cases/{case_id}/protective-actions", response_model=ProtectiveActionsView, responses=_ERRORS)
 async def get_protective_actions(request: Request, case_id: int) -> ProtectiveActionsView:
     """The six protective actions, each done or not, by whom, when, with a note."""
-    return await _run(request, lambda s, rt, a: service.protective_actions(s, rt, a, case_id), read_only=True)
+    return await run_service(
+        request, lambda s, rt, a: service.protective_actions(s, rt, a, case_id), read_only=True
+    )
 
 
 @router.put(
@@ -129,4 +122,6 @@ async def put_protective_actions(request: Request, case_id: int) -> ProtectiveAc
     """Set any of the six items: `apps_removed`, `phone_scanned`, `second_phone_found`,
     `bank_watch_requested`, `relatives_informed`, `contact_reported`."""
     body = parse(ProtectiveActionsIn, await json_body(request))
-    return await _run(request, lambda s, rt, a: service.set_protective_actions(s, rt, a, case_id, body))
+    return await run_service(
+        request, lambda s, rt, a: service.set_protective_actions(s, rt, a, case_id, body)
+    )

@@ -4,18 +4,12 @@ service function and answers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
-from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from quanzu.auth.actor import Actor
-from quanzu.kit.runtime import Runtime
-from quanzu.kit.validation import REF_TEMPLATE, parse
+from quanzu.kit.validation import body_doc, parse
 from quanzu.reports.schemas import KpiQuery
 from quanzu.review import exports, service
 from quanzu.review.schemas import (
@@ -28,7 +22,7 @@ from quanzu.review.schemas import (
     TrainingIn,
     TrainingView,
 )
-from quanzu.web.edge import actor, json_body, unit_of_work
+from quanzu.web.edge import json_body, run_service
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
 BODY_MODELS = (DecisionIn, AcknowledgeIn, TrainingIn)
@@ -46,21 +40,6 @@ To = Annotated[str | None, Query(description=_MOMENT + "; a date includes that w
 Station = Annotated[str | None, Query(description="station code, e.g. SL")]
 
 
-def _doc(model: type[BaseModel]) -> dict[str, Any]:
-    ref = {"$ref": REF_TEMPLATE.format(model=model.__name__)}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
-
-
-async def _run(
-    request: Request, work: Callable[[Session, Runtime, Actor], R], *, read_only: bool = False
-) -> R:
-    def go() -> R:
-        with unit_of_work(request, read_only=read_only) as (session, rt):
-            return work(session, rt, actor(session, request))
-
-    return await run_in_threadpool(go)
-
-
 def _period(from_: str | None, to: str | None, station: str | None = None) -> KpiQuery:
     return parse(KpiQuery, {"from": from_, "to": to, "station": station})
 
@@ -73,7 +52,7 @@ async def list_reviews(
 ) -> list[ReviewView]:
     """Reviews of closed cases with their checklists (computed live while queued, frozen once
     decided). The centre sees all; a branch its stations'; a chief the station's, read-only."""
-    return await _run(
+    return await run_service(
         request,
         lambda s, rt, a: service.list_reviews(s, rt, a, state=state or None, station=station or None),
         read_only=True,
@@ -82,17 +61,19 @@ async def list_reviews(
 
 @router.get("/reviews/{review_id}", response_model=ReviewView, responses=_ERRORS)
 async def get_review(request: Request, review_id: int) -> ReviewView:
-    return await _run(request, lambda s, rt, a: service.get_review(s, rt, a, review_id), read_only=True)
+    return await run_service(
+        request, lambda s, rt, a: service.get_review(s, rt, a, review_id), read_only=True
+    )
 
 
 @router.post(
-    "/reviews/{review_id}", response_model=ReviewView, responses=_ERRORS, openapi_extra=_doc(DecisionIn)
+    "/reviews/{review_id}", response_model=ReviewView, responses=_ERRORS, openapi_extra=body_doc(DecisionIn)
 )
 async def decide_review(request: Request, review_id: int) -> ReviewView:
     """The centre confirms the checklist or overrides items (`{item_code: passed|failed}`) with a
     reason. Failed items become findings and an accountability notice to the station chief."""
     body = parse(DecisionIn, await json_body(request))
-    return await _run(request, lambda s, rt, a: service.decide_review(s, rt, a, review_id, body))
+    return await run_service(request, lambda s, rt, a: service.decide_review(s, rt, a, review_id, body))
 
 
 @router.get("/notices", response_model=list[NoticeView], responses=_ERRORS)
@@ -100,7 +81,7 @@ async def list_notices(
     request: Request, state: Annotated[str | None, Query(description="issued | acknowledged")] = None
 ) -> list[NoticeView]:
     """Accountability notices (问责通知) of the stations the caller may read."""
-    return await _run(
+    return await run_service(
         request, lambda s, rt, a: service.list_notices(s, rt, a, state=state or None), read_only=True
     )
 
@@ -109,12 +90,12 @@ async def list_notices(
     "/notices/{notice_id}/acknowledge",
     response_model=NoticeView,
     responses=_ERRORS,
-    openapi_extra=_doc(AcknowledgeIn),
+    openapi_extra=body_doc(AcknowledgeIn),
 )
 async def acknowledge_notice(request: Request, notice_id: int) -> NoticeView:
     """The station chief acknowledges a notice with a response; the reminders stop."""
     body = parse(AcknowledgeIn, await json_body(request))
-    return await _run(request, lambda s, rt, a: service.acknowledge_notice(s, rt, a, notice_id, body))
+    return await run_service(request, lambda s, rt, a: service.acknowledge_notice(s, rt, a, notice_id, body))
 
 
 @router.get("/scorecards", response_model=Scorecards, responses=_ERRORS)
@@ -124,7 +105,7 @@ async def scorecards(
     """Per station over the period's cases (the KPI cohort): SLA compliance per clock kind,
     first-meeting success, follow-up completion, and the review's findings by item."""
     query = _period(from_, to, station)
-    return await _run(request, lambda s, rt, a: service.scorecards(s, rt, a, query), read_only=True)
+    return await run_service(request, lambda s, rt, a: service.scorecards(s, rt, a, query), read_only=True)
 
 
 @router.get("/training", response_model=list[TrainingView], responses=_ERRORS)
@@ -133,7 +114,7 @@ async def list_training(
 ) -> list[TrainingView]:
     """Training records (培训) of the people the caller may see: the centre everyone, a chief the
     station's people, a dissuader their own."""
-    return await _run(
+    return await run_service(
         request, lambda s, rt, a: service.list_training(s, rt, a, user=user or None), read_only=True
     )
 
@@ -143,11 +124,11 @@ async def list_training(
     response_model=TrainingView,
     status_code=201,
     responses=_ERRORS,
-    openapi_extra=_doc(TrainingIn),
+    openapi_extra=body_doc(TrainingIn),
 )
 async def add_training(request: Request) -> TrainingView:
     body = parse(TrainingIn, await json_body(request))
-    return await _run(request, lambda s, rt, a: service.add_training(s, rt, a, body))
+    return await run_service(request, lambda s, rt, a: service.add_training(s, rt, a, body))
 
 
 @router.get("/assessments", response_model=Assessments, responses=_ERRORS)
@@ -156,7 +137,7 @@ async def assessments(
 ) -> Assessments:
     """考核 per person over the period, computed from their own cases."""
     query = _period(from_, to, station)
-    return await _run(request, lambda s, rt, a: service.assessments(s, rt, a, query), read_only=True)
+    return await run_service(request, lambda s, rt, a: service.assessments(s, rt, a, query), read_only=True)
 
 
 @router.get(
@@ -171,6 +152,6 @@ async def export(request: Request, name: str, from_: From = None, to: To = None)
     """`cases`, `reviews` or `followups` as `.xlsx` or `.csv` (e.g. `/api/v1/exports/cases.xlsx`),
     over what the caller may read, identifiers masked. Every export is audited."""
     query = _period(from_, to)
-    out = await _run(request, lambda s, rt, a: exports.export(s, rt, a, name, query))
+    out = await run_service(request, lambda s, rt, a: exports.export(s, rt, a, name, query))
     headers = {"Content-Disposition": f'attachment; filename="{out.filename}"', "Cache-Control": "no-store"}
     return Response(out.content, media_type=out.media_type, headers=headers)

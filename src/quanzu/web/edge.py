@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -25,6 +25,7 @@ from quanzu.kit.errors import DomainError, FieldError, Forbidden, NotAuthenticat
 from quanzu.kit.runtime import Runtime
 
 SESSION_COOKIE = "qz_session"
+R = TypeVar("R")
 
 
 @dataclass
@@ -71,6 +72,19 @@ def actor(session: Session, request: Request) -> Actor:
     if "authorization" not in request.headers and request.method not in SAFE_METHODS:
         _check_csrf(request, token)  # a cookie rides along on cross-site posts; a header does not
     return auth.authenticate(session, state(request).rt, token)
+
+
+async def run_service(
+    request: Request, work: Callable[[Session, Runtime, Actor], R], *, read_only: bool = False
+) -> R:
+    """An API call's usual shape: one service call in the request's transaction, as its actor,
+    in a worker thread (the services are synchronous)."""
+
+    def go() -> R:
+        with unit_of_work(request, read_only=read_only) as (session, rt):
+            return work(session, rt, actor(session, request))
+
+    return await run_in_threadpool(go)
 
 
 async def machine_actor(request: Request) -> Actor:
