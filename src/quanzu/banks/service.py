@@ -63,7 +63,6 @@ from quanzu.models.banks import (
 )
 from quanzu.models.cases import Case, Person
 from quanzu.models.timers import Timer
-from quanzu.org import repository as org_repo
 from quanzu.timers.service import new_token, schedule
 
 OFFICERS = (Role.DISSUADER, Role.DUTY_LEADER, Role.CHIEF, Role.BRANCH, Role.CENTRE)
@@ -480,14 +479,7 @@ def bank_events(session: Session, actor: Actor) -> list[BankEventOut]:
 
 def _alert(session: Session, rt: Runtime, case: Case, event: str, title: str, body: str) -> None:
     """The officers on the case, the station's duty leader on shift and its leads, live."""
-    audience = [u.id for _, u in cases_repo.assignees(session, case.id)]
-    if case.station_id is not None:
-        audience += [
-            u.id for u, pos in org_repo.on_duty(session, case.station_id, rt.clock.now()) if pos == "leader"
-        ]
-        audience += [u.id for u in cases_repo.station_leads(session, case.station_id)]
-    else:
-        audience += [u.id for u in cases_repo.centre_users(session)]
+    audience = cases_repo.audience(session, case, on_shift="leaders", at=rt.clock.now())
     announce(session, rt, Announcement(event=event, case_id=case.id, title=title, body=body), audience, [])
 
 

@@ -13,6 +13,7 @@ from quanzu.codes import CaseState
 from quanzu.kit.db import is_postgres
 from quanzu.models.cases import Case, CaseAssignee, CaseEvent, CaseSla, EarlyWarning, Person, ScamContact
 from quanzu.models.org import OrgUnit, User
+from quanzu.org.repository import on_duty
 
 
 def readable(actor: Actor) -> Select[Case]:
@@ -168,3 +169,28 @@ def persons_by_ids(session: Session, ids: set[int]) -> dict[int, Person]:
     if not ids:
         return {}
     return {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(ids)))}
+
+
+def audience(
+    session: Session,
+    case: Case,
+    *,
+    on_shift: str | None = None,
+    at: datetime | None = None,
+    centre: bool = False,
+) -> list[int]:
+    """Who is told about a case: its active officers; the station's leads, and its people on
+    shift at `at` (`on_shift`: "leaders" or "all"); the centre when asked or when no station
+    holds the case."""
+    ids = [u.id for _, u in assignees(session, case.id)]
+    if case.station_id is not None:
+        if on_shift is not None and at is not None:
+            ids += [
+                u.id
+                for u, pos in on_duty(session, case.station_id, at)
+                if on_shift == "all" or pos == "leader"
+            ]
+        ids += [u.id for u in station_leads(session, case.station_id)]
+    if centre or case.station_id is None:
+        ids += [u.id for u in centre_users(session)]
+    return list(dict.fromkeys(ids))

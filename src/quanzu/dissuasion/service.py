@@ -37,11 +37,7 @@ ASSIGNERS = (Role.DUTY_LEADER, Role.CHIEF, Role.BRANCH, Role.CENTRE)
 
 def _changed(session: Session, rt: Runtime, case: Case) -> Case:
     """Every move ends here: the centre, the branch and the people on the case see it live."""
-    audience = [a.user_id for a in repository.active_assignees(session, case.id)]
-    audience += [u.id for u in cases_repo.centre_users(session)]
-    if case.station_id is not None:
-        audience += [u.id for u in cases_repo.station_leads(session, case.station_id)]
-    broadcast_change(session, rt, case.id, case.state, audience)
+    broadcast_change(session, rt, case.id, case.state, cases_repo.audience(session, case, centre=True))
     return case
 
 

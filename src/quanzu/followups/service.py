@@ -333,13 +333,7 @@ def _raise_risk(session: Session, rt: Runtime, case: Case, *, replan: bool = Tru
 
 def _station_audience(session: Session, rt: Runtime, case: Case) -> list[int]:
     """The officers on the case, the station's team on shift and its leads."""
-    audience = [a.user_id for a in dissuasion_repo.active_assignees(session, case.id)]
-    if case.station_id is not None:
-        audience += [u.id for u, _ in org_repo.on_duty(session, case.station_id, rt.clock.now())]
-        audience += [u.id for u in cases_repo.station_leads(session, case.station_id)]
-    else:
-        audience += [u.id for u in cases_repo.centre_users(session)]
-    return list(dict.fromkeys(audience))
+    return cases_repo.audience(session, case, on_shift="all", at=rt.clock.now())
 
 
 def _realert(session: Session, rt: Runtime, case: Case, title: str, body: str) -> None:

@@ -32,7 +32,6 @@ from quanzu.codes import (
     Role,
 )
 from quanzu.dispatch.service import Announcement, announce, broadcast_change, send_to_person
-from quanzu.dissuasion import repository as dissuasion_repo
 from quanzu.dissuasion.service import record_contact
 from quanzu.helpers import ranking, repository
 from quanzu.helpers.schemas import (
@@ -86,11 +85,7 @@ def _person(session: Session, case: Case) -> Person:
 def _audience(session: Session, case: Case) -> list[int]:
     """The people dissuasion's moves tell: the case's officers, the centre, the station's duty
     leaders and chief."""
-    audience = [a.user_id for a in dissuasion_repo.active_assignees(session, case.id)]
-    audience += [u.id for u in cases_repo.centre_users(session)]
-    if case.station_id is not None:
-        audience += [u.id for u in cases_repo.station_leads(session, case.station_id)]
-    return list(dict.fromkeys(audience))
+    return cases_repo.audience(session, case, centre=True)
 
 
 def regions(session: Session, rt: Runtime) -> tuple[str, ...]:
