@@ -30,6 +30,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -190,6 +192,20 @@ def wrk(
     return result
 
 
+@contextmanager
+def profiling(pid: int, out: Path | None, seconds: float) -> Iterator[None]:
+    """Samples the server (threads holding the GIL only: where its CPU goes) in folded stacks."""
+    if out is None:
+        yield
+        return
+    cmd = [str(BIN / "py-spy"), "record", "--gil", "-r", "250", "-f", "raw", "-o", str(out)]
+    proc = subprocess.Popen([*cmd, "-d", str(int(seconds)), "-p", str(pid)])  # noqa: S603
+    try:
+        yield
+    finally:
+        proc.wait()
+
+
 def redis_anchor(connections: int) -> dict[str, float] | None:
     if shutil.which("redis-benchmark") is None:
         return None
@@ -233,6 +249,7 @@ def main() -> None:
     p.add_argument("--entries", type=int, default=1_000_000)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--profile", type=Path, help="py-spy (GIL holders only) on the server while screening")
     args = p.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: `apt-get install wrk` (make bench does)")
@@ -258,12 +275,10 @@ def main() -> None:
             startup = time.monotonic() - started
             print(f"server up in {startup:.0f} s (index built); warm-up, then {args.seconds:g} s per phase")
             wrk(f"{base}/api/v1/screen", "POST", bank_token, bodies, 2, args.connections, workdir)
-            ping = wrk(
-                f"{base}/api/v1/ping", "GET", bank_token, bodies, args.seconds, args.connections, workdir
-            )
-            screen = wrk(
-                f"{base}/api/v1/screen", "POST", bank_token, bodies, args.seconds, args.connections, workdir
-            )
+            load = (args.seconds, args.connections, workdir)
+            ping = wrk(f"{base}/api/v1/ping", "GET", bank_token, bodies, *load)
+            with profiling(pid, args.profile, args.seconds):
+                screen = wrk(f"{base}/api/v1/screen", "POST", bank_token, bodies, *load)
             visible = time_to_visible(base, officer, bank_token, probe_case)
             rss = resident_mb(pid)
         redis = redis_anchor(args.connections)

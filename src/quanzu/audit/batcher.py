@@ -9,7 +9,13 @@ Why on the event loop and not in a thread: a writer thread has to win the GIL ba
 database round trip from the very event loop that is busy serving the requests waiting for it,
 so under load each batch took several times its database time. On PostgreSQL a batch is one
 `INSERT … SELECT FROM unnest(…)` in autocommit over a dedicated asynchronous connection: one
-round trip. SQLite writes in a thread."""
+round trip. SQLite writes in a thread.
+
+Why several writers on PostgreSQL: with one, a call arriving while a batch commits waits for
+that commit to end and then for its own — two WAL flushes. With `PG_WRITERS` connections each
+taking whatever is queued when it is free, a call waits for about one flush, and PostgreSQL
+flushes the WAL of commits that arrive together once. Commit order no longer follows id order,
+which sealing allows for: it only seals records `SEAL_AFTER` old (see `screening`)."""
 
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ from psycopg.types.json import Json
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from quanzu.audit.screening import new_record
+from quanzu.audit.screening import Record, new_record
 from quanzu.auth.actor import Actor
 from quanzu.kit.clock import Clock
 from quanzu.kit.db import libpq_url, transaction
@@ -31,6 +37,10 @@ from quanzu.models.audit import ScreeningRecord
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 2000
+PG_WRITERS = 4
+# A batch still uncommitted when sealing reaches its ids would be left out of the seal; a write
+# that takes this long fails instead (its callers get an error), well within `SEAL_AFTER`.
+WRITE_TIMEOUT_MS = 2000
 _INSERT = (
     "INSERT INTO screening_log (at, actor, hit, watch_id, detail, row_hash)"
     " SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::bool[], %s::int[], %s::json[], %s::text[])"
@@ -39,7 +49,7 @@ _INSERT = (
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    record: ScreeningRecord
+    record: Record
     done: asyncio.Future[None]
 
 
@@ -51,46 +61,50 @@ class AuditBatcher:
         self._factory = factory
         self._clock = clock
         self._queue: asyncio.Queue[_Pending] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._pg: psycopg.AsyncConnection[Any] | None = None
+        self._writers: list[_Writer] = []
 
     async def record(self, actor: Actor, hit: bool, watch_id: int | None, detail: dict[str, Any]) -> None:
         """Returns once the screening record is committed; raises if it could not be."""
-        if self._queue is None or self._task is None or self._task.done():
-            self._queue = asyncio.Queue()
-            self._task = asyncio.create_task(self._run(self._queue), name="quanzu-screening-log")
+        if self._queue is None or any(w.task.done() for w in self._writers):
+            await self.close()
+            self._queue = self._start_writers()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(new_record(self._clock, actor.label, hit, watch_id, detail), done))
         await done
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        if self._pg is not None:
-            await self._pg.close()
-            self._pg = None
+        for writer in self._writers:
+            writer.task.cancel()
+            await asyncio.gather(writer.task, return_exceptions=True)
+            await writer.disconnect()
+        self._writers, self._queue = [], None
 
-    async def _run(self, pending: asyncio.Queue[_Pending]) -> None:
+    def _start_writers(self) -> asyncio.Queue[_Pending]:
+        queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        count = PG_WRITERS if self._engine.dialect.name == "postgresql" else 1  # SQLite: one writer
+        for n in range(count):
+            writer = _Writer()
+            writer.task = asyncio.create_task(self._run(queue, writer), name=f"quanzu-screening-log-{n}")
+            self._writers.append(writer)
+        return queue
+
+    async def _run(self, pending: asyncio.Queue[_Pending], writer: _Writer) -> None:
         while True:
             batch = [await pending.get()]
             while len(batch) < MAX_BATCH and not pending.empty():
                 batch.append(pending.get_nowait())
-            await self._write(batch)
+            await self._write(batch, writer)
 
-    async def _write(self, batch: list[_Pending]) -> None:
+    async def _write(self, batch: list[_Pending], writer: _Writer) -> None:
         records = [p.record for p in batch]
         try:
             if self._engine.dialect.name == "postgresql":
-                await self._insert_unnested(records)
+                await self._insert_unnested(records, writer)
             else:
                 await asyncio.to_thread(self._insert_in_session, records)
         except Exception as exc:
             log.exception("could not write %d screening records", len(batch))
-            if self._pg is not None:
-                await self._pg.close()
-                self._pg = None  # reconnect for the next batch
+            await writer.disconnect()  # reconnect for the next batch
             for p in batch:
                 if not p.done.done():
                     p.done.set_exception(exc)
@@ -99,13 +113,15 @@ class AuditBatcher:
             if not p.done.done():  # a caller that went away no longer waits
                 p.done.set_result(None)
 
-    def _insert_in_session(self, records: list[ScreeningRecord]) -> None:
+    def _insert_in_session(self, records: list[Record]) -> None:
         with transaction(self._factory) as session:
-            session.add_all(records)
+            session.add_all(ScreeningRecord(**r._asdict()) for r in records)
 
-    async def _insert_unnested(self, records: list[ScreeningRecord]) -> None:
-        if self._pg is None or self._pg.closed:
-            self._pg = await psycopg.AsyncConnection.connect(libpq_url(self._engine), autocommit=True)
+    async def _insert_unnested(self, records: list[Record], writer: _Writer) -> None:
+        if writer.pg is None or writer.pg.closed:
+            writer.pg = await psycopg.AsyncConnection.connect(
+                libpq_url(self._engine), autocommit=True, options=f"-c statement_timeout={WRITE_TIMEOUT_MS}"
+            )
         columns = (
             [r.at for r in records],
             [r.actor for r in records],
@@ -114,4 +130,16 @@ class AuditBatcher:
             [Json(r.detail) for r in records],
             [r.row_hash for r in records],
         )
-        await self._pg.execute(_INSERT, columns)
+        await writer.pg.execute(_INSERT, columns)
+
+
+class _Writer:
+    """One writing task and, on PostgreSQL, its own connection."""
+
+    task: asyncio.Task[None]
+    pg: psycopg.AsyncConnection[Any] | None = None
+
+    async def disconnect(self) -> None:
+        if self.pg is not None:
+            await self.pg.close()
+            self.pg = None

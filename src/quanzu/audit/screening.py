@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,6 @@ from quanzu.audit import service as audit
 from quanzu.auth.actor import SYSTEM
 from quanzu.kit.clock import Clock
 from quanzu.kit.db import advisory_lock
-from quanzu.models.audit import ScreeningRecord
 
 SEAL_ACTION = "bank.screen.sealed"
 SEAL_AFTER = timedelta(seconds=5)
@@ -86,11 +85,20 @@ def problems(session: Session) -> list[tuple[int, str]]:
     return found
 
 
-def new_record(
-    clock: Clock, actor: str, hit: bool, watch_id: int | None, detail: dict[str, Any]
-) -> ScreeningRecord:
+class Record(NamedTuple):
+    """A screening record on its way to the log (no ORM object on the hot path)."""
+
+    at: datetime
+    actor: str
+    hit: bool
+    watch_id: int | None
+    detail: dict[str, Any]
+    row_hash: str
+
+
+def new_record(clock: Clock, actor: str, hit: bool, watch_id: int | None, detail: dict[str, Any]) -> Record:
     at = clock.now()
-    return ScreeningRecord(
+    return Record(
         at=at,
         actor=actor,
         hit=hit,

@@ -2,10 +2,12 @@
 not touch the database.
 
 Keys are the first 64 bits of a digest (our blind index for plain identifiers, the bank's HMAC
-for blinded ones) mapped to watch ids: a 1,000,000-entry watch list fits in a few hundred MB,
-and a rare 64-bit collision can only cause a false candidate, which the database check on every
-hit rejects. Each process builds the index at start and applies changes as they are announced
-(after commit in this process, PostgreSQL NOTIFY from the others)."""
+for blinded ones) mapped to watch ids: a 1,000,000-entry watch list fits in a few hundred MB.
+A rare 64-bit collision can only cause a false candidate, and `matching` rejects it by
+comparing the candidate's own identifier (decrypted) with what the bank sent, so a hit needs
+the database only to learn whether the watch is still live. Each process builds the index at
+start and applies changes as they are announced (after commit in this process, PostgreSQL
+NOTIFY from the others)."""
 
 from __future__ import annotations
 
@@ -57,6 +59,29 @@ class WatchIndex:
 
     def blinded(self, bank_id: int, kind: str, digest: str) -> tuple[int, ...]:
         return self._blinded.get(bank_id, {}).get((kind, short(digest)), ())
+
+    def matching(
+        self, bank_id: int, plain: Iterable[tuple[str, str, str]], blinded: Iterable[tuple[str, str]]
+    ) -> set[int]:
+        """Watches holding any of `plain` (kind, normalised value, blind index) or `blinded`
+        (kind, the bank's hex digest of the normalised value)."""
+        found: set[int] = set()
+        for kind, value, bidx in plain:
+            for watch_id in self.plain(kind, bidx):
+                if any(hmac.compare_digest(v, value) for v in self._values(watch_id, kind)):
+                    found.add(watch_id)
+        key = self._bank_keys.get(bank_id)
+        if key is None:  # a bank without a key cannot have sent anything blinded we can check
+            return found
+        for kind, digest in blinded:
+            for watch_id in self.blinded(bank_id, kind, digest):
+                values = self._values(watch_id, kind)
+                if any(hmac.compare_digest(bank_digest(key, v), digest) for v in values):
+                    found.add(watch_id)
+        return found
+
+    def _values(self, watch_id: int, kind: str) -> list[str]:
+        return [self._plaintext(k, enc) for k, _bidx, enc in self._keys_of.get(watch_id, ()) if k == kind]
 
     def __len__(self) -> int:
         return len(self._keys_of)

@@ -66,14 +66,6 @@ def live_watches(session: Session, watch_ids: Iterable[int]) -> list[WatchEntry]
     )
 
 
-def identifier_matches(session: Session, watch_ids: list[int], kind: str, bidx: str) -> set[int]:
-    """The candidates that really hold this identifier (the index keys are 64-bit prefixes)."""
-    stmt = select(WatchIdentifier.watch_id).where(
-        WatchIdentifier.watch_id.in_(watch_ids), WatchIdentifier.kind == kind, WatchIdentifier.bidx == bidx
-    )
-    return set(session.scalars(stmt))
-
-
 def identifiers_of(session: Session, watch_ids: list[int]) -> list[WatchIdentifier]:
     if not watch_ids:
         return []

@@ -13,7 +13,6 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -23,7 +22,6 @@ from quanzu.audit import service as audit
 from quanzu.auth.actor import SYSTEM, Actor
 from quanzu.auth.scoping import bank_scope, require_role
 from quanzu.banks import repository
-from quanzu.banks.index import bank_digest
 from quanzu.banks.keeper import announce_banks_change, announce_watch_change
 from quanzu.banks.rules import OPEN_STOP_STATES, STOP_STATE_LABELS, StopAction, StopState, guard, outcome
 from quanzu.banks.schemas import (
@@ -287,16 +285,17 @@ def _watch_changed(rt: Runtime) -> Callable[[list[int]], None]:
 
 async def screen(reader: sessionmaker[Session], rt: Runtime, actor: Actor, body: ScreenIn) -> ScreenOut:
     """Is this customer watched? The answer names the watch, its risk, what to do and whom to
-    call — never an identifier the bank did not send. A miss is answered from the in-memory index
-    without touching the database; a candidate is confirmed there (in a worker thread). The
-    answer goes out once the call's screening record (the audit trail of screening) is committed."""
+    call — never an identifier the bank did not send. The in-memory index answers who is
+    watched without touching the database; only a hit asks it (in a worker thread) whether the
+    watch is still live and whom to call. The answer goes out once the call's screening record
+    (the audit trail of screening) is committed."""
     bank_id = bank_scope(actor)
     if rt.audit_batcher is None:
         raise RuntimeError("screening runs in a serving process (it needs the audit batcher)")
-    candidates = _candidates(rt, bank_id, body)
+    matching = _matching_watches(rt, bank_id, body)
     answer, watch_id = ScreenOut(hit=False), None
-    if candidates:
-        answer, watch_id = await asyncio.to_thread(_confirmed_answer, reader, rt, bank_id, body, candidates)
+    if matching:
+        answer, watch_id = await asyncio.to_thread(_live_answer, reader, rt, matching)
     detail = {
         "kinds": [k for k, _ in body.plain()] + [f"blinded.{k}" for k, _ in body.blinded_values()],
         "channel": body.channel,
@@ -307,70 +306,32 @@ async def screen(reader: sessionmaker[Session], rt: Runtime, actor: Actor, body:
     return answer
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidates:
-    """What the index says may match: watch ids per plain identifier, and blinded matches."""
-
-    plain: dict[int, list[tuple[str, str]]]
-    blinded: list[int]
-
-    def __bool__(self) -> bool:
-        return bool(self.plain or self.blinded)
-
-
-def _candidates(rt: Runtime, bank_id: int, who: IdentifiersIn) -> _Candidates:
+def _matching_watches(rt: Runtime, bank_id: int, who: IdentifiersIn) -> set[int]:
+    """The watch entries in the index that hold any identifier the bank sent."""
     if rt.watch is None:
         raise Conflict("screening index not available in this process")
-    index = rt.watch.index
-    plain: dict[int, list[tuple[str, str]]] = {}
-    for kind, value in who.plain():
-        bidx = rt.cipher.blind_index(value, kind=kind)
-        for watch_id in index.plain(kind, bidx):
-            plain.setdefault(watch_id, []).append((kind, bidx))
-    blinded = [w for kind, digest in who.blinded_values() for w in index.blinded(bank_id, kind, digest)]
-    return _Candidates(plain, blinded)
+    plain = [(kind, value, rt.cipher.blind_index(value, kind=kind)) for kind, value in who.plain()]
+    return rt.watch.index.matching(bank_id, plain, who.blinded_values())
 
 
-def _confirmed_answer(
-    reader: sessionmaker[Session], rt: Runtime, bank_id: int, who: IdentifiersIn, candidates: _Candidates
+def _live_answer(
+    reader: sessionmaker[Session], rt: Runtime, watch_ids: set[int]
 ) -> tuple[ScreenOut, int | None]:
     with reader() as session:
-        hit = _confirm(session, rt, bank_id, who, candidates)
+        hit = _riskiest_live(session, rt, watch_ids)
         return (ScreenOut(hit=False), None) if hit is None else (_hit_answer(session, rt, hit), hit.id)
 
 
 def _find_watch(session: Session, rt: Runtime, bank_id: int, who: IdentifiersIn) -> WatchEntry | None:
     """The riskiest live watch entry holding any of the identifiers."""
-    candidates = _candidates(rt, bank_id, who)
-    return _confirm(session, rt, bank_id, who, candidates) if candidates else None
+    return _riskiest_live(session, rt, _matching_watches(rt, bank_id, who))
 
 
-def _confirm(
-    session: Session, rt: Runtime, bank_id: int, who: IdentifiersIn, candidates: _Candidates
-) -> WatchEntry | None:
-    """The index keys are 64-bit prefixes and entries may have ended or expired since: the
-    database has the last word."""
-    confirmed = set(candidates.blinded) & _confirm_blinded(session, rt, bank_id, who, candidates.blinded)
-    for watch_id, keys in candidates.plain.items():
-        if any(repository.identifier_matches(session, [watch_id], kind, bidx) for kind, bidx in keys):
-            confirmed.add(watch_id)
-    live = [w for w in repository.live_watches(session, confirmed) if w.expires_at > rt.clock.now()]
+def _riskiest_live(session: Session, rt: Runtime, watch_ids: set[int]) -> WatchEntry | None:
+    """Entries may have ended or expired since the index last heard of them: the database has
+    the last word."""
+    live = [w for w in repository.live_watches(session, watch_ids) if w.expires_at > rt.clock.now()]
     return max(live, key=lambda w: (RiskLevel(w.risk_level).rank, w.id), default=None)
-
-
-def _confirm_blinded(
-    session: Session, rt: Runtime, bank_id: int, who: IdentifiersIn, watch_ids: list[int]
-) -> set[int]:
-    sent = set(who.blinded_values())
-    key = repository.bank_keys(session, rt.cipher).get(bank_id) if watch_ids else None
-    if key is None:
-        return set()
-    confirmed = set()
-    for row in repository.identifiers_of(session, watch_ids):
-        value = rt.cipher.decrypt(row.value_enc, context=f"watch.{row.kind}")
-        if (row.kind, bank_digest(key, value)) in sent:
-            confirmed.add(row.watch_id)
-    return confirmed
 
 
 def _hit_answer(session: Session, rt: Runtime, entry: WatchEntry) -> ScreenOut:
