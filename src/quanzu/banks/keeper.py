@@ -8,8 +8,8 @@ connection rebuilds the whole index once it is back, since notifications sent me
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
-from collections.abc import Callable
 
 import psycopg
 from sqlalchemy import Engine, text
@@ -26,25 +26,32 @@ BANKS_CHANGED = "banks"  # payload meaning "reload the banks' blinding keys"
 RECONNECT_SECONDS = 1.0
 
 
-def announce_watch_change(
-    session: Session, on_commit: Callable[[list[int]], None], watch_ids: list[int]
-) -> None:
+def announce_watch_change(session: Session, keeper: WatchKeeper | None, watch_ids: list[int]) -> None:
     """Called in the changing transaction: other processes hear of it with the commit, this one
     right after."""
-    if is_postgres(session):
-        session.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": ",".join(map(str, watch_ids))})
-    after_commit(session, lambda: on_commit(watch_ids))
+    _announce(session, keeper, ",".join(map(str, watch_ids)))
+    if keeper is not None:
+        after_commit(session, lambda: keeper.refresh(watch_ids))
 
 
-def announce_banks_change(session: Session, on_commit: Callable[[], None]) -> None:
+def announce_banks_change(session: Session, keeper: WatchKeeper | None) -> None:
+    _announce(session, keeper, BANKS_CHANGED)
+    if keeper is not None:
+        after_commit(session, keeper.refresh_banks)
+
+
+def _announce(session: Session, keeper: WatchKeeper | None, change: str) -> None:
     if is_postgres(session):
-        session.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": BANKS_CHANGED})
-    after_commit(session, on_commit)
+        payload = f"{keeper.origin if keeper else ''}:{change}"
+        session.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": payload})
 
 
 class WatchKeeper:
     def __init__(self, engine: Engine, factory: sessionmaker[Session], cipher: PiiCipher) -> None:
         self.index = WatchIndex(cipher)
+        # Tags this keeper's notifications: it applies its own changes right after commit, and
+        # applying them again when its listener hears them would double the index work.
+        self.origin = secrets.token_hex(8)
         self._engine = engine
         self._factory = factory
         self._cipher = cipher
@@ -106,7 +113,10 @@ class WatchKeeper:
                 self._stop.wait(RECONNECT_SECONDS)
 
     def _apply(self, payload: str) -> None:
-        if payload == BANKS_CHANGED:
+        origin, _, change = payload.partition(":")
+        if origin == self.origin:
+            return
+        if change == BANKS_CHANGED:
             self.refresh_banks()
         else:
-            self.refresh([int(p) for p in payload.split(",") if p])
+            self.refresh([int(p) for p in change.split(",") if p])

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -96,7 +95,7 @@ def register_bank(
     session.add(bank)
     session.flush()
     audit.record(session, rt.clock, actor, "bank.registered", "bank", bank.id, {"code": code})
-    announce_banks_change(session, _banks_changed(rt))
+    announce_banks_change(session, rt.watch)
     return bank, key.hex()
 
 
@@ -123,10 +122,6 @@ def _bank(session: Session, code: str) -> Bank:
     if bank is None or not bank.active:
         raise NotFound(f"no active bank {code!r}")
     return bank
-
-
-def _banks_changed(rt: Runtime) -> Callable[[], None]:
-    return rt.watch.refresh_banks if rt.watch is not None else (lambda: None)
 
 
 # --- the watch list ---------------------------------------------------------------------------
@@ -174,7 +169,7 @@ def watch_case(session: Session, rt: Runtime, actor: Actor, case_id: int, body: 
         )
         audit.record(session, rt.clock, actor, "watch.extended", "watch", entry.id, {"case_id": case.id})
         schedule(session, "watch_expiry", entry.id, entry.expires_at, new_token())
-        announce_watch_change(session, _watch_changed(rt), [entry.id])
+        announce_watch_change(session, rt.watch, [entry.id])
     return linkage_of(session, rt, case)
 
 
@@ -200,7 +195,7 @@ def _create_watch(
         session, rt.clock, actor, "watch.created", "watch", entry.id, {"case_id": case.id, "origin": origin}
     )
     schedule(session, "watch_expiry", entry.id, entry.expires_at, new_token())
-    announce_watch_change(session, _watch_changed(rt), [entry.id])
+    announce_watch_change(session, rt.watch, [entry.id])
     return entry
 
 
@@ -262,7 +257,7 @@ def _end(
         entry.ended_at, entry.end_reason = now, why
         add_event(session, rt, case, "watch_ended", actor, watch_id=entry.id, reason=why, note=note)
         audit.record(session, rt.clock, actor, "watch.ended", "watch", entry.id, {"reason": why})
-    announce_watch_change(session, _watch_changed(rt), [e.id for e in entries])
+    announce_watch_change(session, rt.watch, [e.id for e in entries])
 
 
 def on_watch_expiry(session: Session, rt: Runtime, timer: Timer) -> str:
@@ -274,10 +269,6 @@ def on_watch_expiry(session: Session, rt: Runtime, timer: Timer) -> str:
         return "stale"
     _end(session, rt, SYSTEM, case, [entry], "expired", "")
     return "expired"
-
-
-def _watch_changed(rt: Runtime) -> Callable[[list[int]], None]:
-    return rt.watch.refresh if rt.watch is not None else (lambda _ids: None)
 
 
 # --- screening (the hot path) -----------------------------------------------------------------
