@@ -120,6 +120,8 @@ def test_a_saved_model_reloads_and_predicts_the_same(
     cache = learned.ModelCache()
     assert cache.current(tmp_path) is not None and cache.current(tmp_path).version == 1  # type: ignore[union-attr]
     learned.save(model, tmp_path, trained_at=at, extra={})
+    assert cache.current(tmp_path).version == 1  # type: ignore[union-attr]  # not looked again yet
+    cache.forget()
     assert cache.current(tmp_path).version == 2  # type: ignore[union-attr]
 
 
@@ -130,6 +132,25 @@ def test_a_tampered_model_file_is_not_loaded(synthetic: list[tuple[str, str]], t
     with pytest.raises(ValueError, match="SHA-256"):
         learned.load(tmp_path, 1)
     assert learned.ModelCache().current(tmp_path) is None  # the phrase model stays alone
+
+
+def test_the_fast_path_computes_what_the_pipeline_predicts(synthetic: list[tuple[str, str]]) -> None:
+    model = learned.fit([t for t, _ in synthetic], [label for _, label in synthetic])
+    texts = [normalise(t) for pair in EXAMPLES.values() for t in pair] + ["", "完全无关的文字"]
+    expected = model.pipeline.predict_proba(texts)
+    for text, row in zip(texts, expected, strict=True):
+        got = model.suggest_normalised(text).probabilities
+        assert [round(got[c], 9) for c in model.classes] == [round(float(p), 9) for p in row]
+    pair = learned.fit(
+        ["刷单垫付返利"] * 10 + ["安全账户洗钱"] * 10,
+        ["order_brushing"] * 10 + ["impersonate_authority"] * 10,
+    )
+    for text in ("刷单垫付", "安全账户"):
+        found = pair.suggest(text)
+        assert found.probabilities == pytest.approx(
+            dict(zip(pair.classes, pair.pipeline.predict_proba([text])[0], strict=True))
+        )
+        assert found.drivers and all(d.term in text for d in found.drivers)
 
 
 def test_learned_suggestions_are_explained(synthetic: list[tuple[str, str]]) -> None:

@@ -75,12 +75,14 @@ def on_warning(session: Session, rt: Runtime, actor: Actor, row: EarlyWarning, w
         _suggest_for(session, rt, actor, case)
     if rt.policy.intel.auto_raise_risk:
         _raise_by_score(session, rt, actor, case)
-    _record_contacts(session, rt, actor, case, [(c.kind, c.value) for c in warning.scam_contacts], "warning")
+    contacts = [(str(c.kind), c.value) for c in warning.scam_contacts]
+    _record_contacts(session, rt, actor, case, contacts, "warning", new_case=not row.merged)
 
 
 def on_case_closed(session: Session, rt: Runtime, actor: Actor, case: Case, entries: Iterable[Any]) -> None:
     """The reverse-check list (倒查清单) of a closed case joins the fraudster index."""
-    _record_contacts(session, rt, actor, case, [(e.kind, e.value) for e in entries], "reverse_check")
+    pairs = [(e.kind, e.value) for e in entries]
+    _record_contacts(session, rt, actor, case, pairs, "reverse_check", new_case=False)
 
 
 def _suggest_for(session: Session, rt: Runtime, actor: Actor, case: Case) -> None:
@@ -149,14 +151,24 @@ def _normalised(rt: Runtime, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str
 
 
 def _record_contacts(
-    session: Session, rt: Runtime, actor: Actor, case: Case, pairs: list[tuple[str, str]], source: str
+    session: Session,
+    rt: Runtime,
+    actor: Actor,
+    case: Case,
+    pairs: list[tuple[str, str]],
+    source: str,
+    *,
+    new_case: bool,
 ) -> None:
+    """Round trips kept few (this runs inside intake): a lookup by blind index, one insert of the
+    new identifiers, one of the sightings, and a link query only for identifiers seen before."""
     contacts = _normalised(rt, pairs)
     if not contacts:
         return
     advisory_lock(session, *(f"fraud:{kind}:{bidx}" for kind, bidx in contacts))
     now = rt.clock.now()
     known = repository.identifiers(session, contacts)
+    seen_before = {i.id for i in known.values()}
     for key, contact in contacts.items():
         if key in known:
             known[key].last_seen_at = now
@@ -171,17 +183,19 @@ def _record_contacts(
         )
         session.add(known[key])
     session.flush()
-    already = repository.sighted_ids(session, case.id)
+    already = set() if new_case else repository.sighted_ids(session, case.id)
     new = [i for i in known.values() if i.id not in already]
     session.add_all(
         FraudSighting(identifier_id=i.id, case_id=case.id, source=source, seen_at=now) for i in new
     )
     session.flush()
-    _link(session, rt, actor, case, {i.id for i in new})
+    _link(session, rt, actor, case, {i.id for i in new} & seen_before)
 
 
 def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[int]) -> None:
     """Both timelines say so; the officers of an open case hear of it live."""
+    if not new_ids:
+        return
     shared: dict[int, list[FraudIdentifier]] = defaultdict(list)
     others: dict[int, Case] = {}
     for identifier, other in repository.other_cases_sighting(session, new_ids, case.id):
