@@ -153,6 +153,7 @@ def test_contacts_link_cases_across_stations_without_the_other_stations_pii(env:
         scam_contacts=[
             {"kind": "phone", "value": "+86 171 0000 1234"},
             {"kind": "url", "value": "https://www.fake-invest.example/a"},
+            {"kind": "app", "value": "趣兼職APP"},  # the same app: ranked, but it links no cases
         ],
     )
     sz_case = post(

@@ -65,7 +65,9 @@ def case_identifiers(session: Session, case_id: int) -> list[tuple[FraudIdentifi
     return [(i, s) for i, s in session.execute(stmt).all()]
 
 
-def linked(session: Session, case_id: int) -> list[tuple[FraudIdentifier, Case, OrgUnit | None]]:
+def linked(
+    session: Session, case_id: int, kinds: Iterable[str]
+) -> list[tuple[FraudIdentifier, Case, OrgUnit | None]]:
     """Other cases sharing an identifier with this one, with their station: no person joined."""
     mine = aliased(FraudSighting)
     theirs = aliased(FraudSighting)
@@ -75,6 +77,7 @@ def linked(session: Session, case_id: int) -> list[tuple[FraudIdentifier, Case, 
         .join(theirs, and_(theirs.identifier_id == FraudIdentifier.id, theirs.case_id != case_id))
         .join(Case, Case.id == theirs.case_id)
         .outerjoin(OrgUnit, OrgUnit.id == Case.station_id)
+        .where(FraudIdentifier.kind.in_(list(kinds)))
         .order_by(Case.id.desc(), FraudIdentifier.id)
     )
     return [(i, c, u) for i, c, u in session.execute(stmt).all()]

@@ -58,6 +58,10 @@ if TYPE_CHECKING:
 
     from quanzu.intake.schemas import WarningIn
 
+# Kinds that identify a fraud ring: the same value in two cases links them. An app name does not
+# (unrelated victims are told to install the same meeting or screen-sharing app): apps are ranked
+# on /intel but never link cases, and neither does free-text `other`.
+LINKING_KINDS = frozenset({"phone", "qq", "wechat", "bank_account", "url"})
 DECIDERS = (Role.DISSUADER, Role.DUTY_LEADER, Role.CHIEF, Role.BRANCH, Role.CENTRE)
 IDENTIFIER_CONTEXT = "fraud.identifier"
 
@@ -189,7 +193,7 @@ def _record_contacts(
         FraudSighting(identifier_id=i.id, case_id=case.id, source=source, seen_at=now) for i in new
     )
     session.flush()
-    _link(session, rt, actor, case, {i.id for i in new} & seen_before)
+    _link(session, rt, actor, case, {i.id for i in new if i.kind in LINKING_KINDS} & seen_before)
 
 
 def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[int]) -> None:
@@ -326,7 +330,7 @@ def _risk_out(rt: Runtime, case: Case, risk: RiskAssessment) -> RiskOut:
 
 
 def _linked(session: Session, actor: Actor, case_id: int) -> list[LinkedCaseOut]:
-    rows = repository.linked(session, case_id)
+    rows = repository.linked(session, case_id, LINKING_KINDS)
     may_read = repository.readable_ids(session, actor, (c.id for _, c, _ in rows))
     out: dict[int, LinkedCaseOut] = {}
     for identifier, other, unit in rows:
