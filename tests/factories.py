@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -157,6 +158,12 @@ def id_number(birth: str = "19800101", seq: str = "123") -> str:
     return first17 + id_check_char(first17)
 
 
+def fraud_phone(external_id: str) -> str:
+    """The default warning's fraudster phone: one per warning, so unrelated test cases are not
+    linked as the same fraud ring (quanzu.intel) unless a test says so."""
+    return "+852" + str(int(hashlib.sha256(external_id.encode()).hexdigest(), 16) % 10**8).zfill(8)
+
+
 def warning(external_id: str = "N-0001", **overrides: Any) -> dict[str, Any]:
     target = {
         "name": "张三丰",
@@ -177,7 +184,10 @@ def warning(external_id: str = "N-0001", **overrides: Any) -> dict[str, Any]:
         "risk_level": "high",
         "amount_at_risk": "50000.00",
         "description": "受害人在兼职群刷单，已垫付三笔",
-        "scam_contacts": [{"kind": "phone", "value": "+85212345678"}, {"kind": "app", "value": "趣兼职"}],
+        "scam_contacts": [
+            {"kind": "phone", "value": fraud_phone(external_id)},
+            {"kind": "app", "value": "趣兼职"},
+        ],
     }
     body.update(overrides)
     return body

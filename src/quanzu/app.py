@@ -30,6 +30,8 @@ from quanzu.followups.endpoints import router as followups_router
 from quanzu.helpers.endpoints import BODY_MODELS as HELPER_BODIES
 from quanzu.helpers.endpoints import router as helpers_router
 from quanzu.intake.endpoints import router as intake_router
+from quanzu.intel.endpoints import BODY_MODELS as INTEL_BODIES
+from quanzu.intel.endpoints import router as intel_router
 from quanzu.kit.clock import Clock, SystemClock
 from quanzu.kit.crypto import PiiCipher
 from quanzu.kit.db import make_engine, make_sessionmaker
@@ -44,6 +46,7 @@ from quanzu.web.bank_pages import router as bank_pages_router
 from quanzu.web.edge import AppState
 from quanzu.web.followup_pages import router as followup_pages_router
 from quanzu.web.helper_pages import router as helper_pages_router
+from quanzu.web.intel_pages import router as intel_pages_router
 from quanzu.web.pages import router as pages_router
 from quanzu.web.review_pages import router as review_pages_router
 from quanzu.worker.runner import Worker
@@ -66,6 +69,7 @@ def create_app(
         login_lockout_minutes=settings.login_lockout_minutes,
         policy=load_policy(settings.policy_file),
         sms=settings.sms_gateway(),
+        data_dir=settings.data_dir,
     )
     keeper = rt.watch = WatchKeeper(engine, make_sessionmaker(engine, read_only=True), rt.cipher)
     batcher = rt.audit_batcher = AuditBatcher(engine, factory, rt.clock)
@@ -115,6 +119,7 @@ def create_app(
         banks_router,
         helpers_router,
         followups_router,
+        intel_router,
         reports_router,
         review_router,
         auth_router,
@@ -123,6 +128,7 @@ def create_app(
         bank_pages_router,
         review_pages_router,
         followup_pages_router,
+        intel_pages_router,
         pages_router,
     )
     for router in routers:
@@ -211,6 +217,7 @@ def _document_raw_bodies(app: FastAPI) -> None:
                 *HELPER_BODIES,
                 *REVIEW_BODIES,
                 *FOLLOWUP_BODIES,
+                *INTEL_BODIES,
             ):
                 schema = model.model_json_schema(ref_template=REF_TEMPLATE)
                 components.update(schema.pop("$defs", {}))

@@ -34,6 +34,7 @@ audit_app = typer.Typer(help="The audit trail", no_args_is_help=True)
 warnings_app = typer.Typer(help="Warnings", no_args_is_help=True)
 bank_app = typer.Typer(help="Banks linked to the centre (警银联动)", no_args_is_help=True)
 guards_app = typer.Typer(help="The anti-fraud guard registry (反诈卫士)", no_args_is_help=True)
+model_app = typer.Typer(help="The learned scam-type model (研判)", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (demo_app, "demo"),
@@ -45,6 +46,7 @@ for sub, name in (
     (warnings_app, "warnings"),
     (bank_app, "bank"),
     (guards_app, "guards"),
+    (model_app, "model"),
 ):
     app.add_typer(sub, name=name)
 
@@ -52,7 +54,10 @@ for sub, name in (
 def _runtime(settings: Settings) -> tuple[Runtime, Engine]:
     engine = make_engine(settings.database_url)
     rt = Runtime(
-        clock=SystemClock(), cipher=PiiCipher(settings.resolved_pii_key()), base_url=settings.base_url
+        clock=SystemClock(),
+        cipher=PiiCipher(settings.resolved_pii_key()),
+        base_url=settings.base_url,
+        data_dir=settings.data_dir,
     )
     return rt, engine
 
@@ -329,3 +334,33 @@ def guards_import(file: Path) -> None:
 
 def main() -> None:
     app()
+
+
+LabelledFile = Annotated[
+    Path | None, typer.Option("--from", help="CSV of text,scam_type rows instead of the confirmed cases")
+]
+
+
+@model_app.command("train")
+def model_train(source: LabelledFile = None) -> None:
+    """Train on the confirmed cases (or --from FILE.csv), print the held-out evaluation and save
+    the next version under QUANZU_DATA_DIR/models/scam_type (the server picks it up)."""
+    from quanzu.intel import training
+
+    settings = Settings()
+
+    def work(session: Session, rt: Runtime) -> None:
+        done = training.train(session, rt, settings.data_dir, source)
+        if done.evaluation is not None:
+            typer.echo(done.evaluation.text())
+        typer.echo(f"saved model v{done.version} ({done.samples} examples): {done.path}")
+
+    _run(work)
+
+
+@model_app.command("evaluate")
+def model_evaluate(source: LabelledFile = None) -> None:
+    """Per-class precision, recall and F1 and the confusion matrix on a held-out quarter."""
+    from quanzu.intel import training
+
+    _run(lambda session, _rt: typer.echo(training.evaluate(session, source).text()))

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from quanzu.models.audit import AuditEntry
 from tests.conftest import Env
-from tests.factories import District, bearer, id_number, seed, warning
+from tests.factories import District, bearer, fraud_phone, id_number, seed, warning
 
 SL = {
     "address": "江苏省苏州市吴江区松陵街道流虹路88号",
@@ -46,7 +46,7 @@ def test_an_officer_reads_own_station_case_with_steps_timeline_and_masked_target
     # A high-risk case puts its target on the banks' watch list at once (policy).
     assert [e["kind"] for e in case["timeline"]] == ["opened", "dispatched", "watch_created"]
     assert {a["username"] for a in case["assignees"]} == {"sz-leader", "sz-d1"}
-    assert case["signals"][0]["scam_contacts"][0] == {"kind": "phone", "value": "+85212345678"}
+    assert case["signals"][0]["scam_contacts"][0] == {"kind": "phone", "value": fraud_phone("SZ-1")}
 
 
 def test_another_stations_case_is_not_found(env: Env) -> None:

@@ -13,6 +13,7 @@ import httpx
 from quanzu.codes import SCAM_TYPE_LABELS
 from quanzu.demo.people import mobile, person_name
 from quanzu.demo.service import district_file
+from quanzu.intel.synthetic import description as synthetic_description
 from quanzu.kit.identifiers import id_check_char
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,25 @@ STORIES = {
 }
 
 
+# A few fraud rings behind many warnings: the same numbers, accounts, apps and sites recur across
+# victims and stations, so the intelligence page (/intel) has something to rank and link.
+RING_CONTACTS = (
+    [{"kind": "phone", "value": f"+852 5{n:03d} 88{n:02d}"} for n in range(8)]
+    + [{"kind": "phone", "value": f"171 0{n:03d} 66{n:02d}"} for n in range(6)]
+    + [{"kind": "qq", "value": f"3{n}8866{n}21"} for n in range(5)]
+    + [{"kind": "bank_account", "value": f"6222 0{n}12 3456 78{n}0 123"} for n in range(5)]
+    + [
+        {"kind": "url", "value": u}
+        for u in (
+            "https://www.jinniu-touzi.example/reg",
+            "http://kf-tuikuan.example",
+            "https://anquan.example/",
+        )
+    ]
+)
+OTHER_SHARE = 0.15  # warnings from the hotline and walk-ins often arrive without a type
+
+
 class DemoFeed:
     def __init__(self, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
@@ -85,17 +105,21 @@ class DemoFeed:
         target = rng.choice(self._seen) if repeat else self._new_target()
         self._seen = [*self._seen, target][-200:]
         scam = rng.choices(list(SCAM_WEIGHTS), weights=list(SCAM_WEIGHTS.values()))[0]
+        untyped = scam != "other" and rng.random() < OTHER_SHARE
+        text = synthetic_description(rng, scam) if untyped else f"【{SCAM_TYPE_LABELS[scam]}】{STORIES[scam]}"
         return {
             "external_id": f"DEMO-{now:%Y%m%d%H%M%S}-{self._counter:05d}-{rng.randrange(1_000_000):06d}",
             "source": rng.choice(("national", "provincial", "municipal", "hotline", "bank", "telecom")),
             "issued_at": (now - timedelta(seconds=rng.randrange(5, 90))).isoformat(),
             "target": target,
-            "scam_type": scam,
+            "scam_type": "other" if untyped else scam,
             "risk_level": rng.choices(("low", "medium", "high", "extreme"), weights=(2, 4, 3, 1))[0],
             "amount_at_risk": str(rng.choice((2000, 5000, 20000, 50000, 120000, 300000, 800000))),
-            "description": f"【{SCAM_TYPE_LABELS[scam]}】{STORIES[scam]}",
+            "description": text,
             "scam_contacts": [
-                {"kind": "phone", "value": f"+85{rng.randrange(10**9, 10**10)}"},
+                rng.choice(RING_CONTACTS)
+                if rng.random() < 0.6
+                else {"kind": "phone", "value": f"+85{rng.randrange(10**9, 10**10)}"},
                 {"kind": "app", "value": rng.choice(("云闪会", "币安智投", "ZOOM会议", "趣兼职"))},
             ],
         }

@@ -24,6 +24,7 @@ from quanzu.dissuasion.rules import TWO_WAY_CONTACT, Action, DoneStep, advance, 
 from quanzu.dissuasion.schemas import AssignIn, CloseIn, EscalateIn, RouteIn, StepIn, TakeoverIn
 from quanzu.escalation import service as escalation
 from quanzu.followups import service as followups
+from quanzu.intel import service as intel
 from quanzu.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, CaseAssignee, CaseStep, ReverseCheckEntry
@@ -131,6 +132,7 @@ def close(session: Session, rt: Runtime, actor: Actor, case_id: int, body: Close
     escalation.meet_sla(session, case, "feedback", now)
     escalation.stop_on_close(case)
     banks.end_on_close(session, rt, actor, case)
+    intel.on_case_closed(session, rt, actor, case, body.reverse_check)  # link the fraudster contacts
     add_event(
         session,
         rt,

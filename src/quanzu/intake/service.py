@@ -18,6 +18,7 @@ from quanzu.codes import Role
 from quanzu.followups import service as followups
 from quanzu.intake import repository
 from quanzu.intake.schemas import WarningAccepted, WarningIn
+from quanzu.intel import service as intel
 from quanzu.kit.crypto import mask_id_number, mask_name, mask_phone
 from quanzu.kit.db import advisory_lock
 from quanzu.kit.errors import Conflict
@@ -100,6 +101,7 @@ def _receive_new(
         )
         cases.record_first_signal(session, rt, actor, case, row)
         banks.watch_by_policy(session, rt, case)
+    intel.on_warning(session, rt, actor, row, warning)  # suggested type, risk score, linked contacts
     audit.record(
         session,
         rt.clock,

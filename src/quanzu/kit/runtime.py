@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from quanzu.kit.clock import Clock
@@ -55,3 +56,5 @@ class Runtime:
     watch: WatchKeeper | None = None
     audit_batcher: AuditBatcher | None = None
     sms: SmsGatewayConfig | None = None
+    # QUANZU_DATA_DIR: where the learned scam-type model is kept (None: the phrase model only).
+    data_dir: Path | None = None

@@ -25,6 +25,7 @@ from quanzu.models.cases import (
 from quanzu.models.dispatch import ChannelEndpointRow, DeliveryAttempt, Notification, OutboxMessage
 from quanzu.models.followups import AwakeningSession, FollowUpCallback, FollowUpPlan, ProtectiveAction
 from quanzu.models.helpers import Guard, HelpRequest, PersonContact
+from quanzu.models.intel import FraudIdentifier, FraudSighting, ScamSuggestion
 from quanzu.models.org import DutyShift, JurisdictionArea, OrgUnit, User
 from quanzu.models.review import AccountabilityNotice, CaseReview, ReviewFinding, TrainingRecord
 from quanzu.models.timers import Timer
@@ -50,6 +51,8 @@ __all__ = [
     "EarlyWarning",
     "FollowUpCallback",
     "FollowUpPlan",
+    "FraudIdentifier",
+    "FraudSighting",
     "Guard",
     "HelpRequest",
     "JurisdictionArea",
@@ -62,6 +65,7 @@ __all__ = [
     "ReverseCheckEntry",
     "ReviewFinding",
     "ScamContact",
+    "ScamSuggestion",
     "ScreeningRecord",
     "StopPayment",
     "StopPaymentAccount",

@@ -114,6 +114,15 @@ class FollowUps(_Strict):
         return self
 
 
+class Intel(_Strict):
+    """Intelligence (研判): whether the explained risk score may raise a case's level by itself
+    (otherwise it is a second opinion shown on the case), and the least confidence a scam-type
+    suggestion needs to be offered."""
+
+    auto_raise_risk: bool = False
+    min_confidence: float = Field(default=0.3, ge=0, le=1)
+
+
 class Policy(_Strict):
     sla: dict[RiskLevel, SlaDeadlines]
     escalation: Escalation
@@ -123,6 +132,7 @@ class Policy(_Strict):
     banks: Banks
     followups: FollowUps = FollowUps()
     review: Review = Review()
+    intel: Intel = Intel()
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

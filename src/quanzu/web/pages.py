@@ -128,6 +128,10 @@ EVENT_LABELS = {
     "awakening_scheduled": "安排反诈叫醒室",
     "awakening_held": "反诈叫醒室",
     "protective_actions": "防护措施",
+    "scam_type_suggested": "系统建议诈骗类型",
+    "scam_type_decided": "确认诈骗类型",
+    "risk_raised_by_score": "按风险评分升级",
+    "intel_linked": "关联案件",
 }
 
 

@@ -1,0 +1,174 @@
+"""Intelligence queries: identifiers by blind index, sightings, linked cases, the ranking, and
+the training examples. Which cases an actor may read comes from `cases.repository.readable`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import and_, func, literal, or_, select, tuple_
+from sqlalchemy.orm import Session, aliased
+
+from quanzu.auth.actor import Actor
+from quanzu.cases.repository import readable
+from quanzu.codes import CaseState
+from quanzu.models.banks import BankEvent, WatchEntry
+from quanzu.models.cases import Case, EarlyWarning, Person
+from quanzu.models.intel import FraudIdentifier, FraudSighting, ScamSuggestion
+from quanzu.models.org import OrgUnit
+
+
+def identifiers(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FraudIdentifier]:
+    keys = list(keys)
+    if not keys:
+        return {}
+    stmt = select(FraudIdentifier).where(tuple_(FraudIdentifier.kind, FraudIdentifier.value_bidx).in_(keys))
+    return {(i.kind, i.value_bidx): i for i in session.scalars(stmt)}
+
+
+def identifiers_by_ids(session: Session, ids: list[int]) -> dict[int, FraudIdentifier]:
+    if not ids:
+        return {}
+    return {i.id: i for i in session.scalars(select(FraudIdentifier).where(FraudIdentifier.id.in_(ids)))}
+
+
+def sighted_ids(session: Session, case_id: int) -> set[int]:
+    stmt = select(FraudSighting.identifier_id).where(FraudSighting.case_id == case_id)
+    return set(session.scalars(stmt))
+
+
+def other_cases_sighting(
+    session: Session, identifier_ids: Iterable[int], case_id: int
+) -> list[tuple[FraudIdentifier, Case]]:
+    """Each (identifier, other case) pair for the given identifiers, this case excluded."""
+    ids = list(identifier_ids)
+    if not ids:
+        return []
+    stmt = (
+        select(FraudIdentifier, Case)
+        .join(FraudSighting, FraudSighting.identifier_id == FraudIdentifier.id)
+        .join(Case, Case.id == FraudSighting.case_id)
+        .where(FraudIdentifier.id.in_(ids), Case.id != case_id)
+        .order_by(Case.id)
+    )
+    return [(i, c) for i, c in session.execute(stmt).all()]
+
+
+def case_identifiers(session: Session, case_id: int) -> list[tuple[FraudIdentifier, FraudSighting]]:
+    stmt = (
+        select(FraudIdentifier, FraudSighting)
+        .join(FraudSighting, FraudSighting.identifier_id == FraudIdentifier.id)
+        .where(FraudSighting.case_id == case_id)
+        .order_by(FraudIdentifier.kind, FraudIdentifier.id)
+    )
+    return [(i, s) for i, s in session.execute(stmt).all()]
+
+
+def linked(
+    session: Session, case_id: int, kinds: Iterable[str]
+) -> list[tuple[FraudIdentifier, Case, OrgUnit | None]]:
+    """Other cases sharing an identifier with this one, with their station: no person joined."""
+    mine = aliased(FraudSighting)
+    theirs = aliased(FraudSighting)
+    stmt = (
+        select(FraudIdentifier, Case, OrgUnit)
+        .join(mine, and_(mine.identifier_id == FraudIdentifier.id, mine.case_id == case_id))
+        .join(theirs, and_(theirs.identifier_id == FraudIdentifier.id, theirs.case_id != case_id))
+        .join(Case, Case.id == theirs.case_id)
+        .outerjoin(OrgUnit, OrgUnit.id == Case.station_id)
+        .where(FraudIdentifier.kind.in_(list(kinds)))
+        .order_by(Case.id.desc(), FraudIdentifier.id)
+    )
+    return [(i, c, u) for i, c, u in session.execute(stmt).all()]
+
+
+def readable_ids(session: Session, actor: Actor, case_ids: Iterable[int]) -> set[int]:
+    ids = list(set(case_ids))
+    if not ids:
+        return set()
+    stmt = readable(actor).with_only_columns(Case.id).where(Case.id.in_(ids))
+    return set(session.scalars(stmt))
+
+
+def suggestion(session: Session, case_id: int) -> ScamSuggestion | None:
+    return session.scalars(select(ScamSuggestion).where(ScamSuggestion.case_id == case_id)).first()
+
+
+def descriptions(session: Session, case_id: int) -> list[str]:
+    stmt = select(EarlyWarning.description).where(EarlyWarning.case_id == case_id).order_by(EarlyWarning.id)
+    return [d for d in session.scalars(stmt) if d]
+
+
+def age_of(session: Session, person_id: int) -> int | None:
+    age: int | None = session.scalar(select(Person.age).where(Person.id == person_id))
+    return age
+
+
+def bank_signals(session: Session, case_id: int) -> tuple[bool, int]:
+    """(on the watch list now, attempts reported by banks)."""
+    watched = session.scalar(
+        select(func.count())
+        .select_from(WatchEntry)
+        .where(WatchEntry.case_id == case_id, WatchEntry.ended_at.is_(None))
+    )
+    events = session.scalar(select(func.count()).select_from(BankEvent).where(BankEvent.case_id == case_id))
+    return bool(watched), int(events or 0)
+
+
+def ranking(
+    session: Session, actor: Actor, *, kind: str | None, limit: int
+) -> list[tuple[FraudIdentifier, int, int, Decimal | None, datetime, datetime]]:
+    """Identifiers by victims, then money, over the whole district; a station or branch sees the
+    identifiers that appear in at least one case it may read (the counts stay district-wide:
+    they carry no one's PII)."""
+    money = func.coalesce(Case.amount_lost, Case.amount_at_risk, literal(0))
+    victims = func.count(func.distinct(Case.person_id))
+    stmt = (
+        select(
+            FraudIdentifier,
+            victims,
+            func.count(func.distinct(Case.id)),
+            func.sum(money),
+            func.min(FraudSighting.seen_at),
+            func.max(FraudSighting.seen_at),
+        )
+        .join(FraudSighting, FraudSighting.identifier_id == FraudIdentifier.id)
+        .join(Case, Case.id == FraudSighting.case_id)
+        .group_by(FraudIdentifier.id)
+        .order_by(victims.desc(), func.sum(money).desc(), FraudIdentifier.id)
+        .limit(limit)
+    )
+    if kind:
+        stmt = stmt.where(FraudIdentifier.kind == kind)
+    visible_cases = readable(actor).with_only_columns(Case.id)
+    if not _district_wide(actor):
+        seen_here = select(FraudSighting.identifier_id).where(FraudSighting.case_id.in_(visible_cases))
+        stmt = stmt.where(FraudIdentifier.id.in_(seen_here))
+    return [(i, v, c, m, f, la) for i, v, c, m, f, la in session.execute(stmt).all()]
+
+
+def _district_wide(actor: Actor) -> bool:
+    from quanzu.auth.scoping import DISTRICT_WIDE
+
+    return actor.role in DISTRICT_WIDE
+
+
+def training_examples(session: Session) -> list[tuple[str, str]]:
+    """(description, type) of confirmed cases: closed as fraud with a known type, or whose type an
+    officer confirmed or corrected (so corrections feed the next training)."""
+    decided = select(ScamSuggestion.case_id).where(ScamSuggestion.decision.is_not(None))
+    stmt = (
+        select(EarlyWarning.description, Case.scam_type)
+        .join(Case, Case.id == EarlyWarning.case_id)
+        .where(
+            Case.scam_type != "other",
+            EarlyWarning.description != "",
+            or_(
+                and_(Case.state == CaseState.CLOSED, Case.outcome != "not_fraud"),
+                Case.id.in_(decided),
+            ),
+        )
+        .order_by(EarlyWarning.id)
+    )
+    return [(d, t) for d, t in session.execute(stmt).all()]

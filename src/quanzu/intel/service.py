@@ -1,0 +1,468 @@
+"""Intelligence (研判): the scam-type suggestion for a case that arrived as `other`, the explained
+risk score, the dissuasion script, and fraudster contacts linked across cases and stations.
+
+Intake and case close each make one call here (`on_warning`, `on_case_closed`); both stay in the
+milliseconds: the models are loaded once per process, contacts are matched by blind index in a
+few indexed queries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from sqlalchemy.orm import Session
+
+from quanzu.audit import service as audit
+from quanzu.auth.actor import Actor
+from quanzu.auth.scoping import case_scope, require_role
+from quanzu.banks import service as banks
+from quanzu.cases import repository as cases_repo
+from quanzu.cases.service import urgency
+from quanzu.cases.timeline import add_event
+from quanzu.codes import OPEN_CASE_STATES, SCAM_TYPE_LABELS, STATE_LABELS, RiskLevel, Role
+from quanzu.dispatch.service import Announcement, announce, broadcast_change
+from quanzu.escalation.service import plan_slas
+from quanzu.intel import repository
+from quanzu.intel.contacts import mask_contact, normalise_contact
+from quanzu.intel.risk import RiskAssessment, RiskInputs, assess
+from quanzu.intel.schemas import (
+    CaseIntelOut,
+    DriverOut,
+    FactorOut,
+    IdentifierOut,
+    LinkedCaseOut,
+    RankingRow,
+    RiskOut,
+    ScamTypeDecisionIn,
+    ScriptOut,
+    SharedIdentifier,
+    SuggestionOut,
+    SuggestOut,
+)
+from quanzu.intel.suggest import suggest
+from quanzu.intel.text import normalise
+from quanzu.kit.db import advisory_lock
+from quanzu.kit.errors import NotFound
+from quanzu.kit.runtime import Runtime
+from quanzu.models.cases import Case, EarlyWarning
+from quanzu.models.intel import FraudIdentifier, FraudSighting, ScamSuggestion
+from quanzu.org import repository as org_repo
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from quanzu.intake.schemas import WarningIn
+
+# Kinds that identify a fraud ring: the same value in two cases links them. An app name does not
+# (unrelated victims are told to install the same meeting or screen-sharing app): apps are ranked
+# on /intel but never link cases, and neither does free-text `other`.
+LINKING_KINDS = frozenset({"phone", "qq", "wechat", "bank_account", "url"})
+DECIDERS = (Role.DISSUADER, Role.DUTY_LEADER, Role.CHIEF, Role.BRANCH, Role.CENTRE)
+IDENTIFIER_CONTEXT = "fraud.identifier"
+
+
+# --- at intake and at close: one call each ---------------------------------------------------------
+
+
+def on_warning(session: Session, rt: Runtime, actor: Actor, row: EarlyWarning, warning: WarningIn) -> None:
+    """A warning was stored: suggest a type if it has none, let the score raise the risk where
+    policy allows, and link its fraudster contacts to other cases."""
+    case = session.get(Case, row.case_id)
+    if case is None:
+        return
+    if case.scam_type == "other":
+        _suggest_for(session, rt, actor, case)
+    if rt.policy.intel.auto_raise_risk:
+        _raise_by_score(session, rt, actor, case)
+    contacts = [(str(c.kind), c.value) for c in warning.scam_contacts]
+    _record_contacts(session, rt, actor, case, contacts, "warning", new_case=not row.merged)
+
+
+def on_case_closed(session: Session, rt: Runtime, actor: Actor, case: Case, entries: Iterable[Any]) -> None:
+    """The reverse-check list (倒查清单) of a closed case joins the fraudster index."""
+    pairs = [(e.kind, e.value) for e in entries]
+    _record_contacts(session, rt, actor, case, pairs, "reverse_check", new_case=False)
+
+
+def _suggest_for(session: Session, rt: Runtime, actor: Actor, case: Case) -> None:
+    existing = repository.suggestion(session, case.id)
+    if existing is not None and existing.decision is not None:
+        return  # an officer has decided: a repeat warning does not second-guess them
+    found = suggest("\n".join(repository.descriptions(session, case.id)), rt.data_dir)
+    row = existing or ScamSuggestion(case_id=case.id)
+    row.scam_type, row.confidence, row.model = found.scam_type, found.confidence, found.model
+    row.drivers = [{"term": d.term, "weight": d.weight} for d in found.drivers]
+    row.created_at = rt.clock.now()
+    if existing is None:
+        session.add(row)
+    if found.scam_type and found.confidence >= rt.policy.intel.min_confidence:
+        add_event(
+            session,
+            rt,
+            case,
+            "scam_type_suggested",
+            actor,
+            scam_type=found.scam_type,
+            confidence=found.confidence,
+            drivers=[d.term for d in found.drivers[:5]],
+            model=found.model,
+        )
+
+
+def _raise_by_score(session: Session, rt: Runtime, actor: Actor, case: Case) -> None:
+    risk = _assess(session, case)
+    if RiskLevel(risk.level).rank <= RiskLevel(case.risk_level).rank:
+        return
+    previous, case.risk_level = case.risk_level, risk.level
+    case.urgency = urgency(case.risk_level, case.signal_count)
+    plan_slas(session, rt, case)  # a raised risk tightens the open deadlines
+    add_event(
+        session,
+        rt,
+        case,
+        "risk_raised_by_score",
+        actor,
+        previous=previous,
+        level=risk.level,
+        score=risk.score,
+    )
+    banks.watch_by_policy(session, rt, case)
+
+
+# --- fraudster contacts across cases ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Contact:
+    kind: str
+    value: str
+    bidx: str
+
+
+def _normalised(rt: Runtime, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], _Contact]:
+    out: dict[tuple[str, str], _Contact] = {}
+    for kind, raw in pairs:
+        value = normalise_contact(str(kind), raw)
+        if value is not None:
+            bidx = rt.cipher.blind_index(value, kind=f"fraud.{kind}")
+            out[(str(kind), bidx)] = _Contact(str(kind), value, bidx)
+    return out
+
+
+def _record_contacts(
+    session: Session,
+    rt: Runtime,
+    actor: Actor,
+    case: Case,
+    pairs: list[tuple[str, str]],
+    source: str,
+    *,
+    new_case: bool,
+) -> None:
+    """Round trips kept few (this runs inside intake): a lookup by blind index, one insert of the
+    new identifiers, one of the sightings, and a link query only for identifiers seen before."""
+    contacts = _normalised(rt, pairs)
+    if not contacts:
+        return
+    advisory_lock(session, *(f"fraud:{kind}:{bidx}" for kind, bidx in contacts))
+    now = rt.clock.now()
+    known = repository.identifiers(session, contacts)
+    seen_before = {i.id for i in known.values()}
+    for key, contact in contacts.items():
+        if key in known:
+            known[key].last_seen_at = now
+            continue
+        known[key] = FraudIdentifier(
+            kind=contact.kind,
+            value_bidx=contact.bidx,
+            value_enc=rt.cipher.encrypt(contact.value, context=IDENTIFIER_CONTEXT),
+            value_masked=mask_contact(contact.kind, contact.value)[:300],
+            first_seen_at=now,
+            last_seen_at=now,
+        )
+        session.add(known[key])
+    session.flush()
+    already = set() if new_case else repository.sighted_ids(session, case.id)
+    new = [i for i in known.values() if i.id not in already]
+    session.add_all(
+        FraudSighting(identifier_id=i.id, case_id=case.id, source=source, seen_at=now) for i in new
+    )
+    session.flush()
+    _link(session, rt, actor, case, {i.id for i in new if i.kind in LINKING_KINDS} & seen_before)
+
+
+def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[int]) -> None:
+    """Both timelines say so; the officers of an open case hear of it live."""
+    if not new_ids:
+        return
+    shared: dict[int, list[FraudIdentifier]] = defaultdict(list)
+    others: dict[int, Case] = {}
+    for identifier, other in repository.other_cases_sighting(session, new_ids, case.id):
+        shared[other.id].append(identifier)
+        others[other.id] = other
+    if not others:
+        return
+    units = org_repo.units_by_ids(
+        session, {c.station_id for c in (case, *others.values()) if c.station_id is not None}
+    )
+    now = rt.clock.now()
+    for other_id, identifiers in shared.items():
+        other = others[other_id]
+        items = [{"kind": i.kind, "value": i.value_masked} for i in identifiers]
+        for this, that in ((case, other), (other, case)):
+            unit = units.get(that.station_id) if that.station_id is not None else None
+            add_event(
+                session,
+                rt,
+                this,
+                "intel_linked",
+                actor,
+                other_case_id=that.id,
+                station_code=unit.code if unit else None,
+                station_name=unit.name if unit else None,
+                state=that.state,
+                scam_type=that.scam_type,
+                shared=items,
+            )
+            if this.state in OPEN_CASE_STATES:  # a closed case's officers have moved on
+                _alert_link(session, rt, this, that, unit.name if unit else "反诈中心待分流", items, now)
+
+
+def _alert_link(
+    session: Session,
+    rt: Runtime,
+    this: Case,
+    that: Case,
+    where: str,
+    items: list[dict[str, str]],
+    now: datetime,
+) -> None:
+    what = "、".join(f"{i['kind']} {i['value']}" for i in items[:3])
+    state = STATE_LABELS.get(that.state, that.state)
+    announce(
+        session,
+        rt,
+        Announcement(
+            "intel.linked",
+            this.id,
+            f"关联案件：#{this.id} ↔ #{that.id}",
+            f"本案的骗子联系方式（{what}）也出现在{where}的案件 #{that.id}（{state}）。",
+        ),
+        cases_repo.audience(session, this, on_shift="leaders", at=now),
+        [],
+    )
+
+
+# --- reading: the case's intelligence panel ----------------------------------------------------------
+
+
+def case_intel(session: Session, rt: Runtime, actor: Actor, case_id: int) -> CaseIntelOut:
+    case = cases_repo.get_readable(session, actor, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} not found")
+    row = repository.suggestion(session, case.id)
+    risk = _assess(session, case)
+    effective = case.scam_type
+    if effective == "other" and row is not None and row.scam_type:
+        effective = row.scam_type  # the officer's script follows the suggestion until decided
+    return CaseIntelOut(
+        case_id=case.id,
+        scam_type=case.scam_type,
+        suggestion=_suggestion_out(rt, case, row) if row is not None else None,
+        risk=_risk_out(rt, case, risk),
+        script=script_for(effective),
+        identifiers=[
+            IdentifierOut(kind=i.kind, value=i.value_masked, source=s.source)
+            for i, s in repository.case_identifiers(session, case.id)
+        ],
+        linked=_linked(session, actor, case.id),
+    )
+
+
+def _assess(session: Session, case: Case) -> RiskAssessment:
+    watched, events = repository.bank_signals(session, case.id)
+    return assess(
+        RiskInputs(
+            amount_at_risk=case.amount_at_risk,
+            age=repository.age_of(session, case.person_id),
+            scam_type=case.scam_type,
+            signal_count=case.signal_count,
+            watched=watched,
+            bank_events=events,
+            text=normalise("\n".join(repository.descriptions(session, case.id))),
+        )
+    )
+
+
+def _suggestion_out(rt: Runtime, case: Case, row: ScamSuggestion) -> SuggestionOut:
+    return SuggestionOut(
+        scam_type=row.scam_type,
+        label=SCAM_TYPE_LABELS.get(row.scam_type) if row.scam_type else None,
+        confidence=row.confidence,
+        drivers=[DriverOut(**d) for d in row.drivers],
+        model=row.model,
+        offered=bool(
+            row.scam_type and row.decision is None and row.confidence >= rt.policy.intel.min_confidence
+        ),
+        decision=row.decision,
+        decided_type=row.decided_type,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+    )
+
+
+def _risk_out(rt: Runtime, case: Case, risk: RiskAssessment) -> RiskOut:
+    return RiskOut(
+        score=risk.score,
+        level=risk.level,
+        current_level=case.risk_level,
+        higher_than_current=RiskLevel(risk.level).rank > RiskLevel(case.risk_level).rank,
+        auto_raise=rt.policy.intel.auto_raise_risk,
+        factors=[
+            FactorOut(code=f.code, label=f.label, detail=f.detail, points=f.points) for f in risk.factors
+        ],
+    )
+
+
+def _linked(session: Session, actor: Actor, case_id: int) -> list[LinkedCaseOut]:
+    rows = repository.linked(session, case_id, LINKING_KINDS)
+    may_read = repository.readable_ids(session, actor, (c.id for _, c, _ in rows))
+    out: dict[int, LinkedCaseOut] = {}
+    for identifier, other, unit in rows:
+        item = out.get(other.id)
+        if item is None:
+            item = out[other.id] = LinkedCaseOut(
+                case_id=other.id,
+                station_code=unit.code if unit else None,
+                station_name=unit.name if unit else None,
+                state=other.state,
+                scam_type=other.scam_type,
+                opened_at=other.opened_at,
+                readable=other.id in may_read,
+                shared=[],
+            )
+        item.shared.append(SharedIdentifier(kind=identifier.kind, value=identifier.value_masked))
+    return list(out.values())
+
+
+@cache
+def _officer_scripts() -> dict[str, dict[str, list[str]]]:
+    text = (resources.files("quanzu.intel") / "scripts.yaml").read_text(encoding="utf-8")
+    loaded: dict[str, dict[str, list[str]]] = yaml.safe_load(text)
+    return loaded
+
+
+@cache
+def _helper_lines() -> dict[str, str]:
+    """What helpers are texted (helpers/scripts.yaml), read here rather than imported: the
+    helpers' service depends on the workflow, which calls this module at close."""
+    text = (resources.files("quanzu.helpers") / "scripts.yaml").read_text(encoding="utf-8")
+    loaded: dict[str, str] = yaml.safe_load(text)
+    return loaded
+
+
+def script_for(scam_type: str) -> ScriptOut:
+    entry = _officer_scripts().get(scam_type) or _officer_scripts()["other"]
+    return ScriptOut(
+        scam_type=scam_type,
+        label=SCAM_TYPE_LABELS.get(scam_type, scam_type),
+        helper_line=_helper_lines().get(scam_type, ""),
+        say=list(entry.get("say", [])),
+        check=list(entry.get("check", [])),
+    )
+
+
+# --- the officer's decision -------------------------------------------------------------------------
+
+
+def decide_scam_type(
+    session: Session, rt: Runtime, actor: Actor, case_id: int, body: ScamTypeDecisionIn
+) -> CaseIntelOut:
+    """Confirms the suggested type or corrects it; either sets the case's type (and so the
+    helpers' script) and becomes a training example for the next `quanzu model train`."""
+    require_role(actor, *DECIDERS)
+    case = cases_repo.get_readable(session, actor, case_id, for_update=True)
+    if case is None:
+        raise NotFound(f"case {case_id} not found")
+    row = repository.suggestion(session, case.id)
+    if row is None:
+        row = ScamSuggestion(case_id=case.id, scam_type=None, confidence=0.0, model="none", drivers=[])
+        row.created_at = rt.clock.now()
+        session.add(row)
+    decision = "confirmed" if row.scam_type == body.scam_type else "corrected"
+    previous = case.scam_type
+    row.decision, row.decided_type, row.decided_by = decision, body.scam_type, actor.label
+    row.decided_at = case.updated_at = rt.clock.now()
+    case.scam_type = body.scam_type
+    add_event(
+        session,
+        rt,
+        case,
+        "scam_type_decided",
+        actor,
+        decision=decision,
+        previous=previous,
+        scam_type=case.scam_type,
+    )
+    audit.record(
+        session,
+        rt.clock,
+        actor,
+        f"case.scam_type.{decision}",
+        "case",
+        case.id,
+        {"previous": previous, "scam_type": case.scam_type, "suggested": row.scam_type},
+    )
+    session.flush()
+    broadcast_change(session, rt, case.id, case.state, cases_repo.audience(session, case, centre=True))
+    return case_intel(session, rt, actor, case.id)
+
+
+def suggest_text(rt: Runtime, actor: Actor, text: str) -> SuggestOut:
+    """A suggestion for a text not yet stored (a hotline operator typing a report)."""
+    case_scope(actor)  # any case reader
+    found = suggest(text, rt.data_dir)
+    return SuggestOut(
+        scam_type=found.scam_type,
+        label=SCAM_TYPE_LABELS.get(found.scam_type) if found.scam_type else None,
+        confidence=found.confidence,
+        drivers=[DriverOut(term=d.term, weight=d.weight) for d in found.drivers],
+        model=found.model,
+    )
+
+
+# --- the intelligence page: identifiers ranked by victims and money ---------------------------------
+
+
+def ranking(session: Session, actor: Actor, *, kind: str | None = None, limit: int = 100) -> list[RankingRow]:
+    case_scope(actor)
+    return [
+        RankingRow(
+            identifier_id=identifier.id,
+            kind=identifier.kind,
+            value=identifier.value_masked,
+            victims=victims,
+            cases=cases,
+            money=money or 0,
+            first_seen=first,
+            last_seen=last,
+        )
+        for identifier, victims, cases, money, first, last in repository.ranking(
+            session, actor, kind=kind, limit=limit
+        )
+    ]
+
+
+def full_values(session: Session, rt: Runtime, rows: list[RankingRow]) -> list[RankingRow]:
+    """The centre's export carries the values in full, for upstream blocking and stop-payment."""
+    found = repository.identifiers_by_ids(session, [r.identifier_id for r in rows])
+    context = IDENTIFIER_CONTEXT
+    return [
+        r.model_copy(update={"value": rt.cipher.decrypt(found[r.identifier_id].value_enc, context=context)})
+        for r in rows
+    ]
