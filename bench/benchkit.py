@@ -100,3 +100,17 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 30
             pass
         time.sleep(0.2)
     raise RuntimeError("server did not become healthy")
+
+
+@contextmanager
+def profiling(pid: int, out: Path | None, seconds: float) -> Iterator[None]:
+    """Samples the server (threads holding the GIL only: where its CPU goes) in folded stacks."""
+    if out is None:
+        yield
+        return
+    cmd = [str(BIN / "py-spy"), "record", "--gil", "-r", "250", "-f", "raw", "-o", str(out)]
+    proc = subprocess.Popen([*cmd, "-d", str(int(seconds)), "-p", str(pid)])  # noqa: S603
+    try:
+        yield
+    finally:
+        proc.wait()

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, running_server
+from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, profiling, running_server
 from sqlalchemy import text
 
 from quanzu.demo.feed import DemoFeed
@@ -252,7 +252,7 @@ async def load_phases(base: str, pid: int, token: str, args: argparse.Namespace)
         if warmup.errors:
             raise RuntimeError(f"warm-up failed: {warmup.errors[:3]}")
         steady_sample, max_sample = Sample(), Sample()
-        with cpu_meter(steady_sample, pid):
+        with cpu_meter(steady_sample, pid), profiling(pid, args.profile, args.seconds):
             steady_sample = await open_loop(http, steady, args.rate, args.concurrency, steady_sample)
         with cpu_meter(max_sample, pid):
             max_sample = await closed_loop(http, burst, args.concurrency, MAX_RATE_SECONDS, max_sample)
@@ -416,6 +416,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=20.0, help="open-loop duration")
     p.add_argument("--concurrency", type=int, default=32, help="HTTP connections and anchor threads")
     p.add_argument("--workers", type=int, default=1, help="server processes (`quanzu serve --workers`)")
+    p.add_argument("--profile", type=Path, help="py-spy (GIL holders only) on the server at the set rate")
     args = p.parse_args(argv)
     if not (0 < args.rate <= 5000 and 0 < args.seconds <= 600 and 1 <= args.concurrency <= 256):
         p.error("need 0 < rate <= 5000, 0 < seconds <= 600, 1 <= concurrency <= 256")

@@ -30,14 +30,12 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import psycopg
-from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, running_server
+from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, profiling, running_server
 
 from quanzu.kit.crypto import PiiCipher, mask_id_number, mask_phone
 from quanzu.kit.identifiers import id_check_char
@@ -190,20 +188,6 @@ def wrk(
         if m:
             result[f"p{pct}"] = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
     return result
-
-
-@contextmanager
-def profiling(pid: int, out: Path | None, seconds: float) -> Iterator[None]:
-    """Samples the server (threads holding the GIL only: where its CPU goes) in folded stacks."""
-    if out is None:
-        yield
-        return
-    cmd = [str(BIN / "py-spy"), "record", "--gil", "-r", "250", "-f", "raw", "-o", str(out)]
-    proc = subprocess.Popen([*cmd, "-d", str(int(seconds)), "-p", str(pid)])  # noqa: S603
-    try:
-        yield
-    finally:
-        proc.wait()
 
 
 def redis_anchor(connections: int) -> dict[str, float] | None:
