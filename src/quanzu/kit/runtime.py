@@ -16,6 +16,7 @@ from quanzu.policy.service import load_policy
 if TYPE_CHECKING:
     from quanzu.audit.batcher import AuditBatcher
     from quanzu.banks.keeper import WatchKeeper
+    from quanzu.security.ratelimit import LoginThrottle
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +56,4 @@ class Runtime:
     watch: WatchKeeper | None = None
     audit_batcher: AuditBatcher | None = None
     sms: SmsGatewayConfig | None = None
+    login_throttle: LoginThrottle | None = None  # attempts per login name (None in the CLI)
