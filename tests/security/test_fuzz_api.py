@@ -27,7 +27,7 @@ from tests.conftest import Env
 from tests.factories import District, bearer, id_number, warning
 from tests.factories import seed as seed_district
 
-EXAMPLES = int(os.environ.get("QUANZU_FUZZ_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("QUANZU_FUZZ_EXAMPLES", "10"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # The live stream never ends, and logging out would revoke the token the next examples use.
 NOT_FUZZED = {("GET", "/api/v1/events"), ("POST", "/api/v1/auth/logout")}
