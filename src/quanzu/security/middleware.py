@@ -111,46 +111,29 @@ class Hardening:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        send = self._with_headers(scope, path, send)
-        retry_after = self._rate_limited(scope, path)
+        headers = _request_headers(scope)
+        respond = _SendWithHeaders(send, self._headers_for(scope, path))
+        retry_after = self._rate_limited(headers, path)
         if retry_after:
-            await _refuse(send, 429, "rate_limited", "请求过于频繁，请稍后再试", retry_after=retry_after)
+            await _refuse(respond, 429, "rate_limited", "请求过于频繁，请稍后再试", retry_after=retry_after)
             return
         limit = self.bodies.for_path(path)
-        declared = _header(scope, b"content-length")
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _too_large(send, limit)
+            await _too_large(respond, limit)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, _bounded(receive, limit), tracking_send)
+            await self.app(scope, _bounded(receive, limit), respond)
         except BodyTooLarge:
-            if started:
+            if respond.started:
                 raise
-            await _too_large(send, limit)
+            await _too_large(respond, limit)
 
     # --- headers ---------------------------------------------------------------------------------
 
-    def _with_headers(self, scope: Scope, path: str, send: Send) -> Send:
+    def _headers_for(self, scope: Scope, path: str) -> tuple[tuple[bytes, bytes], ...]:
         tls = self.hsts is not None and (scope.get("scheme") == "https" or self.tls_everywhere)
-        extra = self._headers[(path == "/docs", tls, not path.startswith(CACHEABLE_PREFIXES))]
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                # A route's own, stricter choice stands (the helper link page's CSP, for one).
-                headers.extend(header for header in extra if header[0] not in present)
-                message["headers"] = headers
-            await send(message)
-
-        return send_with_headers
+        return self._headers[(path == "/docs", tls, not path.startswith(CACHEABLE_PREFIXES))]
 
     def _header_sets(self) -> dict[tuple[bool, bool, bool], tuple[tuple[bytes, bytes], ...]]:
         """Encoded once: (docs page?, over TLS?, not a static file?) → the headers to add."""
@@ -166,13 +149,34 @@ class Hardening:
 
     # --- rate limit ------------------------------------------------------------------------------
 
-    def _rate_limited(self, scope: Scope, path: str) -> float:
+    def _rate_limited(self, headers: dict[bytes, str], path: str) -> float:
         if path.startswith(UNLIMITED_PREFIXES):
             return 0.0
-        token = _credential(scope)
+        token = _credential(headers)
         if token is None:
             return 0.0  # nothing to count against; login names are limited in auth.service.login
         return self.limiter.take(credential_key(token), self.rates.for_token(token))
+
+
+class _SendWithHeaders:
+    """`send` adding the security headers to the response start; remembers whether it started."""
+
+    __slots__ = ("extra", "send", "started")
+
+    def __init__(self, send: Send, extra: tuple[tuple[bytes, bytes], ...]) -> None:
+        self.send = send
+        self.extra = extra
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+            present = {name.lower() for name, _ in headers}
+            # A route's own, stricter choice stands (the helper link page's CSP, for one).
+            headers.extend(header for header in self.extra if header[0] not in present)
+            message["headers"] = headers
+        await self.send(message)
 
 
 def _bounded(receive: Receive, limit: int) -> Receive:
@@ -190,21 +194,27 @@ def _bounded(receive: Receive, limit: int) -> Receive:
     return bounded_receive
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+_WANTED = frozenset({b"authorization", b"cookie", b"content-length"})
+
+
+def _request_headers(scope: Scope) -> dict[bytes, str]:
+    """The few request headers this layer reads, in one pass."""
+    found: dict[bytes, str] = {}
     for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return str(value.decode("latin-1").strip())
-    return None
+        name = key.lower()
+        if name in _WANTED:
+            found[name] = value.decode("latin-1").strip()
+    return found
 
 
-def _credential(scope: Scope) -> str | None:
+def _credential(headers: dict[bytes, str]) -> str | None:
     """The bearer token, else the session cookie: what `web.edge.bearer_token` authenticates."""
-    authorization = _header(scope, b"authorization")
+    authorization = headers.get(b"authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
-    cookies = _header(scope, b"cookie")
+    cookies = headers.get(b"cookie")
     if cookies:
         for part in cookies.split(";"):
             name, _, value = part.strip().partition("=")
