@@ -57,3 +57,9 @@ fmt: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# Hostile input at length (docs/security.md): schemathesis with 200 random examples per operation,
+# every role, and the Hypothesis properties with the `fuzz` profile. `make test` runs them short.
+.PHONY: fuzz
+fuzz: install services
+	QUANZU_FUZZ_EXAMPLES=200 QUANZU_FUZZ_RANDOM=1 QUANZU_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/security

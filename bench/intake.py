@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, profiling, running_server
+from benchkit import BIN, PG_ADMIN_URL, UNTHROTTLED, ensure_postgres, machine, profiling, running_server
 from sqlalchemy import text
 
 from quanzu.demo.feed import DemoFeed
@@ -123,7 +123,7 @@ def count_rows(url: str) -> dict[str, int]:
 
 
 def server_env(url: str, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUANZU_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUANZU_")} | UNTHROTTLED
     env.update(
         QUANZU_DATABASE_URL=url,
         QUANZU_DATA_DIR=str(data_dir),

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
-from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, running_server
+from benchkit import BIN, PG_ADMIN_URL, UNTHROTTLED, ensure_postgres, machine, running_server
 
 from quanzu.demo.people import DEMO_PASSWORD
 from quanzu.kit.migrate import upgrade
@@ -306,7 +306,7 @@ def data_facts() -> dict[str, int]:
 
 
 def server_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUANZU_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUANZU_")} | UNTHROTTLED
     env.update(
         QUANZU_DATABASE_URL=PG_BENCH_URL,
         QUANZU_DATA_DIR=str(data_dir),

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, profiling, running_server
+from benchkit import BIN, PG_ADMIN_URL, UNTHROTTLED, ensure_postgres, machine, profiling, running_server
 
 from quanzu.kit.crypto import PiiCipher, mask_id_number, mask_phone
 from quanzu.kit.identifiers import id_check_char
@@ -240,7 +240,7 @@ def main() -> None:
     ensure_postgres()
     workdir = Path(tempfile.mkdtemp(prefix="quanzu-bench-screen-"))
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUANZU_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUANZU_")} | UNTHROTTLED
     env.update(QUANZU_DATABASE_URL=PG_URL, QUANZU_DATA_DIR=str(workdir / "data"), QUANZU_PII_KEY=key)
     try:
         fresh_database()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -42,6 +42,7 @@ from quanzu.policy.service import load_policy
 from quanzu.reports.endpoints import router as reports_router
 from quanzu.review.endpoints import BODY_MODELS as REVIEW_BODIES
 from quanzu.review.endpoints import router as review_router
+from quanzu.security import setup as hardening
 from quanzu.web.bank_pages import router as bank_pages_router
 from quanzu.web.edge import AppState
 from quanzu.web.followup_pages import router as followup_pages_router
@@ -71,6 +72,7 @@ def create_app(
         sms=settings.sms_gateway(),
         data_dir=settings.data_dir,
     )
+    limiter = hardening.limiter_for(settings, rt)
     keeper = rt.watch = WatchKeeper(engine, make_sessionmaker(engine, read_only=True), rt.cipher)
     batcher = rt.audit_batcher = AuditBatcher(engine, factory, rt.clock)
     worker = Worker(
@@ -137,6 +139,7 @@ def create_app(
     _mount_docs(app)
     _document_raw_bodies(app)
     _error_handlers(app)
+    hardening.install(app, settings, limiter)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -181,13 +184,26 @@ def _mount_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="Quanzu API",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/docs-assets/favicon.png",
-        )
+        # FastAPI's page starts Swagger UI with an inline script, which our CSP refuses.
+        return HTMLResponse(DOCS_PAGE)
+
+
+DOCS_PAGE = """<!doctype html>
+<html>
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="/docs-assets/swagger-ui.css">
+<link rel="icon" href="/docs-assets/favicon.png">
+<title>Quanzu API</title>
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs-assets/swagger-ui-bundle.js"></script>
+<script src="/static/swagger-init.js"></script>
+</body>
+</html>
+"""
 
 
 def _document_raw_bodies(app: FastAPI) -> None:
@@ -222,6 +238,7 @@ def _document_raw_bodies(app: FastAPI) -> None:
                 schema = model.model_json_schema(ref_template=REF_TEMPLATE)
                 components.update(schema.pop("$defs", {}))
                 components[model.__name__] = schema
+            hardening.declare_error_responses(spec)
             app.openapi_schema = spec
         return app.openapi_schema
 
@@ -229,11 +246,16 @@ def _document_raw_bodies(app: FastAPI) -> None:
 
 
 def _error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, hardening.request_validation_error)
+
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         body: dict[str, object] = {"error": exc.code, "message": exc.message}
         errors = getattr(exc, "errors", None)
         if errors:
             body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
         return JSONResponse(body, status_code=exc.status_code, headers=headers)

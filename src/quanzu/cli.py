@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -100,6 +101,8 @@ def serve(
         _start_demo_feed(settings, f"http://{host}:{port}", demo_feed, stop)
     try:
         if workers > 1:
+            # Each process enforces its share of the rate limits (security/ratelimit.py).
+            os.environ.setdefault("QUANZU_SERVER_PROCESSES", str(workers))
             uvicorn.run("quanzu.asgi:app", host=host, port=port, workers=workers, log_level="info")
         else:
             from quanzu.app import create_app

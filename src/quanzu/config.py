@@ -42,6 +42,27 @@ class Settings(BaseSettings):
         Path(__file__).resolve().parents[2] / "web" / "node_modules"
     )  # SLA deadlines, escalation ladder, close rules; default shipped
 
+    # Hostile input (docs/security.md). Body limits for every route; upload routes get more.
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    upload_paths: tuple[str, ...] = ("/api/v1/imports", "/ui/imports")
+    # How many processes serve the same clients (`quanzu serve --workers N` sets it): each keeps
+    # its own buckets and enforces its share of the rates below.
+    server_processes: int = Field(default=1, ge=1)
+    # Requests per second (sustained) and burst, per credential; a rate <= 0 turns the limit off.
+    # Machine tokens are high: a bank's system screens every counter transaction of all its branches.
+    rate_machine_per_s: float = 300.0
+    rate_machine_burst: int = Field(default=600, ge=1)
+    rate_personal_per_s: float = 20.0
+    rate_personal_burst: int = Field(default=100, ge=1)
+    rate_session_per_s: float = 20.0
+    rate_session_burst: int = Field(default=200, ge=1)
+    # Login attempts per login name (on top of the lockout after login_max_failures failures).
+    rate_login_per_minute: float = 10.0
+    rate_login_burst: int = Field(default=10, ge=1)
+    # Strict-Transport-Security max-age, sent on https requests (or all, if base_url is https); 0: never.
+    hsts_seconds: int = Field(default=31_536_000, ge=0)
+
     @field_validator("database_url")
     @classmethod
     def _known_engine(cls, value: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, ViewportSize, sync_playwright
 from sqlalchemy import select, update
 
 from quanzu.kit.db import transaction
@@ -66,6 +66,7 @@ class Web:
     district: District
     contexts: list[BrowserContext] = field(default_factory=list)
     js_errors: list[str] = field(default_factory=list)
+    csp_violations: list[str] = field(default_factory=list)
     _serial: int = 0
 
     # --- pages ---------------------------------------------------------------------------------
@@ -85,6 +86,7 @@ class Web:
         self.contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: self.js_errors.append(f"{page.url}: {exc}"))
+        page.on("console", lambda message: self._note_csp_violation(page, message))
         if user is not None:
             self.login(page, user)
         return page
@@ -119,6 +121,16 @@ class Web:
 
     def assert_no_js_errors(self) -> None:
         assert self.js_errors == [], self.js_errors
+        assert self.csp_violations == [], self.csp_violations
+
+    def _note_csp_violation(self, page: Page, message: ConsoleMessage) -> None:
+        """Chromium reports what the Content-Security-Policy refused on the console; every browser
+        test fails on one (the `web` fixture checks after each test)."""
+        if message.type == "error" and "Content Security Policy" in message.text:
+            where = message.location  # the script and line that tried it
+            self.csp_violations.append(
+                f"{page.url} ({where.get('url')}:{where.get('lineNumber')}): {message.text}"
+            )
 
     # --- the API, as feeds and other officers use it --------------------------------------------
 
@@ -168,3 +180,4 @@ def web(env: Env, live_server: LiveServer, browser: Browser) -> Iterator[Web]:
     yield w
     for context in w.contexts:  # before the server stops: the event streams end with them
         context.close()
+    assert w.csp_violations == [], f"the pages broke their Content-Security-Policy: {w.csp_violations}"

@@ -143,6 +143,8 @@ def actor_for(session: Session, user: User) -> Actor:
 def login(session: Session, rt: Runtime, username: str, password: str) -> tuple[Actor, str]:
     """Password login with lockout after repeated failures; returns a session token.
     Failures are counted in the caller's transaction, which the edge commits even on failure."""
+    if rt.login_throttle is not None:
+        rt.login_throttle.check(username)
     now = rt.clock.now()
     user = org_repo.user_by_username(session, username)
     if user is None or not user.active or not user.password_hash:

@@ -23,7 +23,7 @@ from quanzu.banks.schemas import (
     WatchEndIn,
     WatchIn,
 )
-from quanzu.kit.validation import body_doc, parse
+from quanzu.kit.validation import RowId, body_doc, parse
 from quanzu.web.edge import json_body, machine_actor, run_service, state
 
 router = APIRouter(prefix="/api/v1", tags=["banks"])
@@ -91,7 +91,7 @@ async def list_stop_payments(request: Request, open: bool = True) -> list[StopPa
     responses=_ERRORS,
     openapi_extra=body_doc(StopAckIn),
 )
-async def acknowledge_stop(request: Request, stop_id: int) -> StopPaymentView:
+async def acknowledge_stop(request: Request, stop_id: RowId) -> StopPaymentView:
     body = parse(StopAckIn, await json_body(request) if await request.body() else {})
     return await run_service(
         request, lambda s, rt, a: service.acknowledge_stop_payment(s, rt, a, stop_id, body)
@@ -104,14 +104,14 @@ async def acknowledge_stop(request: Request, stop_id: int) -> StopPaymentView:
     responses=_ERRORS,
     openapi_extra=body_doc(StopResultIn),
 )
-async def report_stop_result(request: Request, stop_id: int) -> StopPaymentView:
+async def report_stop_result(request: Request, stop_id: RowId) -> StopPaymentView:
     """What the bank froze on each account: `stopped`, `partial` or `failed` with the amount."""
     body = parse(StopResultIn, await json_body(request))
     return await run_service(request, lambda s, rt, a: service.report_stop_result(s, rt, a, stop_id, body))
 
 
 @router.get("/cases/{case_id}/banks", response_model=BankLinkage, responses=_ERRORS)
-async def case_linkage(request: Request, case_id: int) -> BankLinkage:
+async def case_linkage(request: Request, case_id: RowId) -> BankLinkage:
     """The case's watch entries, bank events and stop-payment requests (identifiers masked)."""
     return await run_service(request, lambda s, rt, a: service.linkage(s, rt, a, case_id), read_only=True)
 
@@ -119,7 +119,7 @@ async def case_linkage(request: Request, case_id: int) -> BankLinkage:
 @router.post(
     "/cases/{case_id}/watch", response_model=BankLinkage, responses=_ERRORS, openapi_extra=body_doc(WatchIn)
 )
-async def watch_case(request: Request, case_id: int) -> BankLinkage:
+async def watch_case(request: Request, case_id: RowId) -> BankLinkage:
     """Put the case's target on the banks' watch list, or extend the active watch."""
     body = parse(WatchIn, await json_body(request))
     return await run_service(request, lambda s, rt, a: service.watch_case(s, rt, a, case_id, body))
@@ -131,7 +131,7 @@ async def watch_case(request: Request, case_id: int) -> BankLinkage:
     responses=_ERRORS,
     openapi_extra=body_doc(WatchEndIn),
 )
-async def end_watch(request: Request, case_id: int) -> BankLinkage:
+async def end_watch(request: Request, case_id: RowId) -> BankLinkage:
     body = parse(WatchEndIn, await json_body(request))
     return await run_service(request, lambda s, rt, a: service.end_watch(s, rt, a, case_id, body))
 
@@ -143,7 +143,7 @@ async def end_watch(request: Request, case_id: int) -> BankLinkage:
     responses=_ERRORS,
     openapi_extra=body_doc(StopPaymentIn),
 )
-async def file_stop_payment(request: Request, case_id: int) -> StopPaymentView:
+async def file_stop_payment(request: Request, case_id: RowId) -> StopPaymentView:
     """File an emergency stop-payment request (紧急止付) with one bank for named accounts."""
     body = parse(StopPaymentIn, await json_body(request))
     return await run_service(request, lambda s, rt, a: service.file_stop_payment(s, rt, a, case_id, body))
@@ -152,7 +152,7 @@ async def file_stop_payment(request: Request, case_id: int) -> StopPaymentView:
 @router.post(
     "/cases/{case_id}/stop-payments/{stop_id}/cancel", response_model=StopPaymentView, responses=_ERRORS
 )
-async def cancel_stop_payment(request: Request, case_id: int, stop_id: int) -> StopPaymentView:
+async def cancel_stop_payment(request: Request, case_id: RowId, stop_id: RowId) -> StopPaymentView:
     return await run_service(
         request, lambda s, rt, a: service.cancel_stop_payment(s, rt, a, case_id, stop_id)
     )

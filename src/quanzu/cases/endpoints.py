@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from quanzu.cases import service
 from quanzu.cases.schemas import CaseDetail, CaseSummary, RevealedTarget
+from quanzu.kit.validation import RowId
 from quanzu.web.edge import actor, unit_of_work
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -38,13 +39,13 @@ def list_cases(
 @router.get(
     "/{case_id}", response_model=CaseDetail, responses={404: {"description": "Not found or not yours"}}
 )
-def get_case(request: Request, case_id: int) -> CaseDetail:
+def get_case(request: Request, case_id: RowId) -> CaseDetail:
     with unit_of_work(request, read_only=True) as (session, rt):
         return service.get_case(session, rt, actor(session, request), case_id)
 
 
 @router.post("/{case_id}/reveal", response_model=RevealedTarget)
-def reveal_target(request: Request, case_id: int) -> RevealedTarget:
+def reveal_target(request: Request, case_id: RowId) -> RevealedTarget:
     """The target's unmasked identifiers; recorded in the audit trail."""
     with unit_of_work(request) as (session, rt):
         return service.reveal_target(session, rt, actor(session, request), case_id)

@@ -19,7 +19,7 @@ from quanzu.followups.schemas import (
     ProtectiveActionsIn,
     ProtectiveActionsView,
 )
-from quanzu.kit.validation import body_doc, parse
+from quanzu.kit.validation import RowId, body_doc, parse
 from quanzu.web.edge import json_body, run_service
 
 router = APIRouter(prefix="/api/v1", tags=["follow-ups"])
@@ -50,7 +50,7 @@ async def due_callbacks(
 
 
 @router.get("/cases/{case_id}/followups", response_model=FollowUps, responses=_ERRORS)
-async def case_follow_ups(request: Request, case_id: int) -> FollowUps:
+async def case_follow_ups(request: Request, case_id: RowId) -> FollowUps:
     """The case's follow-up plan (null before its first meeting) and every callback."""
     return await run_service(request, lambda s, rt, a: service.follow_ups(s, rt, a, case_id), read_only=True)
 
@@ -61,7 +61,7 @@ async def case_follow_ups(request: Request, case_id: int) -> FollowUps:
     responses=_ERRORS,
     openapi_extra=body_doc(CallbackIn),
 )
-async def record_callback(request: Request, case_id: int, callback_id: int) -> FollowUps:
+async def record_callback(request: Request, case_id: RowId, callback_id: RowId) -> FollowUps:
     """Record a callback: reached or not, warning signs, a note. A warning sign reopens a closed
     case, raises its risk a level and re-alerts the station."""
     body = parse(CallbackIn, await json_body(request))
@@ -71,7 +71,7 @@ async def record_callback(request: Request, case_id: int, callback_id: int) -> F
 
 
 @router.get("/cases/{case_id}/awakening", response_model=list[AwakeningView], responses=_ERRORS)
-async def awakening_sessions(request: Request, case_id: int) -> list[AwakeningView]:
+async def awakening_sessions(request: Request, case_id: RowId) -> list[AwakeningView]:
     return await run_service(
         request, lambda s, rt, a: service.awakening_sessions(s, rt, a, case_id), read_only=True
     )
@@ -84,7 +84,7 @@ async def awakening_sessions(request: Request, case_id: int) -> list[AwakeningVi
     responses=_ERRORS,
     openapi_extra=body_doc(AwakeningIn),
 )
-async def schedule_awakening(request: Request, case_id: int) -> AwakeningView:
+async def schedule_awakening(request: Request, case_id: RowId) -> AwakeningView:
     """Schedule a session in the awakening room (反诈叫醒室): station, room, time, planned attendees."""
     body = parse(AwakeningIn, await json_body(request))
     return await run_service(request, lambda s, rt, a: service.schedule_awakening(s, rt, a, case_id, body))
@@ -96,7 +96,7 @@ async def schedule_awakening(request: Request, case_id: int) -> AwakeningView:
     responses=_ERRORS,
     openapi_extra=body_doc(AwakeningRecordIn),
 )
-async def record_awakening(request: Request, case_id: int, session_id: int) -> AwakeningView:
+async def record_awakening(request: Request, case_id: RowId, session_id: RowId) -> AwakeningView:
     """Record the session as held: who attended, materials, relatives present, outcome."""
     body = parse(AwakeningRecordIn, await json_body(request))
     return await run_service(
@@ -105,7 +105,7 @@ async def record_awakening(request: Request, case_id: int, session_id: int) -> A
 
 
 @router.get("/cases/{case_id}/protective-actions", response_model=ProtectiveActionsView, responses=_ERRORS)
-async def get_protective_actions(request: Request, case_id: int) -> ProtectiveActionsView:
+async def get_protective_actions(request: Request, case_id: RowId) -> ProtectiveActionsView:
     """The six protective actions, each done or not, by whom, when, with a note."""
     return await run_service(
         request, lambda s, rt, a: service.protective_actions(s, rt, a, case_id), read_only=True
@@ -118,7 +118,7 @@ async def get_protective_actions(request: Request, case_id: int) -> ProtectiveAc
     responses=_ERRORS,
     openapi_extra=body_doc(ProtectiveActionsIn),
 )
-async def put_protective_actions(request: Request, case_id: int) -> ProtectiveActionsView:
+async def put_protective_actions(request: Request, case_id: RowId) -> ProtectiveActionsView:
     """Set any of the six items: `apps_removed`, `phone_scanned`, `second_phone_found`,
     `bank_watch_requested`, `relatives_informed`, `contact_reported`."""
     body = parse(ProtectiveActionsIn, await json_body(request))

@@ -26,7 +26,7 @@ from quanzu.helpers.schemas import (
     RevealIn,
 )
 from quanzu.kit.runtime import Runtime
-from quanzu.kit.validation import body_doc, parse
+from quanzu.kit.validation import RowId, body_doc, parse
 from quanzu.web.edge import actor, json_body, unit_of_work
 
 router = APIRouter(prefix="/api/v1", tags=["social forces"])
@@ -50,7 +50,7 @@ async def _write(request: Request, model: type[B], work: Callable[[Session, Runt
 
 
 @router.get("/cases/{case_id}/contacts", response_model=list[ContactOut], responses=_RESPONSES)
-def list_contacts(request: Request, case_id: int) -> list[ContactOut]:
+def list_contacts(request: Request, case_id: RowId) -> list[ContactOut]:
     """The target's relatives, work-unit leaders and village/community workers (masked)."""
     with unit_of_work(request, read_only=True) as (session, _rt):
         return service.list_contacts(session, actor(session, request), case_id)
@@ -63,14 +63,14 @@ def list_contacts(request: Request, case_id: int) -> list[ContactOut]:
     responses=_RESPONSES,
     openapi_extra=body_doc(ContactIn),
 )
-async def add_contact(request: Request, case_id: int) -> ContactOut:
+async def add_contact(request: Request, case_id: RowId) -> ContactOut:
     """Add someone close to the target (`relation`: relative, work_leader, community_worker);
     the same phone again updates that contact."""
     return await _write(request, ContactIn, lambda s, rt, a, b: service.add_contact(s, rt, a, case_id, b))
 
 
 @router.get("/cases/{case_id}/helpers", response_model=list[CandidateOut], responses=_RESPONSES)
-def helper_candidates(request: Request, case_id: int) -> list[CandidateOut]:
+def helper_candidates(request: Request, case_id: RowId) -> list[CandidateOut]:
     """Who can reach the target first, best first, each with the reason: guards at the target's
     employer (tolerant name matching) or community, relatives, work-unit leaders."""
     with unit_of_work(request, read_only=True) as (session, rt):
@@ -83,7 +83,7 @@ def helper_candidates(request: Request, case_id: int) -> list[CandidateOut]:
     responses=_RESPONSES,
     openapi_extra=body_doc(RevealIn),
 )
-async def reveal_helper(request: Request, case_id: int) -> RevealedHelper:
+async def reveal_helper(request: Request, case_id: RowId) -> RevealedHelper:
     """A suggested (or asked) helper's full name and phone; recorded in the audit trail."""
     return await _write(request, RevealIn, lambda s, rt, a, b: service.reveal_helper(s, rt, a, case_id, b))
 
@@ -95,7 +95,7 @@ async def reveal_helper(request: Request, case_id: int) -> RevealedHelper:
     responses=_RESPONSES,
     openapi_extra=body_doc(HelpRequestIn),
 )
-async def request_help(request: Request, case_id: int) -> list[HelpRequestCreated]:
+async def request_help(request: Request, case_id: RowId) -> list[HelpRequestCreated]:
     """Ask the chosen helpers (`{"helpers": [{"kind": "guard", "id": 12}]}`): each gets a
     one-time link by SMS. The links are in this answer once and never again."""
     return await _write(
@@ -104,7 +104,7 @@ async def request_help(request: Request, case_id: int) -> list[HelpRequestCreate
 
 
 @router.get("/cases/{case_id}/help-requests", response_model=list[HelpRequestOut], responses=_RESPONSES)
-def list_help_requests(request: Request, case_id: int) -> list[HelpRequestOut]:
+def list_help_requests(request: Request, case_id: RowId) -> list[HelpRequestOut]:
     """The case's help requests: sent / opened / answered / expired, the answer, who was first
     to reach the target, the SMS delivery."""
     with unit_of_work(request, read_only=True) as (session, rt):

@@ -17,6 +17,7 @@ from quanzu.policy.service import load_policy
 if TYPE_CHECKING:
     from quanzu.audit.batcher import AuditBatcher
     from quanzu.banks.keeper import WatchKeeper
+    from quanzu.security.ratelimit import LoginThrottle
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +59,4 @@ class Runtime:
     sms: SmsGatewayConfig | None = None
     # QUANZU_DATA_DIR: where the learned scam-type model is kept (None: the phrase model only).
     data_dir: Path | None = None
+    login_throttle: LoginThrottle | None = None  # attempts per login name (None in the CLI)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from fastapi import Path
 from pydantic import BaseModel, ValidationError
 
 from quanzu.kit.errors import FieldError, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 REF_TEMPLATE = "#/components/schemas/{model}"
+# Ids are PostgreSQL `integer`s: a larger number names no row and must not reach the database
+# (where it is an error, not a miss). Every `{…_id}` in a path is a RowId.
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 # Chinese first for the common cases; anything else keeps pydantic's own wording.
 _MESSAGES = {

@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from quanzu.kit.validation import body_doc, parse
+from quanzu.kit.validation import RowId, body_doc, parse
 from quanzu.reports.schemas import KpiQuery
 from quanzu.review import exports, service
 from quanzu.review.schemas import (
@@ -60,7 +60,7 @@ async def list_reviews(
 
 
 @router.get("/reviews/{review_id}", response_model=ReviewView, responses=_ERRORS)
-async def get_review(request: Request, review_id: int) -> ReviewView:
+async def get_review(request: Request, review_id: RowId) -> ReviewView:
     return await run_service(
         request, lambda s, rt, a: service.get_review(s, rt, a, review_id), read_only=True
     )
@@ -69,7 +69,7 @@ async def get_review(request: Request, review_id: int) -> ReviewView:
 @router.post(
     "/reviews/{review_id}", response_model=ReviewView, responses=_ERRORS, openapi_extra=body_doc(DecisionIn)
 )
-async def decide_review(request: Request, review_id: int) -> ReviewView:
+async def decide_review(request: Request, review_id: RowId) -> ReviewView:
     """The centre confirms the checklist or overrides items (`{item_code: passed|failed}`) with a
     reason. Failed items become findings and an accountability notice to the station chief."""
     body = parse(DecisionIn, await json_body(request))
@@ -92,7 +92,7 @@ async def list_notices(
     responses=_ERRORS,
     openapi_extra=body_doc(AcknowledgeIn),
 )
-async def acknowledge_notice(request: Request, notice_id: int) -> NoticeView:
+async def acknowledge_notice(request: Request, notice_id: RowId) -> NoticeView:
     """The station chief acknowledges a notice with a response; the reminders stop."""
     body = parse(AcknowledgeIn, await json_body(request))
     return await run_service(request, lambda s, rt, a: service.acknowledge_notice(s, rt, a, notice_id, body))

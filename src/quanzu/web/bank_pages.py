@@ -14,7 +14,7 @@ from quanzu.banks import repository, service
 from quanzu.banks.rules import STOP_STATE_LABELS
 from quanzu.banks.schemas import StopPaymentIn, WatchEndIn, WatchIn
 from quanzu.kit.runtime import Runtime
-from quanzu.kit.validation import parse
+from quanzu.kit.validation import RowId, parse
 from quanzu.web.pages import _view, render
 
 router = APIRouter(include_in_schema=False)
@@ -42,11 +42,11 @@ def _panel(
 
 
 @router.get("/ui/cases/{case_id}/banks")
-async def banks_panel(request: Request, case_id: int) -> Response:
+async def banks_panel(request: Request, case_id: RowId) -> Response:
     return await _view(request, lambda s, rt, who: _panel(request, s, rt, who, case_id))
 
 
-async def _move(request: Request, case_id: int, move: Any) -> Response:
+async def _move(request: Request, case_id: RowId, move: Any) -> Response:
     form = await request.form()
 
     def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
@@ -57,7 +57,7 @@ async def _move(request: Request, case_id: int, move: Any) -> Response:
 
 
 @router.post("/ui/cases/{case_id}/banks/watch")
-async def ui_watch(request: Request, case_id: int) -> Response:
+async def ui_watch(request: Request, case_id: RowId) -> Response:
     def move(session: Session, rt: Runtime, who: Actor, form: Any) -> None:
         data = {
             "reason": str(form.get("reason", "")),
@@ -71,7 +71,7 @@ async def ui_watch(request: Request, case_id: int) -> Response:
 
 
 @router.post("/ui/cases/{case_id}/banks/watch/end")
-async def ui_end_watch(request: Request, case_id: int) -> Response:
+async def ui_end_watch(request: Request, case_id: RowId) -> Response:
     def move(session: Session, rt: Runtime, who: Actor, form: Any) -> None:
         service.end_watch(
             session, rt, who, case_id, parse(WatchEndIn, {"reason": str(form.get("reason", ""))})
@@ -81,7 +81,7 @@ async def ui_end_watch(request: Request, case_id: int) -> Response:
 
 
 @router.post("/ui/cases/{case_id}/banks/stop")
-async def ui_stop(request: Request, case_id: int) -> Response:
+async def ui_stop(request: Request, case_id: RowId) -> Response:
     def move(session: Session, rt: Runtime, who: Actor, form: Any) -> None:
         rows = zip(form.getlist("sp_account"), form.getlist("sp_amount"), strict=False)
         data = {
@@ -95,7 +95,7 @@ async def ui_stop(request: Request, case_id: int) -> Response:
 
 
 @router.post("/ui/cases/{case_id}/banks/stop/{stop_id}/cancel")
-async def ui_cancel_stop(request: Request, case_id: int, stop_id: int) -> Response:
+async def ui_cancel_stop(request: Request, case_id: RowId, stop_id: RowId) -> Response:
     def move(session: Session, rt: Runtime, who: Actor, _form: Any) -> None:
         service.cancel_stop_payment(session, rt, who, case_id, stop_id)
 

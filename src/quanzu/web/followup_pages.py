@@ -23,7 +23,7 @@ from quanzu.codes import (
 from quanzu.followups import service
 from quanzu.followups.schemas import AwakeningIn, AwakeningRecordIn, CallbackIn, ProtectiveActionsIn
 from quanzu.kit.runtime import Runtime
-from quanzu.kit.validation import parse
+from quanzu.kit.validation import RowId, parse
 from quanzu.web.pages import _view, render
 
 router = APIRouter(include_in_schema=False)
@@ -70,12 +70,12 @@ def _panel(
 
 
 @router.get("/ui/cases/{case_id}/followups")
-async def followups_panel(request: Request, case_id: int) -> Response:
+async def followups_panel(request: Request, case_id: RowId) -> Response:
     return await _view(request, lambda s, rt, who: _panel(request, s, rt, who, case_id))
 
 
 async def _move(
-    request: Request, case_id: int, move: Callable[[Session, Runtime, Actor, Any], None]
+    request: Request, case_id: RowId, move: Callable[[Session, Runtime, Actor, Any], None]
 ) -> Response:
     form = await request.form()
 
@@ -87,7 +87,7 @@ async def _move(
 
 
 @router.post("/ui/cases/{case_id}/followups/callbacks/{callback_id}")
-async def ui_callback(request: Request, case_id: int, callback_id: int) -> Response:
+async def ui_callback(request: Request, case_id: RowId, callback_id: RowId) -> Response:
     def move(session: Session, rt: Runtime, who: Actor, form: Any) -> None:
         data = {
             "reached": form.get("reached") == "yes",
@@ -100,7 +100,7 @@ async def ui_callback(request: Request, case_id: int, callback_id: int) -> Respo
 
 
 @router.post("/ui/cases/{case_id}/followups/awakening/new")
-async def ui_schedule_awakening(request: Request, case_id: int) -> Response:
+async def ui_schedule_awakening(request: Request, case_id: RowId) -> Response:
     def move(session: Session, rt: Runtime, who: Actor, form: Any) -> None:
         at = str(form.get("at", ""))
         data = {
@@ -116,7 +116,7 @@ async def ui_schedule_awakening(request: Request, case_id: int) -> Response:
 
 
 @router.post("/ui/cases/{case_id}/followups/awakening/{session_id}")
-async def ui_record_awakening(request: Request, case_id: int, session_id: int) -> Response:
+async def ui_record_awakening(request: Request, case_id: RowId, session_id: RowId) -> Response:
     def move(session: Session, rt: Runtime, who: Actor, form: Any) -> None:
         data = {
             "attended": _lines(form.get("attended")),
@@ -131,7 +131,7 @@ async def ui_record_awakening(request: Request, case_id: int, session_id: int) -
 
 
 @router.post("/ui/cases/{case_id}/followups/protective/save")
-async def ui_protective(request: Request, case_id: int) -> Response:
+async def ui_protective(request: Request, case_id: RowId) -> Response:
     def move(session: Session, rt: Runtime, who: Actor, form: Any) -> None:
         done = set(form.getlist("done"))
         items = [

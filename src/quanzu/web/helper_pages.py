@@ -16,7 +16,7 @@ from quanzu.helpers import service
 from quanzu.helpers.schemas import AnswerIn, ContactIn, HelpRequestIn, RevealIn
 from quanzu.kit.errors import DomainError
 from quanzu.kit.runtime import Runtime
-from quanzu.kit.validation import parse
+from quanzu.kit.validation import RowId, parse
 from quanzu.web.edge import unit_of_work
 from quanzu.web.pages import _view, render
 
@@ -59,12 +59,12 @@ def _panel(
 
 
 @router.get("/ui/cases/{case_id}/helpers")
-async def helpers_panel(request: Request, case_id: int) -> Response:
+async def helpers_panel(request: Request, case_id: RowId) -> Response:
     return await _view(request, lambda s, rt, who: _panel(request, s, rt, who, case_id))
 
 
 @router.get("/ui/cases/{case_id}/helpers/requests")
-async def helpers_requests(request: Request, case_id: int) -> Response:
+async def helpers_requests(request: Request, case_id: RowId) -> Response:
     def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
         rows = service.list_requests(session, rt, who, case_id)
         return render(request, "fragments/help_requests.html", who, case_id=case_id, requests=rows, **LABELS)
@@ -73,7 +73,7 @@ async def helpers_requests(request: Request, case_id: int) -> Response:
 
 
 @router.post("/ui/cases/{case_id}/helpers/request")
-async def ui_request_help(request: Request, case_id: int) -> Response:
+async def ui_request_help(request: Request, case_id: RowId) -> Response:
     form = await request.form()
     refs = [str(v).split(":", 1) for v in form.getlist("helper") if ":" in str(v)]
     data = {"helpers": [{"kind": k, "id": i} for k, i in refs], "note": str(form.get("note", ""))}
@@ -86,7 +86,7 @@ async def ui_request_help(request: Request, case_id: int) -> Response:
 
 
 @router.post("/ui/cases/{case_id}/helpers/contacts")
-async def ui_add_contact(request: Request, case_id: int) -> Response:
+async def ui_add_contact(request: Request, case_id: RowId) -> Response:
     data = {k: str(v) for k, v in (await request.form()).items()}
 
     def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
@@ -97,7 +97,7 @@ async def ui_add_contact(request: Request, case_id: int) -> Response:
 
 
 @router.post("/ui/cases/{case_id}/helpers/reveal")
-async def ui_reveal_helper(request: Request, case_id: int) -> Response:
+async def ui_reveal_helper(request: Request, case_id: RowId) -> Response:
     data = {k: str(v) for k, v in (await request.form()).items()}
 
     def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:

@@ -33,7 +33,7 @@ from quanzu.dissuasion.rules import STEP_OUTCOMES
 from quanzu.dissuasion.schemas import AssignIn, CloseIn, EscalateIn, RouteIn, StepIn
 from quanzu.kit.errors import DomainError, NotAuthenticated
 from quanzu.kit.runtime import Runtime
-from quanzu.kit.validation import parse
+from quanzu.kit.validation import RowId, parse
 from quanzu.org import service as org
 from quanzu.org.schemas import ShiftAdd
 from quanzu.reports import service as reports
@@ -210,7 +210,12 @@ async def _view(
 
 @router.get("/login")
 def login_page(request: Request, next: str = "/") -> HTMLResponse:
-    return render(request, "login.html", None, next=next if next.startswith("/") else "/")
+    return render(request, "login.html", None, next=next if _is_local_path(next) else "/")
+
+
+def _is_local_path(target: str) -> bool:
+    """A path on this site: `//host` and `/\\host` are other sites to a browser (open redirect)."""
+    return target.startswith("/") and not target.startswith("//") and "\\" not in target
 
 
 @router.post("/login")
@@ -239,7 +244,7 @@ async def login_submit(request: Request) -> Response:
         finally:
             session.close()
         response = RedirectResponse(
-            target if target.startswith("/") and target != "/" else HOME_BY_ROLE.get(who.role, "/m"),
+            target if _is_local_path(target) and target != "/" else HOME_BY_ROLE.get(who.role, "/m"),
             status_code=303,
         )
         response.set_cookie(
@@ -324,7 +329,7 @@ def _case_page(
 
 
 @router.get("/cases/{case_id}")
-async def case_page(request: Request, case_id: int) -> Response:
+async def case_page(request: Request, case_id: RowId) -> Response:
     return await _view(request, lambda s, rt, who: _case_page(request, s, rt, who, case_id, "case.html"))
 
 
@@ -335,7 +340,7 @@ def _form_list(form: Any, prefix: str) -> list[dict[str, str]]:
 
 
 async def _case_move(
-    request: Request, case_id: int, move: Callable[[Session, Runtime, Actor, dict[str, Any]], object]
+    request: Request, case_id: RowId, move: Callable[[Session, Runtime, Actor, dict[str, Any]], object]
 ) -> Response:
     form = await request.form()
     data: dict[str, Any] = {k: v for k, v in form.items() if not k.startswith("rc_")}
@@ -350,7 +355,7 @@ async def _case_move(
 
 
 @router.post("/ui/cases/{case_id}/reveal")
-async def ui_reveal(request: Request, case_id: int) -> Response:
+async def ui_reveal(request: Request, case_id: RowId) -> Response:
     def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
         target = cases.reveal_target(session, rt, who, case_id)
         return render(request, "fragments/revealed.html", who, target=target)
@@ -370,7 +375,7 @@ _MOVES: dict[str, tuple[type[BaseModel] | None, Callable[..., object]]] = {
 
 
 @router.post("/ui/cases/{case_id}/{action}")
-async def ui_move(request: Request, case_id: int, action: str) -> Response:
+async def ui_move(request: Request, case_id: RowId, action: str) -> Response:
     if action not in _MOVES:
         return Response(status_code=404)
     model, service = _MOVES[action]
@@ -423,7 +428,7 @@ async def board_list(request: Request) -> Response:
 
 
 @router.post("/ui/board/route/{case_id}")
-async def board_route(request: Request, case_id: int) -> Response:
+async def board_route(request: Request, case_id: RowId) -> Response:
     form = await request.form()
 
     def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
@@ -467,7 +472,7 @@ async def add_shift(request: Request, code: str) -> Response:
 
 
 @router.post("/ui/stations/{code}/shifts/{shift_id}/delete")
-async def remove_shift(request: Request, code: str, shift_id: int) -> Response:
+async def remove_shift(request: Request, code: str, shift_id: RowId) -> Response:
     def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
         org.remove_shift(session, rt, who, code, shift_id)
         return _station(request, session, rt, who, code, "fragments/roster.html", flash="已删除")

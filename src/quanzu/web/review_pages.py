@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from quanzu.auth.actor import Actor
 from quanzu.codes import Role
 from quanzu.kit.runtime import Runtime
-from quanzu.kit.validation import parse
+from quanzu.kit.validation import RowId, parse
 from quanzu.reports.schemas import KpiQuery
 from quanzu.review import service
 from quanzu.review.rules import NOTICE_STATE_LABELS, REVIEW_STATE_LABELS, STATUS_LABELS, all_item_labels
@@ -65,7 +65,7 @@ async def review_page(request: Request) -> Response:
 
 
 @router.post("/ui/reviews/{review_id}")
-async def ui_decide(request: Request, review_id: int) -> Response:
+async def ui_decide(request: Request, review_id: RowId) -> Response:
     form = await request.form()
     overrides = {
         str(k).removeprefix("ov_"): str(v) for k, v in form.items() if str(k).startswith("ov_") and str(v)
@@ -101,7 +101,7 @@ async def notices_page(request: Request) -> Response:
 
 
 @router.post("/ui/notices/{notice_id}/acknowledge")
-async def ui_acknowledge(request: Request, notice_id: int) -> Response:
+async def ui_acknowledge(request: Request, notice_id: RowId) -> Response:
     form = await request.form()
     data = {"response": str(form.get("response", ""))}
 
