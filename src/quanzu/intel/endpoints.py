@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from quanzu.intel import exports, service
 from quanzu.intel.schemas import CaseIntelOut, RankingRow, ScamTypeDecisionIn, SuggestIn, SuggestOut
-from quanzu.kit.validation import body_doc, parse
+from quanzu.kit.validation import RowId, body_doc, parse
 from quanzu.web.edge import json_body, run_service
 
 router = APIRouter(prefix="/api/v1", tags=["intel"])
@@ -19,7 +19,7 @@ _ERRORS: dict[int | str, dict[str, str]] = {404: {"description": "Not found or n
 
 
 @router.get("/cases/{case_id}/intel", response_model=CaseIntelOut, responses=_ERRORS)
-async def case_intel(request: Request, case_id: int) -> CaseIntelOut:
+async def case_intel(request: Request, case_id: RowId) -> CaseIntelOut:
     """The scam-type suggestion with the words that drove it, the risk score with each factor's
     points, the dissuasion script, and other cases sharing a fraudster contact (case id, station,
     status and type only)."""
@@ -32,7 +32,7 @@ async def case_intel(request: Request, case_id: int) -> CaseIntelOut:
     responses=_ERRORS,
     openapi_extra=body_doc(ScamTypeDecisionIn),
 )
-async def decide_scam_type(request: Request, case_id: int) -> CaseIntelOut:
+async def decide_scam_type(request: Request, case_id: RowId) -> CaseIntelOut:
     """Confirm the suggested type, or correct it: sets the case's type; feeds the next training."""
     body = parse(ScamTypeDecisionIn, await json_body(request))
     return await run_service(request, lambda s, rt, a: service.decide_scam_type(s, rt, a, case_id, body))

@@ -15,7 +15,7 @@ from quanzu.intel import service
 from quanzu.intel.exports import KIND_LABELS
 from quanzu.intel.schemas import ScamTypeDecisionIn
 from quanzu.kit.runtime import Runtime
-from quanzu.kit.validation import parse
+from quanzu.kit.validation import RowId, parse
 from quanzu.web.pages import _view, render
 
 router = APIRouter(include_in_schema=False)
@@ -38,12 +38,12 @@ def _panel(
 
 
 @router.get("/ui/cases/{case_id}/intel")
-async def intel_panel(request: Request, case_id: int) -> Response:
+async def intel_panel(request: Request, case_id: RowId) -> Response:
     return await _view(request, lambda s, rt, who: _panel(request, s, rt, who, case_id))
 
 
 @router.post("/ui/cases/{case_id}/intel/scam-type")
-async def ui_decide(request: Request, case_id: int) -> Response:
+async def ui_decide(request: Request, case_id: RowId) -> Response:
     form = await request.form()
 
     def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
