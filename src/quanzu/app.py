@@ -34,6 +34,7 @@ from quanzu.kit.clock import Clock, SystemClock
 from quanzu.kit.crypto import PiiCipher
 from quanzu.kit.db import make_engine, make_sessionmaker
 from quanzu.kit.errors import DomainError, NotFound
+from quanzu.kit.listener import PgListener
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import REF_TEMPLATE
 from quanzu.policy.service import load_policy
@@ -67,7 +68,12 @@ def create_app(
         policy=load_policy(settings.policy_file),
         sms=settings.sms_gateway(),
     )
-    keeper = rt.watch = WatchKeeper(engine, make_sessionmaker(engine, read_only=True), rt.cipher)
+    keeper = rt.watch = WatchKeeper(make_sessionmaker(engine, read_only=True), rt.cipher)
+    # One LISTEN connection for the process (PostgreSQL): other processes' watch changes and
+    # live events reach this one through it.
+    listener = PgListener(engine)
+    keeper.attach(listener)
+    hub.attach(listener, make_sessionmaker(engine, read_only=True))
     batcher = rt.audit_batcher = AuditBatcher(engine, factory, rt.clock)
     worker = Worker(
         factory, rt, max_attempts=settings.delivery_max_attempts, timeout_s=settings.delivery_timeout_s
@@ -78,6 +84,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        listener.start()  # listening before the index is built: no change falls in between
         keeper.start()  # the screening index is built before the first request is served
         # The index is millions of long-lived objects: keep the cyclic GC from walking them again.
         gc.freeze()
@@ -87,7 +94,7 @@ def create_app(
         if run_worker:
             worker.stop()
         await batcher.close()
-        keeper.stop()
+        listener.stop()
         engine.dispose()
 
     app = FastAPI(
