@@ -143,7 +143,10 @@ class ThrowawayPostgres:
             admin.execute("CREATE DATABASE quanzu")
 
     def restart(self, mode: str = "fast") -> None:
-        self._run(self._pg_ctl, "-D", str(self.data), "-m", mode, "-w", "restart")
+        # -l: the new postmaster must not inherit our pipes (we would wait for them forever).
+        self._run(
+            self._pg_ctl, "-D", str(self.data), "-m", mode, "-l", str(self.dir / "pg.log"), "-w", "restart"
+        )
 
     def stop(self) -> None:
         try:

@@ -27,12 +27,14 @@ class IntakeLoad:
     threads: int = 6
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     statuses: Counter[int] = field(default_factory=Counter)
+    broken: Counter[str] = field(default_factory=Counter)  # transport errors by kind
     url: str = ""
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: count[int] = field(default_factory=count)
     _workers: list[threading.Thread] = field(default_factory=list)
     _bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answered_at: dict[str, float] = field(default_factory=dict)  # time.monotonic() of each 2xx
     stop_on_failure: bool = False  # a thread stops at its first failed request (the server died)
 
     def start(self, url: str) -> None:
@@ -55,6 +57,13 @@ class IntakeLoad:
         with self._lock:
             return [eid for eid, o in self.outcomes.items() if o == outcome]
 
+    def accepted_after(self, moment: float) -> list[str]:
+        """The ids answered 2xx after `moment` (time.monotonic()), earliest first."""
+        with self._lock:
+            return sorted(
+                (eid for eid, t in self.answered_at.items() if t > moment), key=self.answered_at.get
+            )
+
     def _run(self) -> None:
         with httpx.Client(timeout=httpx.Timeout(20.0, connect=5.0), trust_env=False) as client:
             while not self._stop.is_set():
@@ -64,6 +73,8 @@ class IntakeLoad:
                 outcome = self._post(client, external_id)
                 with self._lock:
                     self.outcomes[external_id] = outcome
+                    if outcome == "ok":
+                        self.answered_at[external_id] = time.monotonic()
                 if outcome != "ok" and self.stop_on_failure:
                     return
                 if outcome == "unsent":
@@ -83,7 +94,9 @@ class IntakeLoad:
             r = client.post(f"{self.url}/api/v1/warnings", json=body, headers={"Authorization": self._auth()})
         except httpx.ConnectError:
             return "unsent"
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            with self._lock:
+                self.broken[type(exc).__name__] += 1
             return "in_flight"
         with self._lock:
             self.statuses[r.status_code] += 1

@@ -44,5 +44,5 @@ def test_a_server_killed_mid_burst_loses_no_accepted_warning_and_duplicates_none
         committed = sum(1 for e in in_flight if stored.get(e))
         print(  # the drill's figures (pytest -s), recorded in docs/fault-drills.md
             f"\nkill -9 drill: {len(accepted)} accepted, {len(in_flight)} in flight at the kill "
-            f"({committed} of them committed), statuses {dict(load.statuses)}"
+            f"({committed} of them committed), statuses {dict(load.statuses)}, broken {dict(load.broken)}"
         )
