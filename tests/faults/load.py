@@ -60,9 +60,8 @@ class IntakeLoad:
     def accepted_after(self, moment: float) -> list[str]:
         """The ids answered 2xx after `moment` (time.monotonic()), earliest first."""
         with self._lock:
-            return sorted(
-                (eid for eid, t in self.answered_at.items() if t > moment), key=self.answered_at.get
-            )
+            later = [(t, eid) for eid, t in self.answered_at.items() if t > moment]
+        return [eid for _t, eid in sorted(later)]
 
     def _run(self) -> None:
         with httpx.Client(timeout=httpx.Timeout(20.0, connect=5.0), trust_env=False) as client:
