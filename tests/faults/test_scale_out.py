@@ -71,8 +71,8 @@ def test_events_raised_by_a_separate_worker_reach_the_servers(district: Deployme
     """A `quanzu worker` process has no live clients of its own: the SLA breach it fires reaches
     the duty leader connected to a server process."""
     _a, b = _servers(district)
-    leader = LiveStream(b, district.tokens["sl-leader-day"])
-    case_id = _case_of(district.post_warning(b, distinct_warning("SO-W", 3, target=SONGLING)))
+    leader = LiveStream(b, district.tokens["sz-leader"])  # SZ's duty leader is on shift around the clock
+    case_id = _case_of(district.post_warning(b, distinct_warning("SO-W", 3)))
     district.worker("worker-1")  # the 2-second sign deadline passes unsigned: the climb starts
     escalated = leader.next_event(lambda e: e["type"] == "case.escalated" and e["case_id"] == case_id)
     assert escalated["notification_id"]
