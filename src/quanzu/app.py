@@ -36,6 +36,7 @@ from quanzu.kit.clock import Clock, SystemClock
 from quanzu.kit.crypto import PiiCipher
 from quanzu.kit.db import make_engine, make_sessionmaker
 from quanzu.kit.errors import DomainError, NotFound
+from quanzu.kit.listener import PgListener
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import REF_TEMPLATE
 from quanzu.policy.service import load_policy
@@ -73,7 +74,12 @@ def create_app(
         data_dir=settings.data_dir,
     )
     limiter = hardening.limiter_for(settings, rt)
-    keeper = rt.watch = WatchKeeper(engine, make_sessionmaker(engine, read_only=True), rt.cipher)
+    keeper = rt.watch = WatchKeeper(make_sessionmaker(engine, read_only=True), rt.cipher)
+    # One LISTEN connection for the process (PostgreSQL): other processes' watch changes and
+    # live events reach this one through it.
+    listener = PgListener(engine)
+    keeper.attach(listener)
+    hub.attach(listener, make_sessionmaker(engine, read_only=True))
     batcher = rt.audit_batcher = AuditBatcher(engine, factory, rt.clock)
     worker = Worker(
         factory, rt, max_attempts=settings.delivery_max_attempts, timeout_s=settings.delivery_timeout_s
@@ -84,6 +90,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        listener.start()  # listening before the index is built: no change falls in between
         keeper.start()  # the screening index is built before the first request is served
         # The index is millions of long-lived objects: keep the cyclic GC from walking them again.
         gc.freeze()
@@ -93,7 +100,7 @@ def create_app(
         if run_worker:
             worker.stop()
         await batcher.close()
-        keeper.stop()
+        listener.stop()
         engine.dispose()
 
     app = FastAPI(

@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from quanzu.auth.actor import Actor
-from quanzu.dispatch import repository
+from quanzu.dispatch import live, repository
 from quanzu.dispatch.channels import (
     ChannelEndpoint,
     ChannelKind,
@@ -86,15 +86,8 @@ def announce(
                 for e in endpoint_ids
             ],
         )
-    live_events = [(uid, _live_event(nid, uid, base)) for nid, uid in zip(ids, recipients, strict=True)]
-
-    def release() -> None:
-        for uid, event in live_events:
-            rt.live.publish([uid], event)
-        if endpoint_ids:
-            rt.wake_delivery()
-
-    after_commit(session, release)
+    live_events = [([uid], _live_event(nid, uid, base)) for nid, uid in zip(ids, recipients, strict=True)]
+    live.release(session, rt, live_events, then=rt.wake_delivery if endpoint_ids else None)
 
 
 def send_to_person(
@@ -249,5 +242,4 @@ def inbox(session: Session, actor: Actor) -> list[Notification]:
 def broadcast_change(session: Session, rt: Runtime, case_id: int, state: str, user_ids: list[int]) -> None:
     """Tells open pages that a case changed (no inbox row: nothing to read later, just refresh)."""
     event = {"type": "case.changed", "case_id": case_id, "state": state, "at": rt.clock.now().isoformat()}
-    audience = list(dict.fromkeys(user_ids))
-    after_commit(session, lambda: rt.live.publish(audience, event))
+    live.release(session, rt, [(list(dict.fromkeys(user_ids)), event)])

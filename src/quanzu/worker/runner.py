@@ -22,6 +22,7 @@ from quanzu.timers.service import Handler, fire_due, next_due
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 5.0
 TIMER_HANDLERS: Mapping[str, Handler] = {
     "sla": on_sla_timer,
     "escalation": on_climb_timer,
@@ -67,15 +68,21 @@ class Worker:
         return self.fire_timers() + self.deliver() + self.seal_screening()
 
     def run_forever(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             self._wake.clear()
             try:
                 busy = self.run_once()
+                idle = self._idle_seconds() if busy == 0 else 0.0
+                failures = 0
             except Exception:
+                # The database may be restarting: keep the process, back off, try again (the
+                # pool's pre-ping replaces dead connections).
+                failures += 1
                 log.exception("worker round failed; retrying")
-                busy = 0
-            if busy == 0:
-                self._wake.wait(self._idle_seconds())
+                idle = min(POLL_SECONDS * failures, MAX_BACKOFF_SECONDS)
+            if idle > 0:
+                self._wake.wait(idle)
 
     def _idle_seconds(self) -> float:
         due = next_due(self._factory)
