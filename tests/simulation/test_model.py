@@ -65,7 +65,7 @@ def toy(**over: Any) -> Scenario:
 
 
 def test_toy_district_gives_the_hand_computed_figures() -> None:
-    result = service.run(toy(), seed=1)
+    result = service.run(toy(), seed=1, keep=False)
     k, race = result.kpis, result.race
     assert race.warnings == k.warnings == k.cases == 12  # one every two hours for a day
     assert race.outcomes == {"dissuaded": 12}
@@ -107,7 +107,7 @@ def test_same_seed_same_run_other_seed_other_run() -> None:
 
 
 def test_every_warning_ends_in_exactly_one_outcome() -> None:
-    result = service.run(scenario_from({"days": 5}), seed=3)
+    result = service.run(scenario_from({"days": 5}), seed=3, keep=False)
     race, k = result.race, result.kpis
     assert sum(race.outcomes.values()) == race.warnings == k.cases
     assert "open" not in race.outcomes and k.open_cases == 0
@@ -192,7 +192,7 @@ def test_the_real_services_replaying_a_run_give_the_same_kpis_as_the_bulk_rows()
     scenario = scenario_from(
         {"days": 1, "stations": ["SL", "SZ"], "arrivals": {"warnings_per_year": 15_000, "triage_share": 0.1}}
     )
-    fast = service.run(scenario, seed=3)
-    full = service.run(scenario, seed=3, full=True)
+    fast = service.run(scenario, seed=3, keep=False)
+    full = service.run(scenario, seed=3, full=True, keep=False)
     assert fast.kpis.escalated > 0 and fast.kpis.sla_breach_rate["first_contact"].breached > 0
     assert full.kpis.model_dump(mode="json") == fast.kpis.model_dump(mode="json")

@@ -30,7 +30,7 @@ def _open(browser: Browser, path: Path) -> tuple[int, int, list[str]]:
 
 def test_the_run_report_draws_every_chart_offline(browser: Browser, tmp_path: Path) -> None:
     scenario = scenario_from({"days": 2, "stations": ["SL", "SZ"]})
-    result = service.run(scenario, seed=1)
+    result = service.run(scenario, seed=1, keep=False)
     path = tmp_path / "report.html"
     path.write_text(report.run_report(result, scenario, Settings().web_assets_dir), encoding="utf-8")
     assert "<script src=" not in path.read_text(encoding="utf-8")  # self-contained

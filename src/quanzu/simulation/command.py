@@ -57,7 +57,7 @@ def simulate(
         seed_list = list(range(seed, seed + seeds))
         with _bar(console) as bar:
             task = bar.add_task("比较", total=2 * len(seed_list))
-            result, _, _ = service.compare(a, b, seed_list, lambda label, s: bar.advance(task, 0))
+            result, _, _ = service.compare(a, b, seed_list, lambda label, s: bar.advance(task))
             bar.update(task, completed=2 * len(seed_list))
         _comparison_table(console, result)
         out.write_text(report.comparison_report(result, a, b, assets), encoding="utf-8")

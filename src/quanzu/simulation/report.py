@@ -83,6 +83,16 @@ document.body.dataset.charts = String(Object.keys(OPTIONS).length);
 """
 
 
+def _num(x: float, *, sign: bool = False) -> str:
+    """Figures a chief reads: thousands separated, shares with four places."""
+    plus = "+" if sign else ""
+    if abs(x) >= 1000:
+        return f"{x:{plus},.0f}"
+    if abs(x) < 1:
+        return f"{x:{plus}.4f}"
+    return f"{x:{plus},.1f}"
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x * 100:.1f}%"
 
@@ -240,13 +250,20 @@ def comparison_report(comparison: Comparison, a: Scenario, b: Scenario, assets: 
         label = METRIC_LABELS.get(metric, metric)
         d = parts["b_minus_a"]
         rows.append(
-            f"<tr><td>{html.escape(label)}</td><td>{parts['a'].mean:,.4g}</td><td>{parts['b'].mean:,.4g}</td>"
-            f"<td>{d.mean:+,.4g}</td><td>[{d.low:+,.4g}, {d.high:+,.4g}]</td></tr>"
+            f"<tr><td>{html.escape(label)}</td><td>{_num(parts['a'].mean)}</td><td>{_num(parts['b'].mean)}</td>"
+            f"<td>{_num(d.mean, sign=True)}</td>"
+            f"<td>[{_num(d.low, sign=True)}, {_num(d.high, sign=True)}]</td></tr>"
         )
         charts[f"m{i}"] = {
-            "title": {"text": label, "textStyle": {"fontSize": 14}},
+            "title": {
+                "text": label,
+                "subtext": f"B − A = {_num(d.mean, sign=True)}，95% 置信区间 "
+                f"[{_num(d.low, sign=True)}, {_num(d.high, sign=True)}]（按种子配对）",
+                "textStyle": {"fontSize": 14},
+            },
             "tooltip": {},
             "xAxis": {"type": "category", "data": [comparison.a, comparison.b]},
+            "grid": {"top": 70},
             "yAxis": {"type": "value", "scale": True},
             "series": [
                 {"type": "bar", "data": [parts["a"].mean, parts["b"].mean]},

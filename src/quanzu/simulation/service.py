@@ -4,6 +4,7 @@ a paired comparison over seeds, and the staffing search."""
 from __future__ import annotations
 
 import math
+import shutil
 import statistics
 import tempfile
 import time
@@ -59,9 +60,11 @@ def run(
     database: Path | None = None,
     progress: Progress | None = None,
     full: bool = False,
+    keep: bool = True,
 ) -> RunResult:
     """The model, then its database (bulk rows, or with `full` the real services replaying every
-    move), then the real KPI code over that database."""
+    move), then the real KPI code over that database. `keep=False` removes a temporary database
+    afterwards (comparisons run many: ~35 MB a district year)."""
     began = time.perf_counter()
     log = simulate(scenario, seed, None if full else progress)
     path = database or Path(tempfile.mkdtemp(prefix="quanzu-sim-")) / "run.sqlite3"
@@ -72,6 +75,8 @@ def run(
         kpis = replay_and_measure(scenario, log, url, rt, progress)
     else:
         kpis = write_and_measure(scenario, log, url, rt)
+    if database is None and not keep:
+        shutil.rmtree(path.parent, ignore_errors=True)
     return RunResult(
         scenario=scenario.name,
         seed=seed,
@@ -258,9 +263,9 @@ def compare(
     runs_b: list[RunResult] = []
     for seed in seeds:
         for scenario, runs, label in ((a, runs_a, "a"), (b, runs_b, "b")):
+            runs.append(run(scenario, seed, keep=False))
             if progress is not None:
                 progress(label, seed)
-            runs.append(run(scenario, seed))
     metrics = {}
     for name, pick in COMPARED.items():
         va, vb = [pick(r) for r in runs_a], [pick(r) for r in runs_b]
@@ -275,10 +280,11 @@ def compare(
 # --- staffing search ----------------------------------------------------------------------------------
 
 
-def reached_share(scenario: Scenario, seeds: list[int]) -> tuple[float, RunLog]:
+def reached_share(scenario: Scenario, seeds: list[int]) -> tuple[float, list[RunLog]]:
+    """Mean share reached before the first transfer over the seeds, and the seeds' runs."""
     logs = [simulate(scenario, s) for s in seeds]
     shares = [sum(r.reached_before_transfer for r in lg.records) / max(len(lg.records), 1) for lg in logs]
-    return statistics.fmean(shares), logs[0]
+    return statistics.fmean(shares), logs
 
 
 def with_staffing(scenario: Scenario, roster: dict[str, tuple[int, int, int]]) -> Scenario:
@@ -309,13 +315,13 @@ def staffing_search(
     share = 0.0
     for _ in range(max_rounds):
         trial = with_staffing(scenario, {c: (v[0], v[1], v[2]) for c, v in roster.items()})
-        share, log = reached_share(trial, seeds)
+        share, logs = reached_share(trial, seeds)
         steps.append(f"{sum(map(sum, roster.values()))} slots → {share:.4f}")
         if progress is not None:
             progress(steps[-1])
         if share >= target:
             break
-        slot = _longest_wait(log, roster, max_per_shift, start_of(scenario))
+        slot = _longest_wait(logs, roster, max_per_shift, start_of(scenario))
         if slot is None:
             break
         roster[slot[0]][slot[1]] += 1
@@ -331,12 +337,12 @@ def staffing_search(
 
 
 def _longest_wait(
-    log: RunLog, roster: dict[str, list[int]], cap: int, start: datetime
+    logs: list[RunLog], roster: dict[str, list[int]], cap: int, start: datetime
 ) -> tuple[str, int] | None:
     """The (station, shift) where warnings waited longest for a free dissuader, counting only
-    targets whose transfer came before first contact (the race lost)."""
+    targets whose transfer came before first contact (the race lost), summed over the seeds."""
     waits: dict[tuple[str, int], float] = {}
-    for r in log.records:
+    for r in (r for log in logs for r in log.records):
         if r.station is None or r.signed_at is None or r.reached_before_transfer:
             continue
         first = next((s.started for s in r.steps if s.actor == "dissuader"), None)
