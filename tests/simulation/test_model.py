@@ -3,6 +3,8 @@ and its KPI figures equal to what the KPI API answers over the run's own databas
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -186,13 +188,26 @@ def test_the_staffing_search_finds_a_roster_that_meets_the_target() -> None:
     assert shares == sorted(shares)  # more staff, never a worse share (common random numbers)
 
 
-def test_the_real_services_replaying_a_run_give_the_same_kpis_as_the_bulk_rows() -> None:
+def test_the_real_services_replaying_a_run_give_the_same_kpis_as_the_bulk_rows(tmp_path: Path) -> None:
     """`--full`: intake, routing, steps, closes and the worker's SLA and escalation timers on a
-    FakeClock write a database whose KPIs equal the fast mode's bulk rows, figure for figure."""
+    FakeClock write a database whose KPIs equal the fast mode's bulk rows, figure for figure,
+    and whose cases match row for row."""
     scenario = scenario_from(
         {"days": 1, "stations": ["SL", "SZ"], "arrivals": {"warnings_per_year": 15_000, "triage_share": 0.1}}
     )
-    fast = service.run(scenario, seed=3, keep=False)
-    full = service.run(scenario, seed=3, full=True, keep=False)
+    fast = service.run(scenario, seed=3, database=tmp_path / "fast.sqlite3")
+    full = service.run(scenario, seed=3, full=True, database=tmp_path / "full.sqlite3")
     assert fast.kpis.escalated > 0 and fast.kpis.sla_breach_rate["first_contact"].breached > 0
     assert full.kpis.model_dump(mode="json") == fast.kpis.model_dump(mode="json")
+    assert _cases(fast.database) == _cases(full.database)
+
+
+def _cases(path: str) -> list[tuple[Any, ...]]:
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute(
+            "SELECT c.routing_method, u.code, c.state, c.tier, c.risk_level, c.outcome,"
+            " c.amount_protected, c.amount_lost, c.opened_at, c.signed_at, c.first_contact_at,"
+            " c.first_meeting_outcome, c.closed_at"
+            " FROM cases c JOIN warnings w ON w.case_id = c.id JOIN org_units u ON u.id = c.station_id"
+            " ORDER BY w.external_id"
+        ).fetchall()

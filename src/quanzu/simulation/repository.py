@@ -44,10 +44,12 @@ def centre_actor(session: Session) -> Actor:
 
 
 def write_cases(session: Session, rt: Runtime, records: list[CaseRecord], start: datetime) -> None:
-    station_ids = {u.code: u.id for u in session.scalars(select(OrgUnit))}
+    units = list(session.scalars(select(OrgUnit)))
+    station_ids = {u.code: u.id for u in units}
+    names = {u.code: u.name for u in units}
     target = rt.cipher.encrypt(json.dumps({"name": "模拟对象"}, ensure_ascii=False), context="warning.target")
     for i in range(0, len(records), BATCH):
-        _write_batch(session, records[i : i + BATCH], start, station_ids, target)
+        _write_batch(session, records[i : i + BATCH], start, station_ids, names, target)
 
 
 def _at(start: datetime, t: float | None) -> datetime | None:
@@ -59,7 +61,12 @@ def _money(x: float | None) -> Decimal | None:
 
 
 def _write_batch(
-    session: Session, batch: list[CaseRecord], start: datetime, station_ids: dict[str, int], target: bytes
+    session: Session,
+    batch: list[CaseRecord],
+    start: datetime,
+    station_ids: dict[str, int],
+    names: dict[str, str],
+    target: bytes,
 ) -> None:
     persons, cases, warnings, steps, slas = [], [], [], [], []
     for r in batch:
@@ -67,7 +74,7 @@ def _write_batch(
         opened = start + timedelta(seconds=r.received)
         station_id = station_ids[r.station] if r.station else None
         persons.append({"id": pid, "name_masked": "模*", "created_at": opened})
-        cases.append(_case_row(r, pid, station_id, opened, start))
+        cases.append(_case_row(r, pid, station_id, opened, start, names))
         warnings.append(
             {
                 "id": pid,
@@ -137,9 +144,12 @@ def _write_batch(
 
 
 def _case_row(
-    r: CaseRecord, pid: int, station_id: int | None, opened: datetime, start: datetime
+    r: CaseRecord, pid: int, station_id: int | None, opened: datetime, start: datetime, names: dict[str, str]
 ) -> dict[str, Any]:
     closed = _at(start, r.closed_at)
+    method, detail = r.routing_method, r.routing_detail
+    if r.routed_at is not None and r.station is not None:  # the centre routed it (dissuasion.route)
+        method, detail = "manual", f"反诈中心人工指派 → {names[r.station]}"
     return {
         "id": pid,
         "person_id": pid,
@@ -151,8 +161,8 @@ def _case_row(
         "urgency": 0,
         "signal_count": 1,
         "amount_at_risk": _money(r.amount),
-        "routing_method": r.routing_method,
-        "routing_detail": r.routing_detail,
+        "routing_method": method,
+        "routing_detail": detail,
         "opened_at": opened,
         "updated_at": closed or opened,
         "closed_at": closed,
