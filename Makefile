@@ -50,6 +50,7 @@ bench: install services
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/screen.py
 	$(BIN)/python bench/suggest.py
+	$(BIN)/python bench/simulate.py
 
 fmt: install
 	$(BIN)/ruff check --fix src tests bench migrations

@@ -23,6 +23,7 @@ from quanzu.kit.db import make_engine, make_sessionmaker, transaction
 from quanzu.kit.errors import DomainError, NotFound
 from quanzu.kit.migrate import upgrade
 from quanzu.kit.runtime import Runtime
+from quanzu.simulation.command import simulate as simulate_command
 
 app = typer.Typer(help="Quanzu 劝阻 — early-warning dissuasion platform", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
@@ -333,6 +334,10 @@ def guards_import(file: Path) -> None:
         typer.echo(f"{r.rows} rows: {r.created} new, {r.updated} updated, {r.unchanged} unchanged")
 
     _run(go)
+
+
+# The district simulator (src/quanzu/simulation): heavy imports happen only when it runs.
+app.command("simulate")(simulate_command)
 
 
 def main() -> None:
