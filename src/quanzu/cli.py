@@ -34,6 +34,7 @@ audit_app = typer.Typer(help="The audit trail", no_args_is_help=True)
 warnings_app = typer.Typer(help="Warnings", no_args_is_help=True)
 bank_app = typer.Typer(help="Banks linked to the centre (警银联动)", no_args_is_help=True)
 guards_app = typer.Typer(help="The anti-fraud guard registry (反诈卫士)", no_args_is_help=True)
+ingest_app = typer.Typer(help="Warnings from message streams", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (demo_app, "demo"),
@@ -45,6 +46,7 @@ for sub, name in (
     (warnings_app, "warnings"),
     (bank_app, "bank"),
     (guards_app, "guards"),
+    (ingest_app, "ingest"),
 ):
     app.add_typer(sub, name=name)
 
@@ -325,6 +327,61 @@ def guards_import(file: Path) -> None:
         typer.echo(f"{r.rows} rows: {r.created} new, {r.updated} updated, {r.unchanged} unchanged")
 
     _run(go)
+
+
+@ingest_app.command("nats")
+def ingest_nats(
+    client: Annotated[
+        str, typer.Option(help="the feed client the stream speaks for (`client add --role feed`)")
+    ],
+    url: str = "nats://127.0.0.1:4222",
+    stream: str = "QUANZU_WARNINGS",
+    subject: str = "quanzu.warnings",
+    durable: str = "quanzu-intake",
+    dead_subject: str = "quanzu.warnings.dead",
+    batch: int = 50,
+    ack_wait: Annotated[
+        float, typer.Option(help="seconds before an unacknowledged message is redelivered")
+    ] = 60.0,
+    idle_exit: Annotated[
+        float | None, typer.Option(help="stop after this many seconds without a message")
+    ] = None,
+) -> None:
+    """Consume warnings from a NATS JetStream durable consumer: validated and stored exactly as
+    `POST /api/v1/warnings`, acknowledged after commit, rejects to the dead-letter subject."""
+    import asyncio
+    import signal
+
+    from quanzu.policy.service import load_policy
+    from quanzu.streams.jetstream import JetStreamConfig, JetStreamSource
+    from quanzu.streams.service import ConsumeOptions, FeedUnavailable, WarningStore, consume
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    rt, engine = _runtime(settings)
+    rt.policy = load_policy(settings.policy_file)
+    store = WarningStore(make_sessionmaker(engine), rt, client)
+    config = JetStreamConfig(url, stream, subject, durable, dead_subject, ack_wait)
+
+    async def run() -> str:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        source = await JetStreamSource.connect(config)
+        try:
+            tally = await consume(source, store, ConsumeOptions(batch=batch, idle_exit_s=idle_exit), stop)
+        finally:
+            await source.close()
+        return tally.summary()
+
+    try:
+        typer.echo(asyncio.run(run()))
+    except FeedUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
 
 
 def main() -> None:
