@@ -73,7 +73,7 @@ def dead_letters(config: JetStreamConfig) -> list[DeadLetter]:
 
 async def _consumer(config: JetStreamConfig) -> ConsumerInfo:
     nc = await nats.connect(config.url)
-    info = await nc.jetstream().consumer_info(config.stream, config.durable)
+    info: ConsumerInfo = await nc.jetstream().consumer_info(config.stream, config.durable)
     await nc.close()
     return info
 
