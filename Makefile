@@ -49,6 +49,7 @@ bench: install services
 	$(BIN)/python bench/timers.py
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/screen.py
+	$(BIN)/python bench/cluster.py
 
 fmt: install
 	$(BIN)/ruff check --fix src tests bench migrations

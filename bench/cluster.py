@@ -33,7 +33,7 @@ from pathlib import Path
 
 import nats
 import psycopg
-from benchkit import BIN, ensure_postgres, machine, running_server
+from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, running_server
 
 from intake import (
     ANCHOR_SECONDS,
@@ -41,7 +41,6 @@ from intake import (
     anchor,
     client,
     closed_loop,
-    fresh_database,
     make_bodies,
     prepare,
     server_env,
@@ -51,6 +50,7 @@ NATS_URL = "nats://127.0.0.1:4222"
 WARMUP = 40
 DRAIN_TIMEOUT_S = 600.0
 FEED_CLIENT = "bench-stream-feed"
+PG_CLUSTER_DB = "quanzu_bench_cluster"  # its own: never drops a database another benchmark is using
 
 
 @dataclass
@@ -135,6 +135,13 @@ async def delete_streams(*names: str) -> None:
     await nc.close()
 
 
+def fresh_database() -> str:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_CLUSTER_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {PG_CLUSTER_DB}")
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_CLUSTER_DB}"
+
+
 def warnings_stored(url: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT count(*) FROM warnings").fetchone()
@@ -205,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     services = Path(__file__).resolve().parent.parent / "scripts" / "ensure-services.sh"
     subprocess.run([str(services)], check=True)  # noqa: S603  (our own script: PostgreSQL, NATS)
     cwd = Path(tempfile.mkdtemp(prefix="quanzu-bench-cluster-"))
-    url = fresh_database("postgresql", cwd)
+    url = fresh_database()
     env = server_env(url, cwd / "data")
     env["QUANZU_EMBEDDED_WORKER"] = "false"
     token = prepare(env, cwd)
