@@ -4,14 +4,17 @@ and parks everything it cannot store on the dead-letter subject with the errors 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from sqlalchemy import func, select
 
+from quanzu.kit.db import make_engine, make_sessionmaker
 from quanzu.models.audit import AuditEntry
 from quanzu.models.cases import Case, EarlyWarning
 from quanzu.streams.jetstream import JetStreamConfig, JetStreamSource
-from quanzu.streams.service import ConsumeOptions, FeedUnavailable, Tally, WarningStore, consume
+from quanzu.streams.service import ConsumeOptions, FeedUnavailable, Retry, Tally, WarningStore, consume
+from quanzu.streams.source import Delivery, Rejection
 from tests.conftest import Env
 from tests.factories import bearer, id_number, seed, warning
 from tests.streams.conftest import consumer_state, dead_letters, publish
@@ -75,3 +78,16 @@ def test_consumer_refuses_to_run_without_an_active_feed_client(env: Env, jetstre
     with pytest.raises(FeedUnavailable):
         drain(env, jetstream, client="nobody")
     assert consumer_state(jetstream).num_pending == 1  # left in the stream for a consumer that can store it
+
+
+def test_a_database_outage_asks_for_redelivery_and_never_dead_letters(env: Env, closed_port: int) -> None:
+    engine = make_engine(f"postgresql://postgres@127.0.0.1:{closed_port}/quanzu", pool_size=1)
+    store = WarningStore(make_sessionmaker(engine), env.rt, "national-feed", max_attempts=3)
+    try:
+        for attempt in (1, 3, 30):  # however often: the database being down is not the message's fault
+            result = store.process(Delivery(json.dumps(warning("S-5")).encode(), "S:5", attempt, None))
+            assert isinstance(result, Retry) and "database unavailable" in result.reason
+    finally:
+        engine.dispose()
+    bad = store.process(Delivery(b"[1, 2]", "S:6", 1, None))  # rejected before any database work
+    assert isinstance(bad, Rejection) and bad.status == 422 and bad.errors[0]["field"] == "body"
