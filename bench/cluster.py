@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -49,6 +50,7 @@ from intake import (
 NATS_URL = "nats://127.0.0.1:4222"
 WARMUP = 40
 DRAIN_TIMEOUT_S = 600.0
+READY_TIMEOUT_S = 300.0  # N processes each build their caches at start; slow on a busy machine
 FEED_CLIENT = "bench-stream-feed"
 PG_CLUSTER_DB = "quanzu_bench_cluster"  # its own: never drops a database another benchmark is using
 
@@ -101,7 +103,8 @@ def http_phase(env: dict[str, str], cwd: Path, token: str, processes: int, args:
     print(
         f"-- {processes} server process(es) + 1 worker, {args.seconds:g} s at concurrency {args.concurrency}"
     )
-    with separate_worker(env, cwd), running_server(env, cwd, processes, ready_timeout_s=90) as (base, _pid):
+    server = running_server(env, cwd, processes, ready_timeout_s=READY_TIMEOUT_S)
+    with separate_worker(env, cwd), server as (base, _pid):
         sample = asyncio.run(saturate(base, token, args, seed=1000 + processes))
     for e in sample.errors[:3]:
         print(f"   error: {e}")
@@ -219,12 +222,18 @@ def main(argv: list[str] | None = None) -> None:
     add_feed = [str(BIN / "quanzu"), "client", "add", FEED_CLIENT, "--role", "feed"]
     subprocess.run(add_feed, env=env, cwd=cwd, check=True, capture_output=True)  # noqa: S603
 
-    rows = [http_phase(env, cwd, token, n, args) for n in args.processes]
-    rows += [stream_phase(env, cwd, url, k, args) for k in args.consumers]
+    rows = []
+    for n in args.processes:
+        rows.append(http_phase(env, cwd, token, n, args))
+        print(f"   {rows[-1]}")
+    for k in args.consumers:
+        rows.append(stream_phase(env, cwd, url, k, args))
+        print(f"   {rows[-1]}")
     print(f"-- anchor: {args.concurrency} threads, {ANCHOR_SECONDS:g} s")
     a = anchor("postgresql", url, args.concurrency, ANCHOR_SECONDS)
     rows.append(Row("anchor (insert loop)", a.throughput, a.pct(0.5), a.pct(0.99), 0))
     report(rows, a.throughput, args)
+    shutil.rmtree(cwd, ignore_errors=True)
     print(json.dumps({r.name: round(r.throughput, 1) for r in rows}, ensure_ascii=False))
 
 

@@ -97,7 +97,16 @@ def serve(
         _start_demo_feed(settings, f"http://{host}:{port}", demo_feed, stop)
     try:
         if workers > 1:
-            uvicorn.run("quanzu.asgi:app", host=host, port=port, workers=workers, log_level="info")
+            # uvicorn kills a child that does not answer its health check in time (5 s by default) and
+            # starts another: on a busy host, start-up alone can take longer, and the restarts never end.
+            uvicorn.run(
+                "quanzu.asgi:app",
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="info",
+                timeout_worker_healthcheck=60,
+            )
         else:
             from quanzu.app import create_app
 
