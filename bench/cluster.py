@@ -239,6 +239,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def report(rows: list[Row], anchor_rate: float, args: argparse.Namespace) -> None:
     print(f"\nmachine: {machine()}")
+    # The figures mean little if other work shares the cores: say how busy the machine was.
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     print(f"PostgreSQL; concurrency {args.concurrency}; {args.seconds:g} s per HTTP phase;", end=" ")
     print(f"{args.messages} stream messages")
     head = f"{'phase':<24}{'rows/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'/ anchor':>10}  note"
