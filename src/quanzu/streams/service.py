@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from quanzu.auth import repository as auth_repo
@@ -119,7 +119,9 @@ class WarningStore:
             return Rejection(exc.status_code, [{"field": e.field, "message": e.message} for e in errors])
         except (OperationalError, InterfaceError) as exc:
             return Retry(f"database unavailable: {type(exc.orig).__name__}")  # never the message's fault
-        except (DBAPIError, ValueError, TypeError) as exc:
+        except FeedUnavailable:
+            raise
+        except Exception as exc:  # a poison message must not crash-loop the feed: retry, then park it
             if delivery.attempt >= self.max_attempts:
                 message = f"failed {delivery.attempt} times: {type(exc).__name__}: {exc}"[:500]
                 return Rejection(500, [{"field": "", "message": message}])
