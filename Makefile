@@ -51,6 +51,7 @@ bench: install services
 	$(BIN)/python bench/screen.py
 	$(BIN)/python bench/suggest.py
 	$(BIN)/python bench/simulate.py
+	$(BIN)/python bench/cluster.py
 
 fmt: install
 	$(BIN)/ruff check --fix src tests bench migrations

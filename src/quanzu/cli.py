@@ -37,6 +37,7 @@ warnings_app = typer.Typer(help="Warnings", no_args_is_help=True)
 bank_app = typer.Typer(help="Banks linked to the centre (警银联动)", no_args_is_help=True)
 guards_app = typer.Typer(help="The anti-fraud guard registry (反诈卫士)", no_args_is_help=True)
 model_app = typer.Typer(help="The learned scam-type model (研判)", no_args_is_help=True)
+ingest_app = typer.Typer(help="Warnings from message streams", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (demo_app, "demo"),
@@ -49,6 +50,7 @@ for sub, name in (
     (bank_app, "bank"),
     (guards_app, "guards"),
     (model_app, "model"),
+    (ingest_app, "ingest"),
 ):
     app.add_typer(sub, name=name)
 
@@ -104,7 +106,16 @@ def serve(
         if workers > 1:
             # Each process enforces its share of the rate limits (security/ratelimit.py).
             os.environ.setdefault("QUANZU_SERVER_PROCESSES", str(workers))
-            uvicorn.run("quanzu.asgi:app", host=host, port=port, workers=workers, log_level="info")
+            # uvicorn kills a child that does not answer its health check in time (5 s by default) and
+            # starts another: on a busy host, start-up alone can take longer, and the restarts never end.
+            uvicorn.run(
+                "quanzu.asgi:app",
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="info",
+                timeout_worker_healthcheck=60,
+            )
         else:
             from quanzu.app import create_app
 
@@ -338,6 +349,105 @@ def guards_import(file: Path) -> None:
 
 # The district simulator (src/quanzu/simulation): heavy imports happen only when it runs.
 app.command("simulate")(simulate_command)
+
+
+@app.command()
+def backup(
+    to: Annotated[
+        Path | None, typer.Option(help="file to write (default: DATA_DIR/backups/quanzu-UTC.…)")
+    ] = None,
+) -> None:
+    """Back up the whole database and verify the copy (SQLite: online backup + integrity_check;
+    PostgreSQL: pg_dump -Fc, restored into a scratch database and compared); audit chain checked."""
+    from quanzu.backup.service import BackupError, backup, default_path
+
+    settings = Settings()
+    dest = to or default_path(settings.data_dir, settings.database_url, SystemClock().now())
+    try:
+        report = backup(settings.database_url, dest)
+    except BackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in report.lines():
+        typer.echo(line)
+    typer.echo(f"backup verified: {dest}")
+
+
+@app.command()
+def restore(
+    path: Path,
+    force: Annotated[bool, typer.Option(help="replace a database that already has tables")] = False,
+) -> None:
+    """Restore a backup made by `quanzu backup` into QUANZU_DATABASE_URL (stop the services first);
+    refuses a database that already has tables unless --force; checks the audit chain after."""
+    from quanzu.backup.service import BackupError, TargetNotEmpty, restore
+
+    try:
+        report = restore(Settings().database_url, path, force=force)
+    except TargetNotEmpty as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except BackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in report.lines():
+        typer.echo(line)
+    typer.echo("restore verified")
+
+
+@ingest_app.command("nats")
+def ingest_nats(
+    client: Annotated[
+        str, typer.Option(help="the feed client the stream speaks for (`client add --role feed`)")
+    ],
+    url: str = "nats://127.0.0.1:4222",
+    stream: str = "QUANZU_WARNINGS",
+    subject: str = "quanzu.warnings",
+    durable: str = "quanzu-intake",
+    dead_subject: str = "quanzu.warnings.dead",
+    batch: int = 50,
+    ack_wait: Annotated[
+        float, typer.Option(help="seconds before an unacknowledged message is redelivered")
+    ] = 60.0,
+    idle_exit: Annotated[
+        float | None, typer.Option(help="stop after this many seconds without a message")
+    ] = None,
+) -> None:
+    """Consume warnings from a NATS JetStream durable consumer: validated and stored exactly as
+    `POST /api/v1/warnings`, acknowledged after commit, rejects to the dead-letter subject."""
+    import asyncio
+    import signal
+
+    from quanzu.policy.service import load_policy
+    from quanzu.streams.jetstream import JetStreamConfig, JetStreamSource
+    from quanzu.streams.service import ConsumeOptions, FeedUnavailable, WarningStore, consume
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    rt, engine = _runtime(settings)
+    rt.policy = load_policy(settings.policy_file)
+    store = WarningStore(make_sessionmaker(engine), rt, client)
+    config = JetStreamConfig(url, stream, subject, durable, dead_subject, ack_wait)
+
+    async def run() -> str:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        source = await JetStreamSource.connect(config)
+        try:
+            tally = await consume(source, store, ConsumeOptions(batch=batch, idle_exit_s=idle_exit), stop)
+        finally:
+            await source.close()
+        return tally.summary()
+
+    try:
+        typer.echo(asyncio.run(run()))
+    except FeedUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Warnings from a message stream (NATS JetStream): the same validation and idempotency as HTTP."""
