@@ -20,6 +20,7 @@ from quanzu.auth.endpoints import router as auth_router
 from quanzu.banks.endpoints import BODY_MODELS as BANK_BODIES
 from quanzu.banks.endpoints import router as banks_router
 from quanzu.banks.keeper import WatchKeeper
+from quanzu.briefings.endpoints import router as briefings_router
 from quanzu.cases.endpoints import router as cases_router
 from quanzu.config import Settings
 from quanzu.dispatch.endpoints import router as dispatch_router
@@ -41,6 +42,7 @@ from quanzu.reports.endpoints import router as reports_router
 from quanzu.review.endpoints import BODY_MODELS as REVIEW_BODIES
 from quanzu.review.endpoints import router as review_router
 from quanzu.web.bank_pages import router as bank_pages_router
+from quanzu.web.briefing_pages import router as briefing_pages_router
 from quanzu.web.edge import AppState
 from quanzu.web.followup_pages import router as followup_pages_router
 from quanzu.web.helper_pages import router as helper_pages_router
@@ -117,12 +119,14 @@ def create_app(
         followups_router,
         reports_router,
         review_router,
+        briefings_router,
         auth_router,
         dispatch_router,
         helper_pages_router,
         bank_pages_router,
         review_pages_router,
         followup_pages_router,
+        briefing_pages_router,
         pages_router,
     )
     for router in routers:

@@ -11,6 +11,7 @@ from quanzu.models.banks import (
     WatchEntry,
     WatchIdentifier,
 )
+from quanzu.models.briefings import Briefing
 from quanzu.models.cases import (
     Case,
     CaseAssignee,
@@ -38,6 +39,7 @@ __all__ = [
     "Bank",
     "BankBranch",
     "BankEvent",
+    "Briefing",
     "Case",
     "CaseAssignee",
     "CaseEvent",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -114,6 +114,13 @@ class FollowUps(_Strict):
         return self
 
 
+class Briefings(_Strict):
+    """The daily briefing (日报): generated every day at `at` (local Asia/Shanghai time) for the
+    previous local day, for the district and for every station."""
+
+    at: time = time(8, 0)
+
+
 class Policy(_Strict):
     sla: dict[RiskLevel, SlaDeadlines]
     escalation: Escalation
@@ -123,6 +130,7 @@ class Policy(_Strict):
     banks: Banks
     followups: FollowUps = FollowUps()
     review: Review = Review()
+    briefings: Briefings = Briefings()
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
