@@ -23,6 +23,7 @@ from quanzu.models.dispatch import Notification
 from quanzu.models.helpers import HelpRequest
 from quanzu.models.org import User
 from quanzu.models.timers import Timer
+from quanzu.worker.runner import Worker
 from tests.conftest import Env
 from tests.dissuasion.test_workflow_api import move, open_case
 from tests.factories import District, bearer, id_number
@@ -194,10 +195,11 @@ def test_the_pdf_carries_the_chinese_text_and_the_workbook_the_numbers(env: Env)
 
 def test_the_daily_timer_generates_at_the_configured_time_and_plans_the_next_day(env: Env) -> None:
     day = build_day(env)
+    worker: Worker = env.app.state.worker
+    worker.plan_daily()  # what the worker does when it starts
     with transaction(env.factory) as s:
-        due = service.ensure_scheduled(s, env.rt)
-    with transaction(env.factory) as s:
-        assert service.ensure_scheduled(s, env.rt) == due  # planned once
+        due = service.ensure_scheduled(s, env.rt)  # planned once: the pending timer is kept
+        assert len(s.scalars(select(Timer).where(Timer.kind == "briefing")).all()) == 1
     assert due == datetime(2026, 11, 29, 0, 0, tzinfo=UTC)  # 08:00 in Suzhou (policy briefings.at)
     env.clock.set(due - timedelta(seconds=1))
     fire(env)
@@ -277,6 +279,9 @@ def test_scoping_and_validation(env: Env) -> None:
         f"/api/v1/briefings/{DAY}", params={"station": "SZ"}, headers=bearer(t["sl-chief"])
     )
     assert other.status_code == 404
+    leader = env.client.post(f"/api/v1/briefings/{DAY}", headers=bearer(t["sl-leader-day"]))
+    assert leader.status_code == 403  # a duty leader reads the station's briefing, not generates it
+    assert get(env, t["sl-leader-day"], f"/api/v1/briefings/{DAY}.json").json()["scope"] == "SL"
     assert env.client.get(f"/api/v1/briefings/{DAY}.json").status_code == 401
 
 

@@ -38,7 +38,7 @@ from quanzu.briefings.schemas import (
 from quanzu.codes import OrgKind, Role
 from quanzu.dispatch.service import Announcement, announce
 from quanzu.escalation import repository as escalation_repo
-from quanzu.kit.errors import FieldError, NotFound, ValidationFailed
+from quanzu.kit.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from quanzu.kit.runtime import Runtime
 from quanzu.models.briefings import Briefing as StoredBriefing
 from quanzu.models.org import OrgUnit
@@ -284,7 +284,7 @@ def generate(session: Session, rt: Runtime, actor: Actor, station: str | None, d
     _check_day(rt, day)
     if actor.role not in (Role.CENTRE, Role.ADMIN, Role.CHIEF, Role.BRANCH):
         briefing_scope(actor)  # a reader who may not generate gets the reader's error first
-        raise NotFound("generating a briefing needs the centre, a branch or the station chief")
+        raise Forbidden("generating a briefing needs the centre, a branch or the station chief")
     scope = resolve_scope(session, actor, station)
     return _store(session, rt, actor, scope, day)
 

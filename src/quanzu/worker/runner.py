@@ -70,6 +70,10 @@ class Worker:
         return self.fire_timers() + self.deliver() + self.seal_screening()
 
     def run_forever(self) -> None:
+        try:
+            self.plan_daily()
+        except Exception:
+            log.exception("could not plan the daily briefing; the next start will")
         while not self._stop.is_set():
             self._wake.clear()
             try:
@@ -92,7 +96,6 @@ class Worker:
             ensure_scheduled(session, self._rt)
 
     def start(self) -> None:
-        self.plan_daily()
         self._thread = threading.Thread(target=self.run_forever, name="quanzu-worker", daemon=True)
         self._thread.start()
 
