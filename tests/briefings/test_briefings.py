@@ -153,6 +153,8 @@ def test_the_pdf_carries_the_chinese_text_and_the_workbook_the_numbers(env: Env)
     ):
         assert words in squeezed, words
     assert "50,000.00" in squeezed and "8,000.00" in squeezed
+    charts = [x for x in _xobjects(reader.pages[0]) if x.get("/Subtype") == "/Form"]
+    assert charts  # the SVG charts, drawn as form images
     fonts = {str(font["/BaseFont"]) for page in reader.pages for font in _fonts(page)}
     assert fonts and all("Noto-Sans-CJK-SC" in f for f in fonts), fonts  # the CJK OpenType font, embedded
 
@@ -250,6 +252,11 @@ def test_the_daily_timer_generates_at_the_configured_time_and_plans_the_next_day
 def _fonts(page: Any) -> list[Any]:
     resources = page["/Resources"].get_object()
     return [f.get_object() for f in resources.get("/Font", {}).get_object().values()]
+
+
+def _xobjects(page: Any) -> list[Any]:
+    resources = page["/Resources"].get_object()
+    return [x.get_object() for x in resources.get("/XObject", {}).get_object().values()]
 
 
 def _stored(env: Env) -> list[tuple[str, int]]:

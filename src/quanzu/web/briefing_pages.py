@@ -4,7 +4,7 @@ Each view parses, calls the briefing service (the same functions as the API) and
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,10 +24,9 @@ GENERATORS = (Role.CENTRE, Role.ADMIN, Role.CHIEF, Role.BRANCH)
 templates.env.filters.setdefault("yuan", briefing_render.yuan)
 
 
-def _page(request: Request, session: Session, rt: Runtime, who: Actor, **extra: Any) -> HTMLResponse:
-    q = request.query_params
-    station = q.get("station") or None
-    day = service.parse_day(q["day"]) if q.get("day") else service.local_today(rt) - timedelta(days=1)
+def _page(
+    request: Request, session: Session, rt: Runtime, who: Actor, day: date, station: str | None, **extra: Any
+) -> HTMLResponse:
     briefing, _stored = service.read(session, rt, who, station, day)
     entries = service.list_briefings(session, rt, who, None)
     stored = next((e for e in entries if e.day == day and e.scope == briefing.scope), None)
@@ -53,7 +52,14 @@ def _page(request: Request, session: Session, rt: Runtime, who: Actor, **extra: 
 
 @router.get("/briefings")
 async def briefings_page(request: Request) -> Response:
-    return await _view(request, lambda s, rt, who: _page(request, s, rt, who))
+    q = request.query_params
+    station = q.get("station") or None
+
+    def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
+        day = service.parse_day(q["day"]) if q.get("day") else service.local_today(rt) - timedelta(days=1)
+        return _page(request, session, rt, who, day, station)
+
+    return await _view(request, work)
 
 
 @router.post("/ui/briefings/{day}")
@@ -63,7 +69,6 @@ async def ui_generate(request: Request, day: str) -> Response:
     def work(session: Session, rt: Runtime, who: Actor) -> HTMLResponse:
         parsed = service.parse_day(day)
         service.generate(session, rt, who, station, parsed)
-        request.scope["query_string"] = f"day={parsed.isoformat()}&station={station or ''}".encode()
-        return _page(request, session, rt, who, flash="已生成")
+        return _page(request, session, rt, who, parsed, station, flash="已生成")
 
     return await _view(request, work, read_only=False)
