@@ -1,6 +1,7 @@
 """daily briefings (日报)
 
-One row per scope (district or station code) and local day with the computed figures as JSON.
+One row per scope (district or station code) and local day with the computed figures as JSON;
+indexes for what the briefing reads by day (tier climbs and handover notes, review decisions).
 
 Revision ID: 0013
 Revises: 0011
@@ -39,9 +40,22 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_briefings_day"), "briefings", ["day"], unique=False)
     op.create_index(op.f("ix_briefings_station_id"), "briefings", ["station_id"], unique=False)
+    # What the briefing reads by day: a day's tier climbs and handover notes, a day's review decisions.
+    kinds = sa.text("kind IN ('escalated', 'handover')")
+    op.create_index(
+        "ix_case_events_briefing_kinds",
+        "case_events",
+        ["at"],
+        unique=False,
+        sqlite_where=kinds,
+        postgresql_where=kinds,
+    )
+    op.create_index(op.f("ix_case_reviews_decided_at"), "case_reviews", ["decided_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_case_reviews_decided_at"), table_name="case_reviews")
+    op.drop_index("ix_case_events_briefing_kinds", table_name="case_events")
     op.drop_index(op.f("ix_briefings_station_id"), table_name="briefings")
     op.drop_index(op.f("ix_briefings_day"), table_name="briefings")
     op.drop_table("briefings")
