@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export QUANZU_DATA_DIR ?= var
 export QUANZU_DATABASE_URL ?= sqlite:///var/quanzu.sqlite3
 
-.PHONY: demo test lint fmt install services browser bench clean
+.PHONY: demo test lint fmt install services browser fonts bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
-install: $(STAMP) web/node_modules/.installed
+install: $(STAMP) web/node_modules/.installed fonts
 
 demo: install
 	$(BIN)/quanzu db upgrade
@@ -33,6 +33,10 @@ services:
 
 browser:
 	scripts/ensure-chromium.sh
+
+# The daily briefing's PDF: Pango (WeasyPrint) and the Noto CJK fonts, from Debian.
+fonts:
+	scripts/ensure-fonts.sh
 
 lint: install
 	$(BIN)/ruff check src tests bench migrations scripts

@@ -20,6 +20,7 @@ from quanzu.auth.endpoints import router as auth_router
 from quanzu.banks.endpoints import BODY_MODELS as BANK_BODIES
 from quanzu.banks.endpoints import router as banks_router
 from quanzu.banks.keeper import WatchKeeper
+from quanzu.briefings.endpoints import router as briefings_router
 from quanzu.cases.endpoints import router as cases_router
 from quanzu.config import Settings
 from quanzu.dispatch.endpoints import router as dispatch_router
@@ -45,6 +46,7 @@ from quanzu.review.endpoints import BODY_MODELS as REVIEW_BODIES
 from quanzu.review.endpoints import router as review_router
 from quanzu.security import setup as hardening
 from quanzu.web.bank_pages import router as bank_pages_router
+from quanzu.web.briefing_pages import router as briefing_pages_router
 from quanzu.web.edge import AppState
 from quanzu.web.followup_pages import router as followup_pages_router
 from quanzu.web.helper_pages import router as helper_pages_router
@@ -131,6 +133,7 @@ def create_app(
         intel_router,
         reports_router,
         review_router,
+        briefings_router,
         auth_router,
         dispatch_router,
         helper_pages_router,
@@ -138,6 +141,7 @@ def create_app(
         review_pages_router,
         followup_pages_router,
         intel_pages_router,
+        briefing_pages_router,
         pages_router,
     )
     for router in routers:

@@ -79,3 +79,16 @@ def people_scope(actor: Actor) -> PeopleScope:
     if actor.role in (Role.CHIEF, Role.DUTY_LEADER):
         return PeopleScope(all_people=False, station_id=actor.station_id or -1)
     return PeopleScope(all_people=False, user_id=actor.id or -1)
+
+
+# --- the daily briefing (日报) ---------------------------------------------------------------------------
+
+BRIEFING_READERS = DISTRICT_WIDE | {Role.BRANCH, Role.CHIEF, Role.DUTY_LEADER}
+
+
+def briefing_scope(actor: Actor) -> CaseScope:
+    """Who may read daily briefings: the district's for the district-wide roles, a station's for
+    that station's chief and duty leaders and its branch (the `case_scope` of the actor)."""
+    if actor.role not in BRIEFING_READERS:
+        raise Forbidden(f"role {actor.role} may not read daily briefings")
+    return case_scope(actor)

@@ -11,6 +11,7 @@ from quanzu.models.banks import (
     WatchEntry,
     WatchIdentifier,
 )
+from quanzu.models.briefings import Briefing
 from quanzu.models.cases import (
     Case,
     CaseAssignee,
@@ -39,6 +40,7 @@ __all__ = [
     "Bank",
     "BankBranch",
     "BankEvent",
+    "Briefing",
     "Case",
     "CaseAssignee",
     "CaseEvent",

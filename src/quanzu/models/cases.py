@@ -144,6 +144,16 @@ class CaseEvent(Base):
     """Append-only: this table is the case timeline."""
 
     __tablename__ = "case_events"
+    __table_args__ = (
+        # The daily briefing counts a day's tier climbs and handover notes: a small index of those
+        # kinds only, so the warnings' many other events cost it nothing.
+        Index(
+            "ix_case_events_briefing_kinds",
+            "at",
+            sqlite_where=text("kind IN ('escalated', 'handover')"),
+            postgresql_where=text("kind IN ('escalated', 'handover')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)

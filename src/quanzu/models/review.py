@@ -37,7 +37,7 @@ class CaseReview(Base):
     state: Mapped[str] = mapped_column(String(16))  # queued | confirmed | overridden
     closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)  # the daily briefing
     decided_by: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text, default="")
     # The checklist as decided (items with computed and final status), frozen at the decision.

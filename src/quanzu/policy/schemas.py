@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -121,6 +121,11 @@ class Intel(_Strict):
 
     auto_raise_risk: bool = False
     min_confidence: float = Field(default=0.3, ge=0, le=1)
+class Briefings(_Strict):
+    """The daily briefing (日报): generated every day at `at` (local Asia/Shanghai time) for the
+    previous local day, for the district and for every station."""
+
+    at: time = time(8, 0)
 
 
 class Policy(_Strict):
@@ -133,6 +138,7 @@ class Policy(_Strict):
     followups: FollowUps = FollowUps()
     review: Review = Review()
     intel: Intel = Intel()
+    briefings: Briefings = Briefings()
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

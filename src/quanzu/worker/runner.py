@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from quanzu.audit.screening import seal
 from quanzu.banks.service import on_stop_ack_timer, on_watch_expiry
+from quanzu.briefings.service import TIMER_KIND as BRIEFING_TIMER
+from quanzu.briefings.service import ensure_scheduled, on_briefing_timer
 from quanzu.dispatch.service import deliver_due
 from quanzu.escalation.service import on_climb_timer, on_shift_end, on_sla_timer
 from quanzu.followups.service import on_overdue_timer, on_remind_timer
@@ -32,6 +34,7 @@ TIMER_HANDLERS: Mapping[str, Handler] = {
     NOTICE_TIMER: on_notice_timer,
     "followup_remind": on_remind_timer,
     "followup_overdue": on_overdue_timer,
+    BRIEFING_TIMER: on_briefing_timer,
 }
 
 
@@ -69,6 +72,10 @@ class Worker:
 
     def run_forever(self) -> None:
         failures = 0
+        try:
+            self.plan_daily()
+        except Exception:
+            log.exception("could not plan the daily briefing; the next start will")
         while not self._stop.is_set():
             self._wake.clear()
             try:
@@ -89,6 +96,11 @@ class Worker:
         if due is None:
             return POLL_SECONDS
         return max(0.0, min(POLL_SECONDS, (due - self._rt.clock.now()).total_seconds()))
+
+    def plan_daily(self) -> None:
+        """Plans the recurring jobs (the daily briefing) unless they are already planned."""
+        with transaction(self._factory) as session:
+            ensure_scheduled(session, self._rt)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="quanzu-worker", daemon=True)

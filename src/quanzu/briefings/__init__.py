@@ -1,0 +1,1 @@
+"""The daily briefing (日报) per station and for the district."""
