@@ -121,6 +121,8 @@ class Intel(_Strict):
 
     auto_raise_risk: bool = False
     min_confidence: float = Field(default=0.3, ge=0, le=1)
+
+
 class Briefings(_Strict):
     """The daily briefing (日报): generated every day at `at` (local Asia/Shanghai time) for the
     previous local day, for the district and for every station."""
