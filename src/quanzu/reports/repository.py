@@ -29,6 +29,7 @@ from quanzu.cases.repository import readable
 from quanzu.codes import CaseState
 from quanzu.kit.db import is_postgres
 from quanzu.models.cases import Case, CaseSla, EarlyWarning
+from quanzu.models.followups import FollowUpCallback
 from quanzu.reports.schemas import LOCAL_TZ
 
 
@@ -297,3 +298,29 @@ def repeat_warned(session: Session, cohort: Cohort, window: timedelta) -> int:
         .group_by(Case.id, Case.opened_at)
     )
     return sum(1 for opened_at, latest in session.execute(stmt).all() if opened_at - latest <= window)
+
+
+# --- follow-up callbacks (回访) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackCount:
+    station_id: int | None
+    counted: int
+    completed: int
+
+
+def callback_counts(session: Session, cohort: Cohort, now: datetime) -> list[CallbackCount]:
+    """Per station of the case: callbacks due in `[start, end)` on cases the actor may read
+    (whenever the case opened) that are decided — a result recorded, or the overdue deadline
+    passed — and those of them recorded on or before that deadline (see DEFINITIONS)."""
+    cb = FollowUpCallback
+    decided = or_(cb.done_at.is_not(None), cb.overdue_at <= now)
+    in_time = and_(cb.done_at.is_not(None), cb.done_at <= cb.overdue_at)
+    stmt = (
+        _columns(cohort.scoped, Case.station_id, _count_if(decided), _count_if(in_time))
+        .join(cb, cb.case_id == Case.id)
+        .where(cb.due_at >= cohort.start, cb.due_at < cohort.end)
+        .group_by(Case.station_id)
+    )
+    return [CallbackCount(s, int(c), int(d)) for s, c, d in session.execute(stmt).all()]

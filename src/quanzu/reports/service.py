@@ -19,11 +19,20 @@ from quanzu.models.cases import Case
 from quanzu.models.org import OrgUnit
 from quanzu.org import repository as org_repo
 from quanzu.reports import repository
-from quanzu.reports.repository import ALL_STATIONS, Cohort, Milestones, Percentiles, SlaCount, StationTotals
+from quanzu.reports.repository import (
+    ALL_STATIONS,
+    CallbackCount,
+    Cohort,
+    Milestones,
+    Percentiles,
+    SlaCount,
+    StationTotals,
+)
 from quanzu.reports.schemas import (
     LOCAL_TZ,
     DayPoint,
     DurationStats,
+    FollowUpCompletion,
     KpiQuery,
     KpiReport,
     Period,
@@ -48,6 +57,8 @@ def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery) -> KpiRep
     sign, contact = _durations(session, cohort)
     slas = repository.sla_counts(session, cohort, now)
     first_dissuaded, first_meetings = repository.first_meetings(session, cohort)
+    callbacks = repository.callback_counts(session, cohort, now)
+    follow_ups = _follow_ups(callbacks)
     return KpiReport(
         period=Period(start=start, end=end),
         station=query.station,
@@ -67,15 +78,14 @@ def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery) -> KpiRep
         first_meeting_success_rate=rate(first_dissuaded, first_meetings),
         sla_breach_rate=_sla_rates(slas),
         repeat_warning_rate_30d=rate(repository.repeat_warned(session, cohort, REPEAT_WINDOW), totals.cases),
-        # Filled by the follow-ups (回访) issue (DESIGN.md, life of a warning, step 9): completed
-        # callbacks / callbacks due. There are no follow-ups yet, so no number.
-        follow_up_completion_rate=None,
+        follow_up_completion_rate=follow_ups.rate,
         by_day=_by_day(session, cohort),
         by_scam_type=[
             ScamTypeRow(scam_type=t, cases=n, dissuaded=d)
             for t, n, d in repository.by_scam_type(session, cohort)
         ],
-        station_ranking=_station_ranking(session, cohort, sign, contact, slas),
+        station_ranking=_station_ranking(session, cohort, sign, contact, slas, callbacks),
+        follow_ups=follow_ups,
     )
 
 
@@ -199,6 +209,13 @@ def _sla_rates(counts: Iterable[SlaCount]) -> dict[str, SlaBreach]:
     }
 
 
+def _follow_ups(counts: Iterable[CallbackCount]) -> FollowUpCompletion:
+    completed = counted = 0
+    for c in counts:
+        completed, counted = completed + c.completed, counted + c.counted
+    return FollowUpCompletion(completed=completed, counted=counted, rate=rate(completed, counted))
+
+
 def _by_day(session: Session, cohort: Cohort) -> list[DayPoint]:
     """Every local day of the period, zeros included, so trend lines have no gaps."""
     warnings = repository.warnings_by_day(session, cohort)
@@ -223,7 +240,12 @@ def local_days(start: datetime, end: datetime) -> list[date]:
 
 
 def _station_ranking(
-    session: Session, cohort: Cohort, sign: Percentiles, contact: Percentiles, slas: list[SlaCount]
+    session: Session,
+    cohort: Cohort,
+    sign: Percentiles,
+    contact: Percentiles,
+    slas: list[SlaCount],
+    callbacks: list[CallbackCount],
 ) -> list[StationRank]:
     """The warning race (预警竞速赛): fastest median first contact first, no contact last."""
     rows = repository.station_totals(session, cohort)
@@ -231,10 +253,11 @@ def _station_ranking(
     breaches: dict[int | None, int] = defaultdict(int)
     for c in slas:
         breaches[c.station_id] += c.breached
+    follow_ups = {c.station_id: rate(c.completed, c.counted) for c in callbacks}
     ranking = [
         _rank(
             r, units[r.station_id], sign.get(r.station_id), contact.get(r.station_id), breaches[r.station_id]
-        )
+        ).model_copy(update={"follow_up_completion_rate": follow_ups.get(r.station_id)})
         for r in rows
     ]
     return sorted(ranking, key=_race_order)
