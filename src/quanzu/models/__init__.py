@@ -26,6 +26,7 @@ from quanzu.models.dispatch import ChannelEndpointRow, DeliveryAttempt, Notifica
 from quanzu.models.followups import AwakeningSession, FollowUpCallback, FollowUpPlan, ProtectiveAction
 from quanzu.models.helpers import Guard, HelpRequest, PersonContact
 from quanzu.models.org import DutyShift, JurisdictionArea, OrgUnit, User
+from quanzu.models.reports import KpiDay, KpiDayDuration, KpiDaySla, KpiRollupDay
 from quanzu.models.review import AccountabilityNotice, CaseReview, ReviewFinding, TrainingRecord
 from quanzu.models.timers import Timer
 
@@ -53,6 +54,10 @@ __all__ = [
     "Guard",
     "HelpRequest",
     "JurisdictionArea",
+    "KpiDay",
+    "KpiDayDuration",
+    "KpiDaySla",
+    "KpiRollupDay",
     "Notification",
     "OrgUnit",
     "OutboxMessage",
