@@ -3,6 +3,7 @@ warnings on PostgreSQL, against the same SQL on in-process DuckDB over the same 
 run. PostgreSQL only (DuckDB is the anchor).
 
     .venv/bin/python bench/kpis.py [--warnings 10000000] [--runs 7] [--budget 120] [--reuse]
+                                     [--reuse-duckdb] [--raw-max-days 30]
 
 1. data: a fresh database `quanzu_bench_kpis` (dropped, recreated, migrated with `upgrade`), the
    demo district (`quanzu demo load`, 20 stations), then set-based SQL (INSERT ... SELECT over
@@ -16,12 +17,18 @@ run. PostgreSQL only (DuckDB is the anchor).
 2. DuckDB: the tables the KPI SQL reads are copied out of PostgreSQL (COPY ... TO STDOUT, CSV,
    client side) into an in-process DuckDB database with the same column types. No extension is
    downloaded (no postgres_scanner).
-3. measure: per scenario (7, 30 and 365 days up to the newest data, district-wide and for one
-   station; and the one-day district report a daily briefing needs) `reports.service.kpis` is
-   called over a SQLAlchemy session on PostgreSQL; every SQL statement it sends is captured with
-   its parameters, and that same text is replayed on DuckDB (only the placeholder style changes:
-   `%(name)s` to `$name`). One warm-up each, then --runs timed runs, fewer when a scenario's
-   runs pass --budget seconds (at least 3). The figure is p95 (nearest rank) of whole calls.
+3. rollups: the database is upgraded to head (a database generated before revision 0014 gets the
+   rollup tables and triggers now) and `reports.tasks.refresh_rollups` builds the daily rollups
+   of the year in one call (timed). Today and yesterday are never rolled up.
+4. measure: per scenario (7, 30 and 365 days up to the newest data, district-wide and for one
+   station; and the one-day district report a daily briefing needs), on PostgreSQL
+   `reports.service.kpis` as deployed (rolled-up whole days from the rollups, the rest raw). The
+   anchor: the same service with `rollups=False` is called once with every SQL statement it sends
+   captured with its parameters, and that text is replayed on DuckDB (only the placeholder style
+   changes: `%(name)s` to `$name`): the raw-table KPI SQL on a columnar engine. For windows up to
+   --raw-max-days the raw path is also timed on PostgreSQL. One warm-up each, then --runs timed
+   runs, fewer when a scenario's runs pass --budget seconds (at least 3). The figure is p95
+   (nearest rank) of whole calls.
 
 Everything talks to 127.0.0.1 only; the PostgreSQL database and the DuckDB file are left behind
 for inspection (both are replaced by the next run without --reuse).
@@ -48,7 +55,7 @@ import psycopg
 from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from quanzu.auth.actor import Actor
 from quanzu.codes import Role
@@ -59,10 +66,11 @@ from quanzu.kit.migrate import upgrade
 from quanzu.kit.runtime import Runtime
 from quanzu.reports import service
 from quanzu.reports.schemas import LOCAL_TZ, KpiQuery
+from quanzu.reports.tasks import refresh_rollups
 
 PG_BENCH_DB = "quanzu_bench_kpis"
 PG_BENCH_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
-DUCK_FILE = Path(tempfile.gettempdir()) / "quanzu-bench-kpis.duckdb"
+DUCK_FILE = Path(tempfile.gettempdir()) / f"{PG_BENCH_DB}.duckdb"
 OPEN_CASES = 10_000
 MIN_RUNS = 3
 TARGET_RATIO = 3.0
@@ -366,6 +374,7 @@ def capturing(engine: Engine, capture: Capture) -> Iterator[None]:
 class Scenario:
     label: str
     query: KpiQuery
+    days: int
 
 
 def scenarios(now: datetime) -> list[Scenario]:
@@ -374,10 +383,10 @@ def scenarios(now: datetime) -> list[Scenario]:
     out = []
     for days in (7, 30, 365):
         first = today - timedelta(days=days - 1)
-        out.append(Scenario(f"{days} d, district", KpiQuery(from_=first, to=today)))
-        out.append(Scenario(f"{days} d, station SL", KpiQuery(from_=first, to=today, station="SL")))
+        out.append(Scenario(f"{days} d, district", KpiQuery(from_=first, to=today), days))
+        out.append(Scenario(f"{days} d, station SL", KpiQuery(from_=first, to=today, station="SL"), days))
     yesterday: date = today - timedelta(days=1)
-    out.append(Scenario("briefing: 1 d, district", KpiQuery(from_=yesterday, to=yesterday)))
+    out.append(Scenario("briefing: 1 d, district", KpiQuery(from_=yesterday, to=yesterday), 1))
     return out
 
 
@@ -397,13 +406,14 @@ def timed(call: Callable[[], object], runs: int, budget_s: float) -> Sample:
 @dataclass
 class Result:
     scenario: Scenario
-    postgres: Sample
-    duck: Sample
+    postgres: Sample  # the service as deployed: rollups for whole rolled-up days, raw for the rest
+    duck: Sample  # the raw-table SQL of the same service on DuckDB
+    postgres_raw: Sample | None  # the same raw-table SQL on PostgreSQL (short windows only)
     statements: int
     cases: int
 
 
-def measure(now: datetime, runs: int, budget_s: float) -> list[Result]:
+def measure(now: datetime, runs: int, budget_s: float, raw_max_days: int) -> list[Result]:
     engine = make_engine(PG_BENCH_URL, pool_size=1)
     rt = Runtime(clock=FakeClock(now), cipher=PiiCipher("A" * 43 + "="))
     centre = Actor(kind="user", id=None, name="bench-centre", role=Role.CENTRE)
@@ -415,14 +425,17 @@ def measure(now: datetime, runs: int, budget_s: float) -> list[Result]:
             for sc in scenarios(now):
                 capture.statements.clear()
                 capture.on = True
-                report = service.kpis(session, rt, centre, sc.query)
+                report = service.kpis(session, rt, centre, sc.query, rollups=False)
                 capture.on = False
                 session.rollback()
                 statements = [(duck_sql(s), p) for s, p in capture.statements]
 
-                def on_postgres(query: KpiQuery = sc.query) -> None:
-                    service.kpis(session, rt, centre, query)
+                def on_postgres(query: KpiQuery = sc.query, rollups: bool = True) -> None:
+                    service.kpis(session, rt, centre, query, rollups=rollups)
                     session.rollback()
+
+                def on_postgres_raw(query: KpiQuery = sc.query) -> None:
+                    on_postgres(query, rollups=False)
 
                 def on_duck(stmts: list[tuple[str, dict[str, Any]]] = statements) -> None:
                     for sql, params in stmts:
@@ -430,10 +443,14 @@ def measure(now: datetime, runs: int, budget_s: float) -> list[Result]:
 
                 pg = timed(on_postgres, runs, budget_s)
                 dk = timed(on_duck, runs, budget_s)
-                results.append(Result(sc, pg, dk, len(statements), report.cases))
+                raw = None
+                if sc.days <= raw_max_days:
+                    raw = timed(on_postgres_raw, runs, budget_s)
+                results.append(Result(sc, pg, dk, raw, len(statements), report.cases))
                 print(
                     f"  {sc.label:<26} cases {report.cases:>10,}  postgres p95 {pg.p95:>9.1f} ms"
-                    f"  duckdb p95 {dk.p95:>8.1f} ms  {pg.p95 / dk.p95:>6.1f}x",
+                    f"  duckdb p95 {dk.p95:>8.1f} ms  {pg.p95 / dk.p95:>6.1f}x"
+                    + (f"  (postgres raw p95 {raw.p95:.1f} ms)" if raw else ""),
                     flush=True,
                 )
     finally:
@@ -442,21 +459,37 @@ def measure(now: datetime, runs: int, budget_s: float) -> list[Result]:
     return results
 
 
+def build_rollups(now: datetime) -> float:
+    """Every day of the last year that has no readable rollup (all of them after generation)."""
+    engine = make_engine(PG_BENCH_URL, pool_size=2)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    rt = Runtime(clock=FakeClock(now), cipher=PiiCipher("A" * 43 + "="))
+    t = time.perf_counter()
+    try:
+        days = refresh_rollups(factory, rt, limit=400)
+    finally:
+        engine.dispose()
+    elapsed = time.perf_counter() - t
+    print(f"  rolled up {days} days in {elapsed:.1f} s", flush=True)
+    return elapsed
+
+
 def print_report(results: list[Result], rows: dict[str, int]) -> None:
     print(f"\nmachine: {machine()}, DuckDB {duckdb.__version__}")
     print("rows: " + ", ".join(f"{t} {n:,}" for t, n in rows.items()))
     head = (
         f"{'scenario':<27}{'cases':>11}{'stmts':>6}{'n':>4}{'pg p50':>10}{'pg p95':>10}"
-        f"{'duck p50':>10}{'duck p95':>10}{'ratio':>8}{'  target ≤ 3x'}"
+        f"{'duck p50':>10}{'duck p95':>10}{'ratio':>8}{'pg raw p95':>12}{'  target <= 3x'}"
     )
     print(head)
     print("-" * len(head))
     for r in results:
         ratio = r.postgres.p95 / r.duck.p95
+        raw = f"{r.postgres_raw.p95:>12.1f}" if r.postgres_raw else f"{'-':>12}"
         print(
             f"{r.scenario.label:<27}{r.cases:>11,}{r.statements:>6}{len(r.postgres.latencies):>4}"
             f"{r.postgres.p50:>10.1f}{r.postgres.p95:>10.1f}{r.duck.p50:>10.1f}{r.duck.p95:>10.1f}"
-            f"{ratio:>7.1f}x  {'met' if ratio <= TARGET_RATIO else 'NOT met'}"
+            f"{ratio:>7.1f}x{raw}  {'met' if ratio <= TARGET_RATIO else 'NOT met'}"
         )
 
 
@@ -467,6 +500,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--budget", type=float, default=120.0, help="seconds per scenario and engine, at most")
     p.add_argument("--reuse", action="store_true", help="measure the database of an earlier run")
     p.add_argument("--reuse-duckdb", action="store_true", help="also keep the DuckDB copy of an earlier run")
+    p.add_argument("--database", default=PG_BENCH_DB, help="the benchmark database (dropped unless --reuse)")
+    p.add_argument("--raw-max-days", type=int, default=30, help="also time PostgreSQL raw up to this window")
     args = p.parse_args(argv)
     if not (OPEN_CASES * 2 <= args.warnings <= 20_000_000):
         p.error(f"need {OPEN_CASES * 2:,} <= warnings <= 20,000,000")
@@ -476,7 +511,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global PG_BENCH_DB, PG_BENCH_URL, DUCK_FILE  # one database per run
     args = parse_args(argv)
+    PG_BENCH_DB = args.database
+    PG_BENCH_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
+    DUCK_FILE = Path(tempfile.gettempdir()) / f"{PG_BENCH_DB}.duckdb"
     ensure_postgres()
     workdir = Path(tempfile.mkdtemp(prefix="quanzu-bench-kpis-"))
     try:
@@ -499,10 +538,13 @@ def main(argv: list[str] | None = None) -> None:
         if not (args.reuse and args.reuse_duckdb and DUCK_FILE.exists()):
             print(f"copying to DuckDB ({DUCK_FILE})", flush=True)
             export_to_duckdb(workdir)
+        upgrade(PG_BENCH_URL)  # a database generated before the rollups' revision gets it now
         rows = count_rows()
         now = data_now()
+        print(f"building the daily rollups at {now.isoformat()}", flush=True)
+        build_rollups(now)
         print(f"measuring at {now.isoformat()}", flush=True)
-        results = measure(now, args.runs, args.budget)
+        results = measure(now, args.runs, args.budget, args.raw_max_days)
         print_report(results, rows)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
