@@ -632,15 +632,18 @@ Histograms = dict[tuple[int | str | None, str], Histogram]  # (station or ALL_ST
 
 
 def rollup_histograms(session: Session, q: RollupQuery) -> Histograms:
-    """Per station and for all. Not kept per scam type: the caller reads raw durations then."""
+    """Per station and for all (added up here: a few thousand rows, where a second grouping
+    set would aggregate the year's rows twice). Not kept per scam type: the caller reads raw
+    durations then."""
     t = KpiDayDuration
-    stmt = q.narrow(
-        select(func.grouping(t.station_id), t.station_id, t.metric, t.bucket, func.sum(t.n)), t
-    ).group_by(func.grouping_sets(tuple_(t.station_id, t.metric, t.bucket), tuple_(t.metric, t.bucket)))
+    stmt = q.narrow(select(t.station_id, t.metric, t.bucket, func.sum(t.n)), t).group_by(
+        t.station_id, t.metric, t.bucket
+    )
     out: Histograms = {}
-    for overall, station_id, metric, bucket, n in session.execute(stmt).all():
-        key = (ALL_STATIONS if overall else station_id, metric)
-        out.setdefault(key, {})[int(bucket)] = int(n)
+    for station_id, metric, bucket, n in session.execute(stmt).all():
+        for key in ((station_id, metric), (ALL_STATIONS, metric)):
+            counts = out.setdefault(key, {})
+            counts[int(bucket)] = counts.get(int(bucket), 0) + int(n)
     return out
 
 
