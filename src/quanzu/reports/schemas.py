@@ -34,7 +34,10 @@ since counts with its outcome). Only `warnings` looks at another column (`receiv
 - `time_to_first_contact_s`: earliest successful two-way contact with the target − case opened:
   a `phone` step answered / dissuaded / not_convinced / refused, or a `face_to_face` step with an
   outcome. Cases without one are not in `n`. Median and p90 are interpolated percentiles
-  (PostgreSQL's `percentile_cont`); null when `n` is 0.
+  (PostgreSQL's `percentile_cont`); null when `n` is 0. On PostgreSQL, whole past days are read
+  from daily rollups (docs/kpis.md) that keep durations in 5 %-wide buckets: when the period
+  includes such days (and no `scam_type` filter is given), median and p90 are interpolated from
+  the buckets and are within 2.5 % of the exact value; `n` and every other figure are exact.
 - `first_meeting_success_rate`: cases whose first finished `face_to_face` step has outcome
   `dissuaded` / cases with a finished `face_to_face` step; null when there are none.
 - `sla_breach_rate[kind]` for `sign`, `first_contact`, `face_to_face`, `feedback`: `counted` =
