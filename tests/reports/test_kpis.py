@@ -145,7 +145,9 @@ def test_the_centre_sees_the_whole_district(env: Env) -> None:
         "money_lost": "8000.00",
     }
     assert (k["not_fraud"], k["unreachable"]) == (0, 0)
+    # No callback is due before 1 Dec (the first plans started on 28 Nov call back on day 3).
     assert k["follow_up_completion_rate"] is None
+    assert k["follow_ups"] == {"completed": 0, "counted": 0, "rate": None}
 
 
 def test_durations_are_medians_and_p90_of_what_happened(env: Env) -> None:
@@ -221,6 +223,7 @@ def test_station_ranking_is_the_warning_race(env: Env) -> None:
             "median_time_to_sign_s": 100.0,  # 30, 100, 120
             "median_time_to_first_contact_s": 255.0,  # 150, 360
             "sla_breaches": 0,
+            "follow_up_completion_rate": None,  # no callback due yet
         },
         {
             "code": "SL",
@@ -231,6 +234,7 @@ def test_station_ranking_is_the_warning_race(env: Env) -> None:
             "median_time_to_sign_s": 230.0,  # 60, 400
             "median_time_to_first_contact_s": 690.0,  # 180, 1200
             "sla_breaches": 2,
+            "follow_up_completion_rate": None,
         },
         {
             "code": "TL",
@@ -241,6 +245,7 @@ def test_station_ranking_is_the_warning_race(env: Env) -> None:
             "median_time_to_sign_s": None,
             "median_time_to_first_contact_s": None,  # nobody reached the target: last
             "sla_breaches": 2,
+            "follow_up_completion_rate": None,
         },
     ]
 
@@ -338,3 +343,102 @@ def test_openapi_documents_the_kpis(env: Env) -> None:
     op = spec["paths"]["/api/v1/kpis"]["get"]
     assert "sla_breach_rate" in op["description"] and {"403", "422"} <= set(op["responses"])
     assert {p["name"] for p in op["parameters"]} == {"from", "to", "station", "scam_type"}
+
+
+# --- follow-up completion (回访完成率) ------------------------------------------------------------------
+
+AT_DEC = {  # UTC; the day-3 and day-7 callbacks of the plans started on 28 Nov fall on 1 and 5 Dec
+    "A3 recorded": datetime(2026, 12, 1, 10, 0, tzinfo=UTC),
+    "B3 recorded": datetime(2026, 12, 1, 17, 0, tzinfo=UTC),
+    "C7 recorded": datetime(2026, 12, 5, 17, 0, tzinfo=UTC),
+    "A7 recorded late": datetime(2026, 12, 5, 19, 0, tzinfo=UTC),
+}
+DUE_DAYS = {"from": "2026-12-01", "to": "2026-12-05"}  # [30 Nov 16:00, 5 Dec 16:00) UTC
+
+
+def callbacks_of(env: Env, token: str, case_id: int) -> dict[int, int]:
+    """The case's callbacks, day -> callback id."""
+    r = env.client.get(f"/api/v1/cases/{case_id}/followups", headers=bearer(token))
+    assert r.status_code == 200, r.text
+    return {cb["day"]: cb["callback_id"] for cb in r.json()["plan"]["callbacks"]}
+
+
+def record(env: Env, token: str, case_id: int, callback_id: int, *, reached: bool) -> None:
+    r = env.client.post(
+        f"/api/v1/cases/{case_id}/followups/{callback_id}", json={"reached": reached}, headers=bearer(token)
+    )
+    assert r.status_code == 200, r.text
+
+
+def build_callbacks(env: Env) -> Day:
+    """The day above, then its follow-up plans (policy: high risk calls back on days 3, 7, 14, 28,
+    medium on 7 and 28; due at the plan's time of day, overdue at the due day's local end + 2 h):
+    A (SL, high) plan from its meeting at 06:13 UTC 28 Nov: day 3 due 1 Dec 06:13, day 7 due
+      5 Dec 06:13; B (SL, high) from its first meeting at 07:30: 1 Dec 07:30 and 5 Dec 07:30;
+      C (SZ, medium) from its dissuading call at 08:06: day 7 due 5 Dec 08:06.
+    Every one of these is overdue at 18:00 UTC of its due day (local midnight + 2 h).
+    A3 recorded reached at 10:00 1 Dec, B3 recorded not reached at 17:00 1 Dec (both in time),
+    C7 recorded at 17:00 5 Dec (in time), A7 recorded at 19:00 5 Dec (late), B7 never."""
+    day = build_day(env)
+    sl, sz = day.district.tokens["sl-d1"], day.district.tokens["sz-d1"]
+    a, b, c = (callbacks_of(env, t, day.cases[k]) for t, k in ((sl, "A"), (sl, "B"), (sz, "C")))
+    assert (sorted(a), sorted(b), sorted(c)) == ([3, 7, 14, 28], [3, 7, 14, 28], [7, 28])
+    env.clock.set(AT_DEC["A3 recorded"])
+    record(env, sl, day.cases["A"], a[3], reached=True)
+    env.clock.set(AT_DEC["B3 recorded"])
+    record(env, sl, day.cases["B"], b[3], reached=False)
+    env.clock.set(AT_DEC["C7 recorded"])
+    record(env, sz, day.cases["C"], c[7], reached=True)
+    return day
+
+
+def test_follow_up_completion_counts_callbacks_made_by_their_deadline(env: Env) -> None:
+    day = build_callbacks(env)
+    tokens = day.district.tokens
+    centre = tokens["centre"]
+    # 17:00 5 Dec: A7 and B7 are due but still within their deadline (18:00): not counted yet.
+    # Counted A3, B3, C7, all recorded in time: 3 / 3.
+    k = kpis(env, centre, **DUE_DAYS)
+    assert k["follow_ups"] == {"completed": 3, "counted": 3, "rate": 1.0}
+    assert k["follow_up_completion_rate"] == 1.0
+    # A7 recorded at 17:00 too, in time. At 19:00 B7 has passed its deadline unrecorded:
+    # counted A3, B3, C7, A7, B7 = 5; completed all but B7 = 4; 4 / 5 = 0.8.
+    record(env, tokens["sl-d1"], day.cases["A"], callbacks_of(env, centre, day.cases["A"])[7], reached=True)
+    env.clock.set(AT_DEC["A7 recorded late"])
+    k = kpis(env, centre, **DUE_DAYS)
+    assert k["follow_ups"] == {"completed": 4, "counted": 5, "rate": 0.8}
+
+
+def test_a_callback_recorded_late_or_never_counts_against_the_station(env: Env) -> None:
+    day = build_callbacks(env)
+    tokens = day.district.tokens
+    centre, sl = tokens["centre"], tokens["sl-d1"]
+    env.clock.set(AT_DEC["A7 recorded late"])
+    record(env, sl, day.cases["A"], callbacks_of(env, sl, day.cases["A"])[7], reached=True)
+    # Due 1-5 Dec: A3 ✓, B3 ✓ (not reached, but made in time), C7 ✓, A7 ✗ (recorded an hour
+    # after its 18:00 deadline), B7 ✗ (never recorded, deadline passed). The day-14 and day-28
+    # callbacks are due after the period. 3 completed / 5 counted = 0.6.
+    k = kpis(env, centre, **DUE_DAYS)
+    assert k["follow_ups"] == {"completed": 3, "counted": 5, "rate": 0.6}
+    assert k["follow_up_completion_rate"] == 0.6
+    # Per station: SL has A3, B3 ✓ and A7, B7 ✗ = 2 / 4; SZ has C7 ✓ = 1 / 1.
+    assert kpis(env, centre, station="SL", **DUE_DAYS)["follow_up_completion_rate"] == 0.5
+    assert kpis(env, centre, station="SZ", **DUE_DAYS)["follow_up_completion_rate"] == 1.0
+    assert kpis(env, centre, station="TL", **DUE_DAYS)["follow_ups"] == {
+        "completed": 0,
+        "counted": 0,
+        "rate": None,
+    }
+    # The scam type filter applies to the case: investment is B only, B3 ✓ B7 ✗ = 1 / 2.
+    assert kpis(env, centre, scam_type="investment", **DUE_DAYS)["follow_up_completion_rate"] == 0.5
+    # Scoping: SL's officer sees SL's callbacks only.
+    assert kpis(env, sl, **DUE_DAYS)["follow_ups"] == {"completed": 2, "counted": 4, "rate": 0.5}
+    # The station ranking over the days the cases opened and the callbacks fell due (28 Nov -
+    # 5 Dec): same per-station figures, TL (no plan) null.
+    ranking = kpis(env, centre, **{"from": "2026-11-28", "to": "2026-12-05"})["station_ranking"]
+    assert {s["code"]: s["follow_up_completion_rate"] for s in ranking} == {"SZ": 1.0, "SL": 0.5, "TL": None}
+    # The centre's scorecards read the same implementation.
+    r = env.client.get("/api/v1/scorecards", params=DUE_DAYS, headers=bearer(centre))
+    assert r.status_code == 200, r.text
+    cards = {s["code"]: s["follow_up_completion_rate"] for s in r.json()["stations"]}
+    assert (cards["SL"], cards["SZ"], cards["TL"]) == (0.5, 1.0, None)

@@ -28,6 +28,7 @@ from quanzu.models.followups import AwakeningSession, FollowUpCallback, FollowUp
 from quanzu.models.helpers import Guard, HelpRequest, PersonContact
 from quanzu.models.intel import FraudIdentifier, FraudSighting, ScamSuggestion
 from quanzu.models.org import DutyShift, JurisdictionArea, OrgUnit, User
+from quanzu.models.reports import KpiDay, KpiDayDuration, KpiDaySla, KpiRollupDay
 from quanzu.models.review import AccountabilityNotice, CaseReview, ReviewFinding, TrainingRecord
 from quanzu.models.timers import Timer
 
@@ -58,6 +59,10 @@ __all__ = [
     "Guard",
     "HelpRequest",
     "JurisdictionArea",
+    "KpiDay",
+    "KpiDayDuration",
+    "KpiDaySla",
+    "KpiRollupDay",
     "Notification",
     "OrgUnit",
     "OutboxMessage",

@@ -5,7 +5,7 @@ PostgreSQL; the only dialect branch is the local-day bucket. Reports read, never
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,37 +13,56 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Date,
+    Float,
     Select,
     and_,
     bindparam,
     case,
     cast,
+    false,
     func,
+    literal,
     or_,
+    select,
+    text,
     tuple_,
 )
 from sqlalchemy.orm import Session, aliased
 
 from quanzu.auth.actor import Actor
+from quanzu.auth.scoping import case_scope
 from quanzu.cases.repository import readable
 from quanzu.codes import CaseState
 from quanzu.kit.db import is_postgres
 from quanzu.models.cases import Case, CaseSla, EarlyWarning
+from quanzu.models.followups import FollowUpCallback
+from quanzu.models.org import OrgUnit
+from quanzu.models.reports import KpiDay, KpiDayDuration, KpiDaySla, KpiRollupDay
 from quanzu.reports.schemas import LOCAL_TZ
 
 
 @dataclass(frozen=True, slots=True)
 class Cohort:
     """What a report counts: `scoped` is what the actor may read narrowed by the report's
-    station and scam type; `cases` further keeps the cases opened in `[start, end)`."""
+    station and scam type; `cases` further keeps the cases opened in `[start, end)`. When the
+    report reads daily rollups for some whole days, `spans` are the parts of the period left to
+    the raw tables (possibly none)."""
 
     scoped: Select[Any]
     start: datetime
     end: datetime
+    spans: tuple[tuple[datetime, datetime], ...] | None = None
+
+    def within(self, column: Any) -> ColumnElement[bool]:
+        """`column` falls in the part of the period read from the raw tables."""
+        spans = self.spans if self.spans is not None else ((self.start, self.end),)
+        if not spans:
+            return false()
+        return or_(*(and_(column >= a, column < b) for a, b in spans))
 
     @property
     def cases(self) -> Select[Any]:
-        return self.scoped.where(Case.opened_at >= self.start, Case.opened_at < self.end)
+        return self.scoped.where(self.within(Case.opened_at))
 
 
 def cohort(
@@ -110,7 +129,7 @@ def totals(session: Session, cohort: Cohort) -> Totals:
 def _received_in_period(cohort: Cohort) -> Select[Any]:
     """Warnings received in the period, on cases the actor may read (whenever they opened)."""
     stmt = _columns(cohort.scoped, EarlyWarning.id).join(EarlyWarning, EarlyWarning.case_id == Case.id)
-    return stmt.where(EarlyWarning.received_at >= cohort.start, EarlyWarning.received_at < cohort.end)
+    return stmt.where(cohort.within(EarlyWarning.received_at))
 
 
 def warnings_received(session: Session, cohort: Cohort) -> int:
@@ -297,3 +316,348 @@ def repeat_warned(session: Session, cohort: Cohort, window: timedelta) -> int:
         .group_by(Case.id, Case.opened_at)
     )
     return sum(1 for opened_at, latest in session.execute(stmt).all() if opened_at - latest <= window)
+
+
+# --- follow-up callbacks (回访) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackCount:
+    station_id: int | None
+    counted: int
+    completed: int
+
+
+def callback_counts(session: Session, cohort: Cohort, now: datetime) -> list[CallbackCount]:
+    """Per station of the case: callbacks due in `[start, end)` on cases the actor may read
+    (whenever the case opened) that are decided — a result recorded, or the overdue deadline
+    passed — and those of them recorded on or before that deadline (see DEFINITIONS)."""
+    cb = FollowUpCallback
+    decided = or_(cb.done_at.is_not(None), cb.overdue_at <= now)
+    in_time = and_(cb.done_at.is_not(None), cb.done_at <= cb.overdue_at)
+    stmt = (
+        _columns(cohort.scoped, Case.station_id, _count_if(decided), _count_if(in_time))
+        .join(cb, cb.case_id == Case.id)
+        .where(cohort.within(cb.due_at))
+        .group_by(Case.station_id)
+    )
+    return [CallbackCount(s, int(c), int(d)) for s, c, d in session.execute(stmt).all()]
+
+
+# --- daily rollups (PostgreSQL) ------------------------------------------------------------------------
+#
+# One set of rows per local day (models/reports.py). `refresh_days` rebuilds days whole from the
+# raw tables with the same predicates as the queries above; a report reads a day from the rollups
+# only while nothing changed since (triggers bump the day's version) and no figure can have
+# changed by time alone (`valid_until`). Percentiles cannot be summed: durations are kept as
+# histograms (5 % wide buckets) per station.
+
+BUCKET_BASE = 1.05
+
+
+def duration_bucket(seconds: Any) -> ColumnElement[int]:
+    """The bucket of a duration in seconds, as `_REFRESH_DURATIONS` computes it: for the raw part
+    of a report that also reads rollups."""
+    ratio = func.ln(cast(seconds, Float)) / func.ln(cast(literal(BUCKET_BASE), Float))
+    return case((seconds < 1, 0), else_=1 + func.floor(ratio))
+
+
+# Rows of the days being rebuilt: an index range on the timestamp, then the exact local days
+# (computed as the triggers of revision 0014 compute them).
+_IN_DAYS = "{col} >= :d0 AND {col} < :d1 AND (({col}) AT TIME ZONE 'Asia/Shanghai')::date = ANY(:days)"
+
+_REFRESH_CASES = """
+INSERT INTO kpi_days (day, station_id, scam_type, cases, open_cases, dissuaded, money_protected, lost,
+                      money_lost, not_fraud, unreachable, escalated, first_meeting_dissuaded,
+                      first_meetings, repeat_warned, warnings, callbacks_counted, callbacks_completed)
+SELECT day, station_id, scam_type, sum(cases), sum(open_cases), sum(dissuaded), sum(money_protected),
+       sum(lost), sum(money_lost), sum(not_fraud), sum(unreachable), sum(escalated),
+       sum(first_meeting_dissuaded), sum(first_meetings), sum(repeat_warned), sum(warnings),
+       sum(callbacks_counted), sum(callbacks_completed)
+FROM (
+  SELECT day, station_id, scam_type, count(*) AS cases,
+         count(*) FILTER (WHERE state <> 'closed') AS open_cases,
+         count(*) FILTER (WHERE outcome = 'dissuaded') AS dissuaded,
+         coalesce(sum(amount_protected) FILTER (WHERE outcome = 'dissuaded'), 0) AS money_protected,
+         count(*) FILTER (WHERE outcome = 'lost') AS lost,
+         coalesce(sum(amount_lost) FILTER (WHERE outcome = 'lost'), 0) AS money_lost,
+         count(*) FILTER (WHERE outcome = 'not_fraud') AS not_fraud,
+         count(*) FILTER (WHERE outcome = 'unreachable') AS unreachable,
+         count(*) FILTER (WHERE tier > 1) AS escalated,
+         count(*) FILTER (WHERE first_meeting_outcome = 'dissuaded') AS first_meeting_dissuaded,
+         count(*) FILTER (WHERE first_meeting_outcome IS NOT NULL) AS first_meetings,
+         count(*) FILTER (WHERE repeat) AS repeat_warned,
+         0 AS warnings, 0 AS callbacks_counted, 0 AS callbacks_completed
+  FROM (SELECT c.*, ((c.opened_at) AT TIME ZONE 'Asia/Shanghai')::date AS day,
+               EXISTS (SELECT 1 FROM warnings e
+                       WHERE e.person_id = c.person_id AND e.case_id <> c.id
+                         AND e.received_at < c.opened_at
+                         AND e.received_at >= c.opened_at - make_interval(secs => :window_s)) AS repeat
+        FROM cases c WHERE {cases_in_days}) c
+  GROUP BY day, station_id, scam_type
+  UNION ALL
+  SELECT ((w.received_at) AT TIME ZONE 'Asia/Shanghai')::date, c.station_id, c.scam_type,
+         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0
+  FROM warnings w JOIN cases c ON c.id = w.case_id
+  WHERE {warnings_in_days}
+  GROUP BY 1, c.station_id, c.scam_type
+  UNION ALL
+  SELECT ((f.due_at) AT TIME ZONE 'Asia/Shanghai')::date, c.station_id, c.scam_type,
+         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+         count(*) FILTER (WHERE f.done_at IS NOT NULL OR f.overdue_at <= :now),
+         count(*) FILTER (WHERE f.done_at IS NOT NULL AND f.done_at <= f.overdue_at)
+  FROM follow_up_callbacks f JOIN cases c ON c.id = f.case_id
+  WHERE {callbacks_in_days}
+  GROUP BY 1, c.station_id, c.scam_type
+) parts
+GROUP BY day, station_id, scam_type
+"""
+
+_REFRESH_SLAS = """
+INSERT INTO kpi_day_slas (day, station_id, scam_type, kind, counted, breached)
+SELECT day, station_id, scam_type, kind, count(*) FILTER (WHERE decided),
+       count(*) FILTER (WHERE decided AND (met_at IS NULL OR met_at > due_at))
+FROM (SELECT ((c.opened_at) AT TIME ZONE 'Asia/Shanghai')::date AS day, c.station_id, c.scam_type, s.kind,
+             s.met_at, s.due_at,
+             (s.met_at IS NOT NULL OR s.breached_at IS NOT NULL
+              OR (s.due_at <= :now AND (c.closed_at IS NULL OR c.closed_at >= s.due_at))) AS decided
+      FROM case_slas s JOIN cases c ON c.id = s.case_id
+      WHERE {cases_in_days}) s
+GROUP BY day, station_id, scam_type, kind
+"""
+
+_REFRESH_DURATIONS = """
+INSERT INTO kpi_day_durations (day, station_id, metric, bucket, n)
+SELECT day, station_id, metric, bucket, count(*)
+FROM (SELECT ((c.opened_at) AT TIME ZONE 'Asia/Shanghai')::date AS day, c.station_id, m.metric,
+             CASE WHEN m.seconds < 1 THEN 0 ELSE 1 + floor(ln(m.seconds::float8) / ln(1.05::float8)) END
+               AS bucket
+      FROM cases c
+      CROSS JOIN LATERAL (
+        VALUES ('sign', c.signed_at, extract(epoch FROM c.signed_at - c.opened_at)),
+               ('contact', c.first_contact_at, extract(epoch FROM c.first_contact_at - c.opened_at))
+      ) m(metric, at, seconds)
+      WHERE {cases_in_days} AND m.at IS NOT NULL) d
+GROUP BY day, station_id, metric, bucket
+"""
+
+# Per day, the first moment one of its figures changes by time alone: an undecided SLA clock of
+# a case opened that day falls due, or a callback due that day passes its deadline unrecorded.
+_VALID_UNTIL = """
+SELECT day, min(at) FROM (
+  SELECT ((c.opened_at) AT TIME ZONE 'Asia/Shanghai')::date AS day, s.due_at AS at
+  FROM case_slas s JOIN cases c ON c.id = s.case_id
+  WHERE {cases_in_days} AND s.met_at IS NULL AND s.breached_at IS NULL AND s.due_at > :now
+  UNION ALL
+  SELECT ((f.due_at) AT TIME ZONE 'Asia/Shanghai')::date, f.overdue_at
+  FROM follow_up_callbacks f
+  WHERE {callbacks_in_days} AND f.done_at IS NULL AND f.overdue_at > :now
+) t GROUP BY day
+"""
+
+_WHERE = {
+    "cases_in_days": _IN_DAYS.format(col="c.opened_at"),
+    "warnings_in_days": _IN_DAYS.format(col="w.received_at"),
+    "callbacks_in_days": _IN_DAYS.format(col="f.due_at"),
+}
+
+
+def ensure_rollup_rows(session: Session, days: list[date]) -> None:
+    """A row per day, so that from now on the triggers bump its version (committed before the
+    days are built: see `reports.tasks`)."""
+    session.execute(
+        text(
+            "INSERT INTO kpi_rollup_days (day, version) SELECT d, 0 FROM unnest(CAST(:days AS date[])) d "
+            "ON CONFLICT (day) DO NOTHING"
+        ),
+        {"days": days},
+    )
+
+
+def refresh_days(session: Session, days: list[date], now: datetime, repeat_window: timedelta) -> None:
+    """Rebuild these days' rollups from the raw tables as they stand at `now`, in one pass per
+    table. Locks the days' rows first: a change still being written to a day finishes before,
+    one written after waits and then bumps the version (that day is then not read until
+    rebuilt)."""
+    if not days:
+        return
+    versions: dict[date, int] = dict(
+        session.execute(
+            text("SELECT day, version FROM kpi_rollup_days WHERE day = ANY(:days) ORDER BY day FOR UPDATE"),
+            {"days": days},
+        ).all()
+    )
+    d0 = datetime.combine(min(days), time(0), tzinfo=LOCAL_TZ)
+    d1 = datetime.combine(max(days) + timedelta(days=1), time(0), tzinfo=LOCAL_TZ)
+    params = {"days": days, "d0": d0, "d1": d1, "now": now, "window_s": repeat_window.total_seconds()}
+    for table in ("kpi_days", "kpi_day_slas", "kpi_day_durations"):
+        session.execute(text(f"DELETE FROM {table} WHERE day = ANY(:days)"), {"days": days})  # noqa: S608
+    for sql in (_REFRESH_CASES, _REFRESH_SLAS, _REFRESH_DURATIONS):
+        session.execute(text(sql.format(**_WHERE)), params)
+    valid_until: dict[date, datetime] = dict(
+        session.execute(text(_VALID_UNTIL.format(**_WHERE)), params).all()
+    )
+    session.execute(
+        text(
+            "UPDATE kpi_rollup_days SET computed_version = :version, computed_at = :now, "
+            "valid_until = :valid_until WHERE day = :day"
+        ),
+        [{"version": versions[d], "now": now, "valid_until": valid_until.get(d), "day": d} for d in days],
+    )
+
+
+def stale_days(session: Session, first: date, last: date, now: datetime, limit: int) -> list[date]:
+    """Days of `[first, last]` without a readable rollup, newest first."""
+    rows = session.execute(
+        text(
+            "SELECT d::date FROM generate_series(CAST(:first AS date), CAST(:last AS date), "
+            "interval '1 day') d LEFT JOIN kpi_rollup_days r ON r.day = d::date "
+            "WHERE r.day IS NULL OR r.computed_version IS DISTINCT FROM r.version "
+            "OR r.computed_at > :now OR r.valid_until <= :now ORDER BY d DESC LIMIT :limit"
+        ),
+        {"first": first, "last": last, "now": now, "limit": limit},
+    ).all()
+    return [r[0] for r in rows]
+
+
+def readable_days(session: Session, first: date, last: date, now: datetime) -> list[date]:
+    """Days of `[first, last]` whose rollup may be read at `now`."""
+    r = KpiRollupDay
+    stmt = select(r.day).where(
+        r.day >= first,
+        r.day <= last,
+        r.computed_version == r.version,
+        r.computed_at <= now,
+        or_(r.valid_until.is_(None), r.valid_until > now),
+    )
+    return list(session.scalars(stmt).all())
+
+
+def _rollup_scope(stmt: Select[Any], table: Any, actor: Actor, station_id: int | None) -> Select[Any]:
+    """The rollup rows `actor` may read: the same rule as `cases.repository.readable`."""
+    scope = case_scope(actor)
+    if not scope.all_stations:
+        if scope.branch_id is not None:
+            branch = select(OrgUnit.id).where(OrgUnit.parent_id == scope.branch_id)
+            stmt = stmt.where(table.station_id.in_(branch.scalar_subquery()))
+        else:
+            stmt = stmt.where(table.station_id == scope.station_id)
+    if station_id is not None:
+        stmt = stmt.where(table.station_id == station_id)
+    return stmt
+
+
+@dataclass(frozen=True, slots=True)
+class RollupQuery:
+    actor: Actor
+    days: list[date]
+    station_id: int | None
+    scam_type: str | None
+
+    def narrow(self, stmt: Any, table: Any) -> Select[Any]:
+        narrowed = _rollup_scope(stmt, table, self.actor, self.station_id).where(table.day.in_(self.days))
+        if self.scam_type is not None and hasattr(table, "scam_type"):
+            narrowed = narrowed.where(table.scam_type == self.scam_type)
+        return narrowed
+
+
+ROLLUP_FIGURES = (
+    "cases",
+    "open_cases",
+    "dissuaded",
+    "money_protected",
+    "lost",
+    "money_lost",
+    "not_fraud",
+    "unreachable",
+    "escalated",
+    "first_meeting_dissuaded",
+    "first_meetings",
+    "repeat_warned",
+    "warnings",
+    "callbacks_counted",
+    "callbacks_completed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RollupRow:
+    """Sums over the rolled-up days: `group` is "all", "station", "scam_type" or "day"."""
+
+    group: str
+    key: Any
+    figures: dict[str, Any]
+
+
+def rollup_sums(session: Session, q: RollupQuery) -> list[RollupRow]:
+    """The additive figures, for all and per station, scam type and day, in one pass."""
+    t = KpiDay
+    sums = [func.sum(getattr(t, name)) for name in ROLLUP_FIGURES]
+    stmt = q.narrow(
+        select(
+            func.grouping(t.station_id),
+            func.grouping(t.scam_type),
+            func.grouping(t.day),
+            t.station_id,
+            t.scam_type,
+            t.day,
+            *sums,
+        ),
+        t,
+    ).group_by(func.grouping_sets(tuple_(t.station_id), tuple_(t.scam_type), tuple_(t.day), tuple_()))
+    out = []
+    for g_station, g_scam, g_day, station_id, scam_type, day, *values in session.execute(stmt).all():
+        figures = {name: value or 0 for name, value in zip(ROLLUP_FIGURES, values, strict=True)}
+        if not g_station:
+            out.append(RollupRow("station", station_id, figures))
+        elif not g_scam:
+            out.append(RollupRow("scam_type", scam_type, figures))
+        elif not g_day:
+            out.append(RollupRow("day", day, figures))
+        else:
+            out.append(RollupRow("all", None, figures))
+    return out
+
+
+def rollup_slas(session: Session, q: RollupQuery) -> list[SlaCount]:
+    t = KpiDaySla
+    stmt = q.narrow(select(t.station_id, t.kind, func.sum(t.counted), func.sum(t.breached)), t).group_by(
+        t.station_id, t.kind
+    )
+    return [SlaCount(s, k, int(c), int(b)) for s, k, c, b in session.execute(stmt).all()]
+
+
+Histogram = dict[int, int]  # bucket -> cases
+Histograms = dict[tuple[int | str | None, str], Histogram]  # (station or ALL_STATIONS, metric)
+
+
+def rollup_histograms(session: Session, q: RollupQuery) -> Histograms:
+    """Per station and for all (added up here: a few thousand rows, where a second grouping
+    set would aggregate the year's rows twice). Not kept per scam type: the caller reads raw
+    durations then."""
+    t = KpiDayDuration
+    stmt = q.narrow(select(t.station_id, t.metric, t.bucket, func.sum(t.n)), t).group_by(
+        t.station_id, t.metric, t.bucket
+    )
+    out: Histograms = {}
+    for station_id, metric, bucket, n in session.execute(stmt).all():
+        for key in ((station_id, metric), (ALL_STATIONS, metric)):
+            counts = out.setdefault(key, {})
+            counts[int(bucket)] = counts.get(int(bucket), 0) + int(n)
+    return out
+
+
+def raw_histograms(session: Session, cohort: Cohort) -> Histograms:
+    """The raw part of the period bucketed like the rollups, so the two can be added."""
+    out: Histograms = {}
+    for metric, milestone in (("sign", Case.signed_at), ("contact", Case.first_contact_at)):
+        bucket = duration_bucket(func.extract("epoch", milestone - Case.opened_at))
+        stmt = (
+            _columns(cohort.cases, func.grouping(Case.station_id), Case.station_id, bucket, func.count())
+            .where(milestone.is_not(None))
+            .group_by(func.grouping_sets(tuple_(Case.station_id, bucket), tuple_(bucket)))
+        )
+        for overall, station_id, b, n in session.execute(stmt).all():
+            key = (ALL_STATIONS if overall else station_id, metric)
+            out.setdefault(key, {})[int(b)] = int(n)
+    return out

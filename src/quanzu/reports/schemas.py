@@ -34,7 +34,10 @@ since counts with its outcome). Only `warnings` looks at another column (`receiv
 - `time_to_first_contact_s`: earliest successful two-way contact with the target − case opened:
   a `phone` step answered / dissuaded / not_convinced / refused, or a `face_to_face` step with an
   outcome. Cases without one are not in `n`. Median and p90 are interpolated percentiles
-  (PostgreSQL's `percentile_cont`); null when `n` is 0.
+  (PostgreSQL's `percentile_cont`); null when `n` is 0. On PostgreSQL, whole past days are read
+  from daily rollups (docs/kpis.md) that keep durations in 5 %-wide buckets: when the period
+  includes such days (and no `scam_type` filter is given), median and p90 are interpolated from
+  the buckets and are within 2.5 % of the exact value; `n` and every other figure are exact.
 - `first_meeting_success_rate`: cases whose first finished `face_to_face` step has outcome
   `dissuaded` / cases with a finished `face_to_face` step; null when there are none.
 - `sla_breach_rate[kind]` for `sign`, `first_contact`, `face_to_face`, `feedback`: `counted` =
@@ -46,15 +49,24 @@ since counts with its outcome). Only `warnings` looks at another column (`receiv
   or the branch took the case).
 - `repeat_warning_rate_30d`: cases whose target person had another warning received within the
   30 days before the case opened (any station, any earlier case) / `cases`; null when `cases` is 0.
-- `follow_up_completion_rate`: null until follow-ups (回访) exist.
+- `follow_ups` and `follow_up_completion_rate` (回访完成率): over the follow-up callbacks whose
+  **due time** falls in `[from, to)`, on cases the caller may read (station and scam type filters
+  apply to the case, whenever it opened). `counted` = those that are decided: a result was
+  recorded (reached or not reached), or their overdue deadline (the due day's local end plus the
+  policy's grace) has passed unrecorded; a callback still within its deadline and not recorded
+  is not counted yet. `completed` = counted callbacks whose result was recorded on or before the
+  overdue deadline: the callback was made in time, whether or not the target answered (a missed
+  answer is recorded, and chased by the plan's next callback). A callback recorded after its
+  deadline counts against the rate. `rate` = completed / counted; null when nothing is counted.
 - `by_day`: one row per local day of the period: `warnings` received that day, and the
   `dissuaded` count and `money_protected` of the cases opened that day (rows add up to the
   totals).
 - `by_scam_type`: cases and dissuaded per scam type, most cases first.
 - `station_ranking` (预警竞速赛): per station with cases in the cohort, its cases, dissuaded,
   money protected, median time to sign and to first contact, and breached SLA clocks (as
-  counted above); fastest median first contact first, stations with no contact last. Triage
-  cases (no station) are in the totals only.
+  counted above), and its follow-up completion rate (callbacks as above, by the case's
+  station); fastest median first contact first, stations with no contact last. Triage cases (no
+  station) are in the totals only.
 """
 
 _MOMENT_ERROR = "应为日期（2026-11-28）或带时区的时间（2026-11-28T14:00:00+08:00）"
@@ -142,6 +154,13 @@ class StationRank(BaseModel):
     median_time_to_sign_s: float | None
     median_time_to_first_contact_s: float | None
     sla_breaches: int
+    follow_up_completion_rate: float | None = None
+
+
+class FollowUpCompletion(BaseModel):
+    completed: int
+    counted: int
+    rate: float | None
 
 
 class KpiReport(BaseModel):
@@ -164,8 +183,11 @@ class KpiReport(BaseModel):
     sla_breach_rate: dict[str, SlaBreach]
     repeat_warning_rate_30d: float | None
     follow_up_completion_rate: float | None = Field(
-        default=None, description="Null until follow-ups (回访) exist."
+        default=None, description="Callbacks due in the period made in time / decided ones (回访完成率)."
     )
     by_day: list[DayPoint]
     by_scam_type: list[ScamTypeRow]
     station_ranking: list[StationRank]
+    follow_ups: FollowUpCompletion = Field(
+        default_factory=lambda: FollowUpCompletion(completed=0, counted=0, rate=None)
+    )

@@ -6,24 +6,38 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from quanzu.auth.actor import Actor
 from quanzu.codes import OrgKind
+from quanzu.kit.db import is_postgres
 from quanzu.kit.errors import FieldError, ValidationFailed
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case
 from quanzu.models.org import OrgUnit
 from quanzu.org import repository as org_repo
 from quanzu.reports import repository
-from quanzu.reports.repository import ALL_STATIONS, Cohort, Milestones, Percentiles, SlaCount, StationTotals
+from quanzu.reports.repository import (
+    ALL_STATIONS,
+    CallbackCount,
+    Cohort,
+    Milestones,
+    Percentiles,
+    RollupQuery,
+    SlaCount,
+    StationTotals,
+    Totals,
+)
 from quanzu.reports.schemas import (
     LOCAL_TZ,
     DayPoint,
     DurationStats,
+    FollowUpCompletion,
     KpiQuery,
     KpiReport,
     Period,
@@ -37,22 +51,37 @@ MAX_SPAN = timedelta(days=366)  # a year of daily buckets; longer belongs in an 
 REPEAT_WINDOW = timedelta(days=30)
 SLA_KINDS = ("sign", "first_contact", "face_to_face", "feedback")
 CENT = Decimal("0.01")
+ONE_DAY = timedelta(days=1)
 
 
-def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery) -> KpiReport:
+def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery, *, rollups: bool = True) -> KpiReport:
+    """The KPI report. On PostgreSQL, whole days with a readable daily rollup are read from it
+    and the rest of the period from the raw tables (`rollups=False`: raw tables only, as the
+    benchmark's anchor and the tests' reference)."""
     now = rt.clock.now()
     start, end = resolve_period(query, now)
     station_id = _station_id(session, query.station)
     cohort = repository.cohort(actor, start, end, station_id=station_id, scam_type=query.scam_type)
-    totals = repository.totals(session, cohort)
-    sign, contact = _durations(session, cohort)
-    slas = repository.sla_counts(session, cohort, now)
-    first_dissuaded, first_meetings = repository.first_meetings(session, cohort)
+    days = _rolled_days(session, start, end, now) if rollups and is_postgres(session) else []
+    raw = replace(cohort, spans=raw_spans(start, end, days)) if days else cohort
+    rolled = Rolled.read(session, RollupQuery(actor, days, station_id, query.scam_type)) if days else Rolled()
+    totals = _plus(repository.totals(session, raw), rolled.total)
+    sign, contact = (
+        _durations(session, cohort) if not days else _merged_durations(session, cohort, raw, rolled)
+    )
+    slas = repository.sla_counts(session, raw, now) + rolled.slas
+    first_dissuaded, first_meetings = repository.first_meetings(session, raw)
+    first_dissuaded += rolled.total.get("first_meeting_dissuaded", 0)
+    first_meetings += rolled.total.get("first_meetings", 0)
+    callbacks = repository.callback_counts(session, raw, now) + rolled.callbacks
+    follow_ups = _follow_ups(callbacks)
+    warnings = repository.warnings_received(session, raw) + rolled.total.get("warnings", 0)
+    repeat = repository.repeat_warned(session, raw, REPEAT_WINDOW) + rolled.total.get("repeat_warned", 0)
     return KpiReport(
         period=Period(start=start, end=end),
         station=query.station,
         scam_type=query.scam_type,
-        warnings=repository.warnings_received(session, cohort),
+        warnings=warnings,
         cases=totals.cases,
         open_cases=totals.open_cases,
         dissuaded=totals.dissuaded,
@@ -66,17 +95,129 @@ def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery) -> KpiRep
         time_to_first_contact_s=_stats(contact.get(ALL_STATIONS)),
         first_meeting_success_rate=rate(first_dissuaded, first_meetings),
         sla_breach_rate=_sla_rates(slas),
-        repeat_warning_rate_30d=rate(repository.repeat_warned(session, cohort, REPEAT_WINDOW), totals.cases),
-        # Filled by the follow-ups (回访) issue (DESIGN.md, life of a warning, step 9): completed
-        # callbacks / callbacks due. There are no follow-ups yet, so no number.
-        follow_up_completion_rate=None,
-        by_day=_by_day(session, cohort),
-        by_scam_type=[
-            ScamTypeRow(scam_type=t, cases=n, dissuaded=d)
-            for t, n, d in repository.by_scam_type(session, cohort)
-        ],
-        station_ranking=_station_ranking(session, cohort, sign, contact, slas),
+        repeat_warning_rate_30d=rate(repeat, totals.cases),
+        follow_up_completion_rate=follow_ups.rate,
+        by_day=_by_day(session, raw, rolled),
+        by_scam_type=_by_scam_type(session, raw, rolled),
+        station_ranking=_station_ranking(session, raw, sign, contact, slas, callbacks, rolled),
+        follow_ups=follow_ups,
     )
+
+
+# --- rollups ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rolled:
+    """What the rolled-up days add: sums for all, per station, scam type and day; SLA counts."""
+
+    query: RollupQuery | None = None
+    total: dict[str, Any] = field(default_factory=dict)
+    stations: dict[int | None, dict[str, Any]] = field(default_factory=dict)
+    scam_types: dict[str, dict[str, Any]] = field(default_factory=dict)
+    days: dict[date, dict[str, Any]] = field(default_factory=dict)
+    slas: list[SlaCount] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, session: Session, query: RollupQuery) -> Rolled:
+        out = cls(query=query, slas=repository.rollup_slas(session, query))
+        for row in repository.rollup_sums(session, query):
+            if row.group == "all":
+                out.total = row.figures
+            elif row.group == "station":
+                out.stations[row.key] = row.figures
+            elif row.group == "scam_type":
+                out.scam_types[row.key] = row.figures
+            else:
+                out.days[row.key] = row.figures
+        return out
+
+    @property
+    def callbacks(self) -> list[CallbackCount]:
+        return [
+            CallbackCount(s, int(f["callbacks_counted"]), int(f["callbacks_completed"]))
+            for s, f in self.stations.items()
+        ]
+
+
+def _rolled_days(session: Session, start: datetime, end: datetime, now: datetime) -> list[date]:
+    """The whole local days of `[start, end)` whose rollup may be read now."""
+    whole = [d for d in local_days(start, end) if _midnight(d) >= start and _midnight(d + ONE_DAY) <= end]
+    if not whole:
+        return []
+    return sorted(repository.readable_days(session, whole[0], whole[-1], now))
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=LOCAL_TZ)
+
+
+def raw_spans(start: datetime, end: datetime, rolled: list[date]) -> tuple[tuple[datetime, datetime], ...]:
+    """`[start, end)` minus the rolled-up days, as UTC spans."""
+    spans = []
+    cursor = start
+    for day in sorted(rolled):
+        if _midnight(day) > cursor:
+            spans.append((cursor, _midnight(day).astimezone(UTC)))
+        cursor = _midnight(day + ONE_DAY).astimezone(UTC)
+    if cursor < end:
+        spans.append((cursor, end))
+    return tuple(spans)
+
+
+def _plus(totals: Totals, rolled: dict[str, Any]) -> Totals:
+    if not rolled:
+        return totals
+    added: dict[str, Any] = {
+        name: (getattr(totals, name) or 0) + (rolled[name] or 0) for name in Totals.__dataclass_fields__
+    }
+    return Totals(**added)
+
+
+def _merged_durations(
+    session: Session, cohort: Cohort, raw: Cohort, rolled: Rolled
+) -> tuple[Percentiles, Percentiles]:
+    """Percentiles over rolled-up days come from duration histograms (within 2.5 %), which are
+    kept per station but not per scam type: a scam-type report reads its durations raw."""
+    if rolled.query is None or rolled.query.scam_type is not None:
+        return _durations(session, cohort)
+    histograms = repository.rollup_histograms(session, rolled.query)
+    for key, counts in repository.raw_histograms(session, raw).items():
+        merged = histograms.setdefault(key, {})
+        for bucket, n in counts.items():
+            merged[bucket] = merged.get(bucket, 0) + n
+    sign: Percentiles = {}
+    contact: Percentiles = {}
+    for (station, metric), counts in histograms.items():
+        (sign if metric == "sign" else contact)[station] = histogram_stats(counts)
+    return sign, contact
+
+
+def bucket_value(bucket: int) -> float:
+    """The geometric middle of a duration bucket (bucket b >= 1 is [1.05^(b-1), 1.05^b) s)."""
+    return 0.0 if bucket <= 0 else repository.BUCKET_BASE ** (bucket - 0.5)
+
+
+def histogram_stats(counts: dict[int, int]) -> tuple[float | None, float | None, int]:
+    """Median and p90 with `percentile`'s interpolation, each case at its bucket's middle."""
+    n = sum(counts.values())
+    if n == 0:
+        return None, None, 0
+    cumulative = []
+    seen = 0
+    for bucket in sorted(counts):
+        seen += counts[bucket]
+        cumulative.append((seen, bucket_value(bucket)))
+
+    def at(rank: int) -> float:
+        return next(value for upto, value in cumulative if rank < upto)
+
+    def quantile(q: float) -> float:
+        pos = (n - 1) * q
+        lo, hi = math.floor(pos), math.ceil(pos)
+        return at(lo) + (at(hi) - at(lo)) * (pos - lo)
+
+    return quantile(0.5), quantile(0.9), n
 
 
 # --- the query ------------------------------------------------------------------------------------
@@ -199,10 +340,21 @@ def _sla_rates(counts: Iterable[SlaCount]) -> dict[str, SlaBreach]:
     }
 
 
-def _by_day(session: Session, cohort: Cohort) -> list[DayPoint]:
-    """Every local day of the period, zeros included, so trend lines have no gaps."""
+def _follow_ups(counts: Iterable[CallbackCount]) -> FollowUpCompletion:
+    completed = counted = 0
+    for c in counts:
+        completed, counted = completed + c.completed, counted + c.counted
+    return FollowUpCompletion(completed=completed, counted=counted, rate=rate(completed, counted))
+
+
+def _by_day(session: Session, cohort: Cohort, rolled: Rolled) -> list[DayPoint]:
+    """Every local day of the period, zeros included, so trend lines have no gaps. A day is
+    either rolled up or read raw, never both."""
     warnings = repository.warnings_by_day(session, cohort)
     dissuaded = repository.dissuaded_by_day(session, cohort)
+    for day, f in rolled.days.items():
+        warnings[day] = int(f["warnings"])
+        dissuaded[day] = (int(f["dissuaded"]), f["money_protected"])
     return [
         DayPoint(
             date=day,
@@ -214,6 +366,16 @@ def _by_day(session: Session, cohort: Cohort) -> list[DayPoint]:
     ]
 
 
+def _by_scam_type(session: Session, cohort: Cohort, rolled: Rolled) -> list[ScamTypeRow]:
+    """Most cases first."""
+    counts: dict[str, tuple[int, int]] = {t: (n, d) for t, n, d in repository.by_scam_type(session, cohort)}
+    for scam_type, f in rolled.scam_types.items():
+        n, d = counts.get(scam_type, (0, 0))
+        counts[scam_type] = (n + int(f["cases"]), d + int(f["dissuaded"]))
+    rows = [ScamTypeRow(scam_type=t, cases=n, dissuaded=d) for t, (n, d) in counts.items() if n > 0]
+    return sorted(rows, key=lambda r: (-r.cases, r.scam_type))
+
+
 def local_days(start: datetime, end: datetime) -> list[date]:
     if start >= end:
         return []
@@ -223,21 +385,46 @@ def local_days(start: datetime, end: datetime) -> list[date]:
 
 
 def _station_ranking(
-    session: Session, cohort: Cohort, sign: Percentiles, contact: Percentiles, slas: list[SlaCount]
+    session: Session,
+    cohort: Cohort,
+    sign: Percentiles,
+    contact: Percentiles,
+    slas: list[SlaCount],
+    callbacks: list[CallbackCount],
+    rolled: Rolled,
 ) -> list[StationRank]:
     """The warning race (预警竞速赛): fastest median first contact first, no contact last."""
-    rows = repository.station_totals(session, cohort)
+    rows = _station_totals(session, cohort, rolled)
     units = org_repo.units_by_ids(session, {r.station_id for r in rows})
     breaches: dict[int | None, int] = defaultdict(int)
     for c in slas:
         breaches[c.station_id] += c.breached
+    by_station: dict[int | None, list[CallbackCount]] = defaultdict(list)
+    for cb in callbacks:
+        by_station[cb.station_id].append(cb)
+    follow_ups = {station: _follow_ups(counts).rate for station, counts in by_station.items()}
     ranking = [
         _rank(
             r, units[r.station_id], sign.get(r.station_id), contact.get(r.station_id), breaches[r.station_id]
-        )
+        ).model_copy(update={"follow_up_completion_rate": follow_ups.get(r.station_id)})
         for r in rows
     ]
     return sorted(ranking, key=_race_order)
+
+
+def _station_totals(session: Session, cohort: Cohort, rolled: Rolled) -> list[StationTotals]:
+    totals = {r.station_id: r for r in repository.station_totals(session, cohort)}
+    for station_id, f in rolled.stations.items():
+        if station_id is None or not f["cases"]:
+            continue
+        r = totals.get(station_id, StationTotals(station_id, 0, 0, None))
+        totals[station_id] = StationTotals(
+            station_id,
+            r.cases + int(f["cases"]),
+            r.dissuaded + int(f["dissuaded"]),
+            Decimal(r.money_protected or 0) + Decimal(f["money_protected"] or 0),
+        )
+    return list(totals.values())
 
 
 def _rank(

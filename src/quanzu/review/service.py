@@ -479,7 +479,7 @@ def _stations_in_scope(session: Session, actor: Actor, code: str | None) -> list
 def scorecards(session: Session, rt: Runtime, actor: Actor, query: KpiQuery) -> Scorecards:
     """Per station, over the KPI cohort (cases opened in the period, as they stand now): SLA
     compliance and first-meeting success from the KPI implementation, follow-up completion
-    likewise (null until follow-ups exist), and what the reviews found."""
+    likewise (callbacks due in the period made in time), and what the reviews found."""
     start, end = reports.resolve_period(query, rt.clock.now())
     stations = _stations_in_scope(session, actor, query.station)
     cohort = reports_repo.cohort(actor, start, end, station_id=None, scam_type=query.scam_type)

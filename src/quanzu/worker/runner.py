@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,12 +20,14 @@ from quanzu.escalation.service import on_climb_timer, on_shift_end, on_sla_timer
 from quanzu.followups.service import on_overdue_timer, on_remind_timer
 from quanzu.kit.db import transaction
 from quanzu.kit.runtime import Runtime
+from quanzu.reports.tasks import refresh_rollups
 from quanzu.review.service import NOTICE_TIMER, on_notice_timer
 from quanzu.timers.service import Handler, fire_due, next_due
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 5.0
+KPI_ROLLUP_EVERY_S = 300.0  # stale KPI rollup days are rebuilt at most this often
 TIMER_HANDLERS: Mapping[str, Handler] = {
     "sla": on_sla_timer,
     "escalation": on_climb_timer,
@@ -49,6 +52,7 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._rollups_at: float | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -65,10 +69,18 @@ class Worker:
         with transaction(self._factory) as session:
             return seal(session, self._rt.clock)
 
+    def refresh_kpi_rollups(self) -> int:
+        """Stale daily KPI rollups, at most every KPI_ROLLUP_EVERY_S (wall time: upkeep, not a
+        business deadline)."""
+        if self._rollups_at is not None and time.monotonic() - self._rollups_at < KPI_ROLLUP_EVERY_S:
+            return 0
+        self._rollups_at = time.monotonic()
+        return refresh_rollups(self._factory, self._rt)
+
     def run_once(self) -> int:
-        """One round: every due timer, every due delivery, then the screening log's seal.
-        Returns how much was done."""
-        return self.fire_timers() + self.deliver() + self.seal_screening()
+        """One round: every due timer, every due delivery, then the screening log's seal and
+        the KPI rollups. Returns how much was done."""
+        return self.fire_timers() + self.deliver() + self.seal_screening() + self.refresh_kpi_rollups()
 
     def run_forever(self) -> None:
         failures = 0
