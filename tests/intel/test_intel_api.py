@@ -124,6 +124,38 @@ def test_the_risk_factors_add_up_to_the_score_on_the_case(env: Env) -> None:
     assert case["risk_level"] == "medium"  # a second opinion only, by default
 
 
+def test_a_warning_without_a_risk_level_is_levelled_by_its_score(env: Env) -> None:
+    district = seed(env)
+    body = warning(
+        "R-NONE",
+        target={**SL, "age": 70},
+        scam_type="impersonate_authority",
+        amount_at_risk="200000.00",
+        description="老人已转账一次，对方要求打开屏幕共享",
+    )
+    del body["risk_level"]
+    first = env.client.post("/api/v1/warnings", json=body, headers=bearer(district.feed_token))
+    assert first.status_code == 201, first.text
+    cid = first.json()["case_id"]
+    # amount ≥ 100,000: 22; age 70: 12; impersonating authority: 15; screen sharing: 15; paid: 15
+    # = 79 ≥ 60: extreme.
+    case = env.client.get(f"/api/v1/cases/{cid}", headers=bearer(district.tokens["sl-d1"])).json()
+    assert case["risk_level"] == "extreme"
+    [scored] = events(env, cid, "risk_scored")
+    assert scored["level"] == "extreme" and scored["score"] == 79 and len(scored["factors"]) == 5
+    replay = env.client.post("/api/v1/warnings", json=body, headers=bearer(district.feed_token))
+    assert replay.status_code == 200 and replay.json()["warning_id"] == first.json()["warning_id"]
+    assert len(events(env, cid, "risk_scored")) == 1
+
+    plain = warning("R-LOW", target={"phone": "13862510000", "id_number": id_number("19800101", "555")})
+    del plain["risk_level"]
+    plain.update(amount_at_risk=None, description="", scam_type="fake_shopping")
+    low = env.client.post("/api/v1/warnings", json=plain, headers=bearer(district.feed_token))
+    assert low.status_code == 201, low.text
+    case = env.client.get(f"/api/v1/cases/{low.json()['case_id']}", headers=bearer(district.tokens["centre"]))
+    assert case.json()["risk_level"] == "low"  # type 3 points only
+
+
 def test_policy_may_let_the_score_raise_the_level(env: Env) -> None:
     env.rt.policy = env.rt.policy.model_copy(update={"intel": Intel(auto_raise_risk=True)})
     district = seed(env)

@@ -57,7 +57,9 @@ class WarningIn(BaseModel):
     issued_at: datetime
     target: TargetIn
     scam_type: ScamType = ScamType.OTHER
-    risk_level: RiskLevel
+    # Absent (a hotline call, a walk-in, a bank's free text): Quanzu scores it from the warning's
+    # own factors (intel.risk) and says so on the case timeline.
+    risk_level: RiskLevel | None = None
     amount_at_risk: Decimal | None = Field(default=None, ge=0, le=Decimal("1e12"), decimal_places=2)
     description: Annotated[Text, StringConstraints(max_length=4000)] = ""
     scam_contacts: list[ScamContactIn] = Field(default_factory=list, max_length=50)
@@ -68,6 +70,13 @@ class WarningIn(BaseModel):
         if value.tzinfo is None:
             raise ValueError("时间必须带时区，例如 2026-11-28T14:03:00+08:00")
         return value.astimezone(UTC)
+
+    @property
+    def level(self) -> RiskLevel:
+        """The risk level once known: intake scores a warning that came without one first."""
+        if self.risk_level is None:
+            raise ValueError("the warning's risk level is not scored yet (intel.with_risk_level)")
+        return self.risk_level
 
     def canonical(self) -> dict[str, Any]:
         """The content that idempotency compares: normalised values, so '+08:00' and 'Z' forms

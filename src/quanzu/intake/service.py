@@ -59,7 +59,10 @@ def receive(session: Session, rt: Runtime, actor: Actor, warning: WarningIn) -> 
     # Flushes happen where ids are needed (person, case, warning, notifications) and at commit:
     # autoflush before every query would add a round trip and a unit-of-work pass each time.
     with session.no_autoflush:
-        return _receive_new(session, rt, actor, warning, content_hash, keys)
+        outcome = _receive_new(session, rt, actor, intel.with_risk_level(warning), content_hash, keys)
+    if warning.risk_level is None:
+        intel.record_scored_level(session, rt, actor, outcome.accepted.case_id, warning)
+    return outcome
 
 
 def _receive_new(
@@ -207,7 +210,7 @@ def _store_warning(
         issued_at=warning.issued_at,
         received_at=rt.clock.now(),
         scam_type=warning.scam_type,
-        risk_level=warning.risk_level,
+        risk_level=warning.level,
         amount_at_risk=warning.amount_at_risk,
         description=warning.description,
         routing_method=routing[0],

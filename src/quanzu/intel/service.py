@@ -83,6 +83,48 @@ def on_warning(session: Session, rt: Runtime, actor: Actor, row: EarlyWarning, w
     _record_contacts(session, rt, actor, case, contacts, "warning", new_case=not row.merged)
 
 
+def warning_risk(warning: WarningIn) -> RiskAssessment:
+    """The score of a warning on its own (no case yet): what it says, its amount, age and type."""
+    return assess(
+        RiskInputs(
+            amount_at_risk=warning.amount_at_risk,
+            age=warning.target.age,
+            scam_type=str(warning.scam_type),
+            signal_count=1,
+            watched=False,
+            bank_events=0,
+            text=normalise(warning.description),
+        )
+    )
+
+
+def with_risk_level(warning: WarningIn) -> WarningIn:
+    """A warning that came without a risk level gets the level its score gives."""
+    if warning.risk_level is not None:
+        return warning
+    return warning.model_copy(update={"risk_level": RiskLevel(warning_risk(warning).level)})
+
+
+def record_scored_level(
+    session: Session, rt: Runtime, actor: Actor, case_id: int, warning: WarningIn
+) -> None:
+    """The case timeline says which level the score gave a warning that had none, and why."""
+    case = session.get(Case, case_id)
+    if case is None:
+        return
+    risk = warning_risk(warning)
+    add_event(
+        session,
+        rt,
+        case,
+        "risk_scored",
+        actor,
+        level=risk.level,
+        score=risk.score,
+        factors=[f"{f.label} +{f.points}" for f in risk.factors],
+    )
+
+
 def on_case_closed(session: Session, rt: Runtime, actor: Actor, case: Case, entries: Iterable[Any]) -> None:
     """The reverse-check list (倒查清单) of a closed case joins the fraudster index."""
     pairs = [(e.kind, e.value) for e in entries]

@@ -131,6 +131,7 @@ EVENT_LABELS = {
     "scam_type_suggested": "系统建议诈骗类型",
     "scam_type_decided": "确认诈骗类型",
     "risk_raised_by_score": "按风险评分升级",
+    "risk_scored": "按风险评分定级",
     "intel_linked": "关联案件",
 }
 
