@@ -86,13 +86,19 @@ def running_server(
         wait_healthy(base, proc, ready_timeout_s)
         yield base, proc.pid
     finally:
+        stop(proc)
+        log.close()
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminates a process we started, killing it if it does not go within 15 s."""
+    if proc.poll() is None:
         proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        log.close()
 
 
 def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
@@ -121,3 +127,11 @@ def profiling(pid: int, out: Path | None, seconds: float) -> Iterator[None]:
         yield
     finally:
         proc.wait()
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (nearest rank) in milliseconds of `values` in seconds."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import nats
 import psycopg
-from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, running_server
+from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, running_server, stop
 
 from intake import (
     ANCHOR_SECONDS,
@@ -65,16 +65,6 @@ class Row:
     note: str = ""
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @contextmanager
 def separate_worker(env: dict[str, str], cwd: Path) -> Iterator[None]:
     log = (cwd / "worker.log").open("wb")
@@ -82,7 +72,7 @@ def separate_worker(env: dict[str, str], cwd: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        _stop(proc)
+        stop(proc)
         log.close()
 
 
@@ -179,7 +169,7 @@ def stream_phase(env: dict[str, str], cwd: Path, url: str, consumers: int, args:
         last = time.perf_counter()
     finally:
         for p in procs:
-            _stop(p)
+            stop(p)
         for log in logs:
             log.close()
         asyncio.run(delete_streams(stream, f"{stream}_DEAD"))

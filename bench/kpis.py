@@ -52,7 +52,7 @@ from typing import Any
 
 import duckdb
 import psycopg
-from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine
+from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, pct
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -94,14 +94,6 @@ DUCK_TYPES = {
 
 
 # --- statistics -----------------------------------------------------------------------------------
-
-
-def pct(values: list[float], q: float) -> float:
-    """The q-quantile (nearest rank) in milliseconds of `values` in seconds."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000
 
 
 @dataclass

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
-from benchkit import BIN, PG_ADMIN_URL, UNTHROTTLED, ensure_postgres, machine, running_server
+from benchkit import BIN, PG_ADMIN_URL, UNTHROTTLED, ensure_postgres, machine, pct, running_server
 
 from quanzu.demo.people import DEMO_PASSWORD
 from quanzu.kit.migrate import upgrade
@@ -55,14 +55,6 @@ SLOW_P95_MS = 300.0
 
 
 # --- statistics ---------------------------------------------------------------------------------
-
-
-def pct(values: list[float], q: float) -> float:
-    """The q-quantile (nearest rank) in milliseconds of `values` in seconds."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000
 
 
 @dataclass
