@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from quanzu.cli import app as cli_app
 from quanzu.intel import repository
+from quanzu.intel.service import LINK_FANOUT
 from quanzu.intel.synthetic import labelled_set
 from quanzu.models.audit import AuditEntry
 from quanzu.models.cases import CaseEvent
@@ -223,6 +224,40 @@ def test_contacts_link_cases_across_stations_without_the_other_stations_pii(env:
     assert "sz-leader" in told and "sl-chief" in told
     # The centre sees both.
     assert intel(env, district.tokens["centre"], sz_case)["linked"][0]["readable"] is True
+
+
+def test_a_fraudster_seen_on_many_victims_links_only_the_newest_cases(env: Env) -> None:
+    district = seed(env)
+    shared = [{"kind": "phone", "value": "17100009999"}]
+    earlier = [
+        post(
+            env,
+            district,
+            f"F-{n}",
+            target={"phone": f"138625{n:05d}", "id_number": id_number("19800101", f"{n:03d}")},
+            scam_contacts=shared,
+        )
+        for n in range(LINK_FANOUT + 2)
+    ]
+    with env.reader() as s:
+        before = s.scalar(select(func.count(Notification.id)).where(Notification.case_id == earlier[-1]))
+    newest = post(env, district, "F-NEW", target=SZ, scam_contacts=shared)
+    linked = [e["other_case_id"] for e in events(env, newest, "intel_linked")]
+    assert sorted(linked) == sorted(earlier[-LINK_FANOUT:])  # the newest ten, not the two oldest
+    assert not events(env, earlier[0], "intel_linked") or all(
+        e["other_case_id"] != newest for e in events(env, earlier[0], "intel_linked")
+    )
+    with env.reader() as s:
+        per_user = s.execute(
+            select(Notification.user_id, func.count(Notification.id))
+            .where(Notification.case_id == newest, Notification.kind == "intel.linked")
+            .group_by(Notification.user_id)
+        ).all()
+        after = s.scalar(select(func.count(Notification.id)).where(Notification.case_id == earlier[-1]))
+    # The new case's team gets one alert naming the linked cases, not one per linked case; the
+    # newest earlier case's team hears of the new one.
+    assert per_user and all(n == 1 for _user, n in per_user)
+    assert after is not None and before is not None and after > before
 
 
 def test_a_closed_cases_reverse_check_list_links_a_new_warning(env: Env) -> None:

@@ -39,17 +39,25 @@ def sighted_ids(session: Session, case_id: int) -> set[int]:
 
 
 def other_cases_sighting(
-    session: Session, identifier_ids: Iterable[int], case_id: int
+    session: Session, identifier_ids: Iterable[int], case_id: int, limit: int
 ) -> list[tuple[FraudIdentifier, Case]]:
-    """Each (identifier, other case) pair for the given identifiers, this case excluded."""
+    """(identifier, other case) pairs for the given identifiers, this case excluded, for the
+    `limit` newest other cases."""
     ids = list(identifier_ids)
     if not ids:
         return []
+    newest = (
+        select(FraudSighting.case_id)
+        .where(FraudSighting.identifier_id.in_(ids), FraudSighting.case_id != case_id)
+        .group_by(FraudSighting.case_id)
+        .order_by(FraudSighting.case_id.desc())
+        .limit(limit)
+    )
     stmt = (
         select(FraudIdentifier, Case)
         .join(FraudSighting, FraudSighting.identifier_id == FraudIdentifier.id)
         .join(Case, Case.id == FraudSighting.case_id)
-        .where(FraudIdentifier.id.in_(ids), Case.id != case_id)
+        .where(FraudIdentifier.id.in_(ids), Case.id.in_(newest.scalar_subquery()))
         .order_by(Case.id)
     )
     return [(i, c) for i, c in session.execute(stmt).all()]

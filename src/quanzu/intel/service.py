@@ -176,6 +176,8 @@ def _raise_by_score(session: Session, rt: Runtime, actor: Actor, case: Case) -> 
     banks.watch_by_policy(session, rt, case)
 
 
+LINK_FANOUT = 10
+
 # --- fraudster contacts across cases ---------------------------------------------------------------
 
 
@@ -239,12 +241,14 @@ def _record_contacts(
 
 
 def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[int]) -> None:
-    """Both timelines say so; the officers of an open case hear of it live."""
+    """Both timelines say so; the officers of an open case hear of it live. A fraudster phone
+    seen on hundreds of victims links the newest `LINK_FANOUT` cases only (intake must stay
+    fast, and officers need the live cases, not the whole history); /intel ranks the rest."""
     if not new_ids:
         return
     shared: dict[int, list[FraudIdentifier]] = defaultdict(list)
     others: dict[int, Case] = {}
-    for identifier, other in repository.other_cases_sighting(session, new_ids, case.id):
+    for identifier, other in repository.other_cases_sighting(session, new_ids, case.id, LINK_FANOUT):
         shared[other.id].append(identifier)
         others[other.id] = other
     if not others:
@@ -271,30 +275,38 @@ def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[
                 scam_type=that.scam_type,
                 shared=items,
             )
-            if this.state in OPEN_CASE_STATES:  # a closed case's officers have moved on
-                _alert_link(session, rt, this, that, unit.name if unit else "反诈中心待分流", items, now)
+        if other.state in OPEN_CASE_STATES:  # a closed case's officers have moved on
+            unit = units.get(case.station_id) if case.station_id is not None else None
+            _alert_link(session, rt, other, [case], unit.name if unit else "反诈中心待分流", items, now)
+    if case.state in OPEN_CASE_STATES:  # one alert for the new case, however many it links
+        every = [{"kind": i.kind, "value": i.value_masked} for ids in shared.values() for i in ids]
+        linked = list(others.values())
+        unit = units.get(linked[0].station_id) if len(linked) == 1 and linked[0].station_id else None
+        where = unit.name if unit else ("反诈中心待分流" if len(linked) == 1 else "其他")
+        _alert_link(session, rt, case, linked, where, every, now)
 
 
 def _alert_link(
     session: Session,
     rt: Runtime,
     this: Case,
-    that: Case,
+    those: list[Case],
     where: str,
     items: list[dict[str, str]],
     now: datetime,
 ) -> None:
-    what = "、".join(f"{i['kind']} {i['value']}" for i in items[:3])
-    state = STATE_LABELS.get(that.state, that.state)
+    what = "、".join(dict.fromkeys(f"{i['kind']} {i['value']}" for i in items[:3]))
+    if len(those) == 1:
+        that = those[0]
+        state = STATE_LABELS.get(that.state, that.state)
+        title, body = f"关联案件：#{this.id} ↔ #{that.id}", f"{where}的案件 #{that.id}（{state}）"
+    else:
+        ids = "、".join(f"#{c.id}" for c in those)
+        title, body = f"关联案件：#{this.id} ↔ {len(those)} 起案件", f"{where}案件 {ids}"
     announce(
         session,
         rt,
-        Announcement(
-            "intel.linked",
-            this.id,
-            f"关联案件：#{this.id} ↔ #{that.id}",
-            f"本案的骗子联系方式（{what}）也出现在{where}的案件 #{that.id}（{state}）。",
-        ),
+        Announcement("intel.linked", this.id, title, f"本案的骗子联系方式（{what}）也出现在{body}。"),
         cases_repo.audience(session, this, on_shift="leaders", at=now),
         [],
     )
