@@ -12,20 +12,10 @@ so under load each batch took several times its database time. On PostgreSQL a b
 round trip. SQLite writes in a thread.
 
 Why several writers on PostgreSQL: with one, a call arriving while a batch commits waits for
-that commit to end and then for its own — two WAL flushes. With several connections each
+that commit to end and then for its own — two WAL flushes. With `PG_WRITERS` connections each
 taking whatever is queued when it is free, a call waits for about one flush, and PostgreSQL
 flushes the WAL of commits that arrive together once. Commit order no longer follows id order,
-which sealing allows for: it only seals records `SEAL_AFTER` old (see `screening`).
-
-Hits and misses are committed differently. A hit tells the bank that a person is watched: its
-record is flushed to disk before the answer goes out. A miss tells the bank nothing, and banks
-screen every counter transaction, so waiting a WAL flush (milliseconds on this disk) for each
-would cap a bank's throughput at its connections divided by the flush time: misses are written
-by their own connections with `synchronous_commit = off`. The answer still waits for the
-record to be committed — a crash of this process loses nothing that was answered — but a crash
-of the database server itself may lose the misses of its last moments (at most three times
-`wal_writer_delay`, 0.6 s by default), as PostgreSQL documents for asynchronous commit. SQLite
-writes everything in one durable writer."""
+which sealing allows for: it only seals records `SEAL_AFTER` old (see `screening`)."""
 
 from __future__ import annotations
 
@@ -47,8 +37,7 @@ from quanzu.models.audit import ScreeningRecord
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 2000
-PG_HIT_WRITERS = 2  # durable commits: a hit's record is on disk before the bank is answered
-PG_MISS_WRITERS = 2  # asynchronous commits (see above)
+PG_WRITERS = 4
 # A batch still uncommitted when sealing reaches its ids would be left out of the seal; a write
 # that takes this long fails instead (its callers get an error), well within `SEAL_AFTER`.
 WRITE_TIMEOUT_MS = 2000
@@ -71,17 +60,16 @@ class AuditBatcher:
         self._engine = engine
         self._factory = factory
         self._clock = clock
-        self._queues: dict[bool, asyncio.Queue[_Pending]] = {}  # by hit
+        self._queue: asyncio.Queue[_Pending] | None = None
         self._writers: list[_Writer] = []
 
     async def record(self, actor: Actor, hit: bool, watch_id: int | None, detail: dict[str, Any]) -> None:
         """Returns once the screening record is committed; raises if it could not be."""
-        if not self._queues or any(w.task.done() for w in self._writers):
+        if self._queue is None or any(w.task.done() for w in self._writers):
             await self.close()
-            self._queues = self._start_writers()
+            self._queue = self._start_writers()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        pending = _Pending(new_record(self._clock, actor.label, hit, watch_id, detail), done)
-        self._queues[hit].put_nowait(pending)
+        self._queue.put_nowait(_Pending(new_record(self._clock, actor.label, hit, watch_id, detail), done))
         await done
 
     async def close(self) -> None:
@@ -89,25 +77,16 @@ class AuditBatcher:
             writer.task.cancel()
             await asyncio.gather(writer.task, return_exceptions=True)
             await writer.disconnect()
-        self._writers, self._queues = [], {}
+        self._writers, self._queue = [], None
 
-    def _start_writers(self) -> dict[bool, asyncio.Queue[_Pending]]:
-        if self._engine.dialect.name != "postgresql":
-            one: asyncio.Queue[_Pending] = asyncio.Queue()  # SQLite: one durable writer for both
-            self._spawn(one, _Writer(durable=True))
-            return {True: one, False: one}
-        hits: asyncio.Queue[_Pending] = asyncio.Queue()
-        misses: asyncio.Queue[_Pending] = asyncio.Queue()
-        for _ in range(PG_HIT_WRITERS):
-            self._spawn(hits, _Writer(durable=True))
-        for _ in range(PG_MISS_WRITERS):
-            self._spawn(misses, _Writer(durable=False))
-        return {True: hits, False: misses}
-
-    def _spawn(self, queue: asyncio.Queue[_Pending], writer: _Writer) -> None:
-        name = f"quanzu-screening-log-{len(self._writers)}"
-        writer.task = asyncio.create_task(self._run(queue, writer), name=name)
-        self._writers.append(writer)
+    def _start_writers(self) -> asyncio.Queue[_Pending]:
+        queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        count = PG_WRITERS if self._engine.dialect.name == "postgresql" else 1  # SQLite: one writer
+        for n in range(count):
+            writer = _Writer()
+            writer.task = asyncio.create_task(self._run(queue, writer), name=f"quanzu-screening-log-{n}")
+            self._writers.append(writer)
+        return queue
 
     async def _run(self, pending: asyncio.Queue[_Pending], writer: _Writer) -> None:
         while True:
@@ -140,11 +119,8 @@ class AuditBatcher:
 
     async def _insert_unnested(self, records: list[Record], writer: _Writer) -> None:
         if writer.pg is None or writer.pg.closed:
-            options = f"-c statement_timeout={WRITE_TIMEOUT_MS}"
-            if not writer.durable:
-                options += " -c synchronous_commit=off"
             writer.pg = await psycopg.AsyncConnection.connect(
-                libpq_url(self._engine), autocommit=True, options=options
+                libpq_url(self._engine), autocommit=True, options=f"-c statement_timeout={WRITE_TIMEOUT_MS}"
             )
         columns = (
             [r.at for r in records],
@@ -162,9 +138,6 @@ class _Writer:
 
     task: asyncio.Task[None]
     pg: psycopg.AsyncConnection[Any] | None = None
-
-    def __init__(self, *, durable: bool) -> None:
-        self.durable = durable
 
     async def disconnect(self) -> None:
         if self.pg is not None:
