@@ -243,7 +243,7 @@ def test_a_fraudster_seen_on_many_victims_links_only_the_newest_cases(env: Env) 
         before = s.scalar(select(func.count(Notification.id)).where(Notification.case_id == earlier[-1]))
     newest = post(env, district, "F-NEW", target=SZ, scam_contacts=shared)
     linked = [e["other_case_id"] for e in events(env, newest, "intel_linked")]
-    assert sorted(linked) == sorted(earlier[-LINK_FANOUT:])  # the newest ten, not the two oldest
+    assert sorted(linked) == sorted(earlier[-LINK_FANOUT:])  # the newest LINK_FANOUT, not the oldest
     assert not events(env, earlier[0], "intel_linked") or all(
         e["other_case_id"] != newest for e in events(env, earlier[0], "intel_linked")
     )

@@ -176,7 +176,7 @@ def _raise_by_score(session: Session, rt: Runtime, actor: Actor, case: Case) -> 
     banks.watch_by_policy(session, rt, case)
 
 
-LINK_FANOUT = 10
+LINK_FANOUT = 5
 
 # --- fraudster contacts across cases ---------------------------------------------------------------
 
@@ -242,7 +242,7 @@ def _record_contacts(
 
 def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[int]) -> None:
     """Both timelines say so; the officers of an open case hear of it live. A fraudster phone
-    seen on hundreds of victims links the newest `LINK_FANOUT` cases only (intake must stay
+    seen on hundreds of victims links the newest `LINK_FANOUT` (5) cases only (intake must stay
     fast, and officers need the live cases, not the whole history); /intel ranks the rest."""
     if not new_ids:
         return
