@@ -38,7 +38,8 @@ def test_openapi_documents_the_intake_contract(env: Env) -> None:
         "$ref": "#/components/schemas/WarningIn"
     }
     schema = components["WarningIn"]
-    assert {"external_id", "source", "issued_at", "target", "risk_level"} <= set(schema["required"])
+    assert {"external_id", "source", "issued_at", "target"} <= set(schema["required"])
+    assert "risk_level" in schema["properties"] and "risk_level" not in schema["required"]  # scored if absent
     assert {"201", "200", "401", "409", "422"} <= set(op["responses"])
     assert "/api/v1/cases/{case_id}" in spec["paths"]
     assert "/api/v1/events" in spec["paths"]
