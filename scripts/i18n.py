@@ -66,7 +66,7 @@ def label_dicts() -> dict[str, Mapping[str, str]]:
         "codes.HELP_STATUS_LABELS": codes.HELP_STATUS_LABELS,
         "pages.STEP_LABELS": pages.STEP_LABELS,
         "pages.OUTCOME_LABELS": pages.OUTCOME_LABELS,
-        "pages.SLA_LABELS": pages.SLA_LABELS,
+        "codes.SLA_LABELS": codes.SLA_LABELS,
         "pages.EVENT_LABELS": pages.EVENT_LABELS,
         **{f"bank_pages.LABELS[{name}]": labels for name, labels in bank_pages.LABELS.items()},
         **{f"review_pages.LABELS[{name}]": labels for name, labels in review_pages.LABELS.items()},

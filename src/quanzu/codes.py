@@ -205,3 +205,6 @@ PROTECTIVE_ACTION_LABELS = {
     "relatives_informed": "已告知亲属",
     "contact_reported": "涉诈线索已上报",
 }
+
+# The SLA clocks (policy `sla`), as officers, reviewers and the daily briefing name them.
+SLA_LABELS = {"sign": "签收", "first_contact": "首次联系", "face_to_face": "会面宣防", "feedback": "平台反馈"}

@@ -24,14 +24,13 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from quanzu.briefings.schemas import Briefing
-from quanzu.codes import HELP_ANSWER_LABELS, HELPER_KIND_LABELS
+from quanzu.codes import HELP_ANSWER_LABELS, HELPER_KIND_LABELS, SLA_LABELS
 from quanzu.reports.schemas import LOCAL_TZ
 from quanzu.review.rules import NOTICE_STATE_LABELS, all_item_labels
 from quanzu.web.i18n import Gettext, gettext_for
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates"
 FONT = "'Noto Sans CJK SC', 'Noto Sans CJK', 'Source Han Sans SC', sans-serif"
-SLA_LABELS = {"sign": "签收", "first_contact": "首次联系", "face_to_face": "会面宣防", "feedback": "平台反馈"}
 MONEY_FORMAT = "#,##0.00"
 TIME_FORMAT = "yyyy-mm-dd hh:mm"
 

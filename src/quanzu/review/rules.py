@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from quanzu.codes import RiskLevel
+from quanzu.codes import SLA_LABELS, RiskLevel
 from quanzu.kit.errors import Conflict
 from quanzu.policy.schemas import Policy
 
@@ -89,7 +89,6 @@ STEP_LABELS = {
     "face_to_face": "会面宣防",
     "feedback": "平台反馈",
 }
-SLA_LABELS = {"sign": "签收", "first_contact": "首次联系", "face_to_face": "会面宣防", "feedback": "平台反馈"}
 FIXED_ITEM_LABELS = {
     "dissuaded_recorded": "劝阻成功有记录",
     "reverse_check": "倒查清单已填写",

@@ -25,6 +25,7 @@ from quanzu.codes import (
     RISK_LABELS,
     ROLE_LABELS,
     SCAM_TYPE_LABELS,
+    SLA_LABELS,
     STATE_LABELS,
     Role,
 )
@@ -81,7 +82,6 @@ OUTCOME_LABELS = {
     "not_fraud": "非诈骗",
     "unreachable": "无法联系",
 }
-SLA_LABELS = {"sign": "签收", "first_contact": "首次联系", "face_to_face": "会面宣防", "feedback": "平台反馈"}
 EVENT_LABELS = {
     "opened": "预警接收",
     "dispatched": "推送值班人员",
