@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, literal, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from quanzu.auth.actor import Actor
@@ -12,8 +13,7 @@ from quanzu.auth.scoping import case_scope
 from quanzu.codes import CaseState
 from quanzu.kit.db import is_postgres
 from quanzu.models.cases import Case, CaseAssignee, CaseEvent, CaseSla, EarlyWarning, Person, ScamContact
-from quanzu.models.org import OrgUnit, User
-from quanzu.org.repository import on_duty
+from quanzu.models.org import DutyShift, OrgUnit, User
 
 
 def readable(actor: Actor) -> Select[Case]:
@@ -182,15 +182,63 @@ def audience(
     """Who is told about a case: its active officers; the station's leads, and its people on
     shift at `at` (`on_shift`: "leaders" or "all"); the centre when asked or when no station
     holds the case."""
-    ids = [u.id for _, u in assignees(session, case.id)]
-    if case.station_id is not None:
-        if on_shift is not None and at is not None:
-            ids += [
-                u.id
-                for u, pos in on_duty(session, case.station_id, at)
-                if on_shift == "all" or pos == "leader"
-            ]
-        ids += [u.id for u in station_leads(session, case.station_id)]
-    if centre or case.station_id is None:
-        ids += [u.id for u in centre_users(session)]
-    return list(dict.fromkeys(ids))
+    return audiences(session, [case], on_shift=on_shift, at=at, centre=centre)[case.id]
+
+
+def audiences(
+    session: Session,
+    cases: list[Case],
+    *,
+    on_shift: str | None = None,
+    at: datetime | None = None,
+    centre: bool = False,
+) -> dict[int, list[int]]:
+    """`audience` of many cases in one round trip (intake alerts several linked cases at once).
+    Per case: assignees (by position), people on shift (leader first), station leads, centre."""
+    stations = {c.station_id for c in cases if c.station_id is not None}
+    wants_centre = centre or any(c.station_id is None for c in cases)
+    # Each part yields (part, key, position, user id): key is a case id (part 0) or a station id.
+    parts: list[Select[*tuple[Any, ...]]] = [
+        select(literal(0), CaseAssignee.case_id, CaseAssignee.position, CaseAssignee.user_id).where(
+            CaseAssignee.case_id.in_([c.id for c in cases]), CaseAssignee.released_at.is_(None)
+        )
+    ]
+    if stations and on_shift is not None and at is not None:
+        shift = select(literal(1), DutyShift.station_id, DutyShift.position, DutyShift.user_id).where(
+            DutyShift.station_id.in_(stations),
+            DutyShift.starts_at <= at,
+            DutyShift.ends_at > at,
+            DutyShift.user_id.in_(select(User.id).where(User.active.is_(True))),
+        )
+        parts.append(shift if on_shift == "all" else shift.where(DutyShift.position == "leader"))
+    if stations:
+        team = aliased(OrgUnit)
+        station_of_user = case((User.org_unit_id.in_(stations), User.org_unit_id), else_=team.parent_id)
+        parts.append(
+            select(literal(2), station_of_user, literal(""), User.id)
+            .outerjoin(team, team.id == User.org_unit_id)
+            .where(
+                User.role.in_(("chief", "duty_leader")),
+                User.active.is_(True),
+                User.org_unit_id.in_(stations) | team.parent_id.in_(stations),
+            )
+        )
+    if wants_centre:
+        parts.append(
+            select(literal(3), literal(None), literal(""), User.id).where(
+                User.role == "centre", User.active.is_(True)
+            )
+        )
+    rows: list[Any] = sorted(session.execute(union_all(*parts)).all(), key=lambda r: (r[0], r[2], r[3]))
+    by_part: dict[tuple[int, int | None], list[int]] = {}
+    for part, key, _position, user_id in rows:
+        by_part.setdefault((part, key), []).append(user_id)
+    out: dict[int, list[int]] = {}
+    for c in cases:
+        ids = list(by_part.get((0, c.id), []))
+        if c.station_id is not None:
+            ids += by_part.get((1, c.station_id), []) + by_part.get((2, c.station_id), [])
+        if centre or c.station_id is None:
+            ids += by_part.get((3, None), [])
+        out[c.id] = list(dict.fromkeys(ids))
+    return out

@@ -50,30 +50,30 @@ def announce(
 ) -> None:
     """Queue an in-app notification per user and an outbox message per active endpoint of the
     given org units."""
+    announce_many(session, rt, [(announcement, user_ids, endpoint_unit_ids)])
+
+
+def announce_many(
+    session: Session, rt: Runtime, announcements: list[tuple[Announcement, list[int], list[int]]]
+) -> None:
+    """`announce` for several announcements with one insert per table: intake sends a warning's
+    dispatch and its linked-case alerts together, and every round trip there counts."""
     now = rt.clock.now()
-    base = {
-        "case_id": announcement.case_id,
-        "kind": announcement.event,
-        "title": announcement.title,
-        "body": announcement.body,
-        "created_at": now,
-    }
-    recipients = list(dict.fromkeys(user_ids))
-    # Multi-row inserts: this runs for every warning, and the ids are needed for the live push.
-    ids = (
-        session.scalars(
-            insert(Notification).returning(Notification.id, sort_by_parameter_order=True),
-            [{**base, "user_id": uid} for uid in recipients],
-        ).all()
-        if recipients
-        else []
-    )
-    endpoint_ids = rt.org.get(session).endpoints_of(endpoint_unit_ids)
-    if endpoint_ids:
-        payload = _payload(rt, announcement)
-        session.execute(
-            insert(OutboxMessage),
-            [
+    notices: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    for announcement, user_ids, endpoint_unit_ids in announcements:
+        base = {
+            "case_id": announcement.case_id,
+            "kind": announcement.event,
+            "title": announcement.title,
+            "body": announcement.body,
+            "created_at": now,
+        }
+        notices += [{**base, "user_id": uid} for uid in dict.fromkeys(user_ids)]
+        endpoint_ids = rt.org.get(session).endpoints_of(endpoint_unit_ids)
+        if endpoint_ids:
+            payload = _payload(rt, announcement)
+            messages += [
                 {
                     "endpoint_id": e,
                     "case_id": announcement.case_id,
@@ -84,10 +84,19 @@ def announce(
                     "attempts": 0,
                 }
                 for e in endpoint_ids
-            ],
-        )
-    live_events = [([uid], _live_event(nid, uid, base)) for nid, uid in zip(ids, recipients, strict=True)]
-    live.release(session, rt, live_events, then=rt.wake_delivery if endpoint_ids else None)
+            ]
+    # The ids are needed for the live push.
+    ids = (
+        session.scalars(
+            insert(Notification).returning(Notification.id, sort_by_parameter_order=True), notices
+        ).all()
+        if notices
+        else []
+    )
+    if messages:
+        session.execute(insert(OutboxMessage), messages)
+    live_events = [([n["user_id"]], _live_event(nid, n)) for nid, n in zip(ids, notices, strict=True)]
+    live.release(session, rt, live_events, then=rt.wake_delivery if messages else None)
 
 
 def send_to_person(
@@ -130,7 +139,7 @@ def _payload(rt: Runtime, a: Announcement) -> dict[str, Any]:
     return {"title": a.title, "text": a.body, "url": url, "data": {"case_id": a.case_id}}
 
 
-def _live_event(notification_id: int, user_id: int, base: dict[str, Any]) -> dict[str, Any]:
+def _live_event(notification_id: int, base: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": base["kind"],
         "notification_id": notification_id,

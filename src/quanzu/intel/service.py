@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,7 @@ from quanzu.cases import repository as cases_repo
 from quanzu.cases.service import urgency
 from quanzu.cases.timeline import add_event
 from quanzu.codes import OPEN_CASE_STATES, SCAM_TYPE_LABELS, STATE_LABELS, RiskLevel, Role
-from quanzu.dispatch.service import Announcement, announce, broadcast_change
+from quanzu.dispatch.service import Announcement, announce_many, broadcast_change
 from quanzu.escalation.service import plan_slas
 from quanzu.intel import repository
 from quanzu.intel.contacts import mask_contact, normalise_contact
@@ -256,7 +255,7 @@ def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[
     units = org_repo.units_by_ids(
         session, {c.station_id for c in (case, *others.values()) if c.station_id is not None}
     )
-    now = rt.clock.now()
+    alerts: list[tuple[Case, list[Case], str, list[dict[str, str]]]] = []
     for other_id, identifiers in shared.items():
         other = others[other_id]
         items = [{"kind": i.kind, "value": i.value_masked} for i in identifiers]
@@ -277,24 +276,28 @@ def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[
             )
         if other.state in OPEN_CASE_STATES:  # a closed case's officers have moved on
             unit = units.get(case.station_id) if case.station_id is not None else None
-            _alert_link(session, rt, other, [case], unit.name if unit else "反诈中心待分流", items, now)
+            alerts.append((other, [case], unit.name if unit else "反诈中心待分流", items))
     if case.state in OPEN_CASE_STATES:  # one alert for the new case, however many it links
         every = [{"kind": i.kind, "value": i.value_masked} for ids in shared.values() for i in ids]
         linked = list(others.values())
         unit = units.get(linked[0].station_id) if len(linked) == 1 and linked[0].station_id else None
         where = unit.name if unit else ("反诈中心待分流" if len(linked) == 1 else "其他")
-        _alert_link(session, rt, case, linked, where, every, now)
+        alerts.append((case, linked, where, every))
+    _alert_links(session, rt, alerts)
 
 
-def _alert_link(
-    session: Session,
-    rt: Runtime,
-    this: Case,
-    those: list[Case],
-    where: str,
-    items: list[dict[str, str]],
-    now: datetime,
+def _alert_links(
+    session: Session, rt: Runtime, alerts: list[tuple[Case, list[Case], str, list[dict[str, str]]]]
 ) -> None:
+    """Each alerted case's leaders on shift and officers hear, all in one audience query and one
+    insert."""
+    audiences = cases_repo.audiences(session, [a[0] for a in alerts], on_shift="leaders", at=rt.clock.now())
+    announce_many(session, rt, [(_link_announcement(*alert), audiences[alert[0].id], []) for alert in alerts])
+
+
+def _link_announcement(
+    this: Case, those: list[Case], where: str, items: list[dict[str, str]]
+) -> Announcement:
     what = "、".join(dict.fromkeys(f"{i['kind']} {i['value']}" for i in items[:3]))
     if len(those) == 1:
         that = those[0]
@@ -303,13 +306,7 @@ def _alert_link(
     else:
         ids = "、".join(f"#{c.id}" for c in those)
         title, body = f"关联案件：#{this.id} ↔ {len(those)} 起案件", f"{where}案件 {ids}"
-    announce(
-        session,
-        rt,
-        Announcement("intel.linked", this.id, title, f"本案的骗子联系方式（{what}）也出现在{body}。"),
-        cases_repo.audience(session, this, on_shift="leaders", at=now),
-        [],
-    )
+    return Announcement("intel.linked", this.id, title, f"本案的骗子联系方式（{what}）也出现在{body}。")
 
 
 # --- reading: the case's intelligence panel ----------------------------------------------------------
