@@ -122,3 +122,23 @@ def test_audit_verify_fails_on_tampering(cli_env: Path) -> None:
     result = runner.invoke(app, ["audit", "verify", "--expect-head", head])
     assert result.exit_code == 1
     assert "seq 1: content does not match its hash (edited)" in result.output
+
+
+def test_every_command_follows_the_configured_policy_file(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`quanzu worker` and the other commands build their runtime like the server: a worker on the
+    shipped default policy would fire SLA timers and briefings on the wrong schedule."""
+    from importlib import resources
+
+    from quanzu.cli import _runtime
+    from quanzu.config import Settings
+
+    default = (resources.files("quanzu.policy") / "default.yaml").read_text(encoding="utf-8")
+    assert '  at: "08:00"' in default
+    custom = cli_env / "policy.yaml"
+    custom.write_text(default.replace('  at: "08:00"', '  at: "07:30"'), encoding="utf-8")
+    monkeypatch.setenv("QUANZU_POLICY_FILE", str(custom))
+    rt, engine = _runtime(Settings())
+    engine.dispose()
+    assert rt.policy.briefings.at.strftime("%H:%M") == "07:30"

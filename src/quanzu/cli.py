@@ -23,6 +23,7 @@ from quanzu.kit.db import make_engine, make_sessionmaker, transaction
 from quanzu.kit.errors import DomainError, NotFound
 from quanzu.kit.migrate import upgrade
 from quanzu.kit.runtime import Runtime
+from quanzu.policy.service import load_policy
 from quanzu.simulation.command import simulate as simulate_command
 
 app = typer.Typer(help="Quanzu 劝阻 — early-warning dissuasion platform", no_args_is_help=True)
@@ -62,6 +63,7 @@ def _runtime(settings: Settings) -> tuple[Runtime, Engine]:
         cipher=PiiCipher(settings.resolved_pii_key()),
         base_url=settings.base_url,
         data_dir=settings.data_dir,
+        policy=load_policy(settings.policy_file),  # the worker's timers follow the configured policy
     )
     return rt, engine
 
@@ -418,14 +420,12 @@ def ingest_nats(
     import asyncio
     import signal
 
-    from quanzu.policy.service import load_policy
     from quanzu.streams.jetstream import JetStreamConfig, JetStreamSource
     from quanzu.streams.service import ConsumeOptions, FeedUnavailable, WarningStore, consume
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
     rt, engine = _runtime(settings)
-    rt.policy = load_policy(settings.policy_file)
     store = WarningStore(make_sessionmaker(engine), rt, client)
     config = JetStreamConfig(url, stream, subject, durable, dead_subject, ack_wait)
 
