@@ -7,10 +7,9 @@ import math
 from typing import Any
 
 import cpca  # type: ignore[import-untyped, unused-ignore]
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from quanzu.routing.rules import AreaRule, RoutingDecision, RoutingMethod, RoutingRules, route
+from quanzu.routing.rules import AreaRule, RoutingDecision, RoutingMethod, RoutingRules, _clean, route
 
 SUZHOU_MOBILE = "+8613862512345"  # geocoder: 江苏省苏州市
 SUZHOU_FIXED_LINE = "+8651263001234"  # geocoder: 江苏省苏州市
@@ -205,31 +204,51 @@ def test_address_in_another_district_is_not_ours(address: str, place: str) -> No
     assert decision.detail == f"地址不在本区（{place}）；无手机号 → 转反诈中心人工分拣"
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "松陵镇开平路8号",
+        "江苏省苏州市吴江区盛泽镇舜湖西路1号",
+        "上海市静安区吴江路",
+        "广东省江门市开平市长沙街道",
+        "平望梅堰路",
+        "",
+    ],
+)
+def test_the_one_address_reader_reads_as_cpca_transform(address: str) -> None:
+    """route() calls cpca's one-address reader directly (no DataFrame per warning): it must keep
+    reading exactly as the public `transform` does in the pinned cpca."""
+    row = cpca.transform([address]).iloc[0]
+    one = cpca._get_one_addr(address, False, {})
+    for field in ("省", "市", "区"):
+        assert _clean(one.get(field)) == _clean(row.get(field))
+
+
 def test_cpca_failure_does_not_stop_routing(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(_addresses: list[str]) -> None:
+    def broken(_address: str, _pos: bool, _umap: dict[str, str]) -> None:
         raise RuntimeError("cpca data missing")
 
-    monkeypatch.setattr(cpca, "transform", broken)
+    monkeypatch.setattr(cpca, "_get_one_addr", broken)
     assert route("盛泽镇西二环路", None, RULES).station_code == "SZ"
 
 
 def test_cpca_nan_fields_read_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    def nan_row(_addresses: list[str]) -> pd.DataFrame:
-        return pd.DataFrame([{"省": "江苏省", "市": math.nan, "区": math.nan, "地址": math.nan}])
+    def nan_row(_address: str, _pos: bool, _umap: dict[str, str]) -> dict[str, Any]:
+        return {"省": "江苏省", "市": math.nan, "区": None, "地址": math.nan}
 
-    monkeypatch.setattr(cpca, "transform", nan_row)
+    monkeypatch.setattr(cpca, "_get_one_addr", nan_row)
     assert route("盛泽镇西二环路", None, RULES).station_code == "SZ"
 
 
 def test_cpca_called_once_per_route(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[list[str]] = []
-    real = cpca.transform
+    calls: list[str] = []
+    real = cpca._get_one_addr
 
-    def counting(addresses: list[str]) -> Any:
-        calls.append(addresses)
-        return real(addresses)
+    def counting(address: str, pos: bool, umap: dict[str, str]) -> Any:
+        calls.append(address)
+        return real(address, pos, umap)
 
-    monkeypatch.setattr(cpca, "transform", counting)
+    monkeypatch.setattr(cpca, "_get_one_addr", counting)
     route("平望梅堰路", SUZHOU_MOBILE, RULES)
     assert len(calls) == 1
 
