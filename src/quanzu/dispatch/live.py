@@ -134,8 +134,12 @@ def release(
 def _notify_pending(session: Session) -> None:
     deliveries: list[Delivery] = session.info.pop(_PENDING, [])
     origin = session.info.pop(_ORIGIN, "")
-    for payload in _payloads(origin, deliveries):
-        session.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": payload})
+    payloads = _payloads(origin, deliveries)
+    if payloads:  # one round trip; the select list is evaluated in order, so the order holds
+        calls = ", ".join(f"pg_notify(:c, :p{i})" for i in range(len(payloads)))
+        session.execute(
+            text(f"SELECT {calls}"), {"c": CHANNEL, **{f"p{i}": p for i, p in enumerate(payloads)}}
+        )
 
 
 def _payloads(origin: str, deliveries: list[Delivery]) -> list[str]:
