@@ -50,7 +50,6 @@ from quanzu.kit.errors import NotFound
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, EarlyWarning
 from quanzu.models.intel import FraudIdentifier, FraudSighting, ScamSuggestion
-from quanzu.org import repository as org_repo
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -252,9 +251,7 @@ def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[
         others[other.id] = other
     if not others:
         return
-    units = org_repo.units_by_ids(
-        session, {c.station_id for c in (case, *others.values()) if c.station_id is not None}
-    )
+    units = rt.org.get(session).units  # the process's org snapshot: no query on the intake path
     alerts: list[tuple[Case, list[Case], str, list[dict[str, str]]]] = []
     for other_id, identifiers in shared.items():
         other = others[other_id]
