@@ -308,16 +308,18 @@ class Cpu:
 
 
 def postgres_cpu() -> dict[int, float]:
-    """CPU seconds of every PostgreSQL process by pid (every database's: the machine is shared)."""
+    """CPU seconds by pid of this database's PostgreSQL backends and of the WAL writer (the
+    cluster is shared: other databases' backends are left out)."""
     found: dict[int, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            text = stat.read_text()
+            title = (proc / "cmdline").read_bytes().decode(errors="replace")
+            if not title.startswith("postgres:") or (f" {PG_DB} " not in title and "walwriter" not in title):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if "(postgres)" in text:
-            fields = text.rsplit(")", 1)[1].split()
-            found[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        found[int(proc.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return found
 
 
@@ -345,7 +347,11 @@ def main() -> None:
     p.add_argument("--entries", type=int, default=1_000_000)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--connections", type=int, default=16)
-    p.add_argument("--profile", type=Path, help="py-spy (GIL holders only) on the server while screening")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy (GIL holders only) on the server while screening (and FILE.ping.txt: while pinged)",
+    )
     p.add_argument(
         "--embedded-worker",
         action="store_true",
@@ -387,7 +393,8 @@ def main() -> None:
             wrk(f"{base}/api/v1/screen", "POST", token, bodies, 2, args.connections, workdir)
             load = (args.seconds, args.connections, workdir)
             ping_cpu, screen_cpu = Cpu(), Cpu()
-            with metered(ping_cpu, pid, worker):
+            ping_profile = args.profile.with_suffix(".ping.txt") if args.profile else None
+            with metered(ping_cpu, pid, worker), profiling(pid, ping_profile, args.seconds):
                 ping = wrk(f"{base}/api/v1/ping", "GET", token, bodies, *load)
             with metered(screen_cpu, pid, worker), profiling(pid, args.profile, args.seconds):
                 screen = wrk(f"{base}/api/v1/screen", "POST", token, bodies, *load)
@@ -424,7 +431,7 @@ def report(
         )
     if redis:
         print(f"{'redis-benchmark -t get':<28}{redis['rps']:>10.0f}{redis['p50']:>9.2f}")
-    print("\nCPU per request (ms): server, worker, PostgreSQL (all its processes), whole machine")
+    print("\nCPU per request (ms): server, worker, PostgreSQL (this database, WAL writer), whole machine")
     for name, (r, cpu) in (("ping", ping), ("screen", screen)):
         count = r["rps"] * args.seconds
         parts = (cpu.server, cpu.worker, cpu.postgres, cpu.machine)

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from quanzu.audit.batcher import AuditBatcher
+from quanzu.auth.cache import CHANNEL as CREDENTIALS_CHANNEL
 from quanzu.auth.cache import CredentialCache
 from quanzu.auth.endpoints import router as auth_router
 from quanzu.banks.endpoints import BODY_MODELS as BANK_BODIES
@@ -102,6 +103,9 @@ def create_app(
     # live events reach this one through it.
     listener = PgListener(engine)
     keeper.attach(listener)
+    credentials = rt.credentials = CredentialCache(settings.auth_cache_seconds, rt.clock)
+    listener.on(CREDENTIALS_CHANNEL, credentials.on_notification)
+    listener.on_reconnect(credentials.forget_all)
     hub.attach(listener, make_sessionmaker(engine, read_only=True))
     batcher = rt.audit_batcher = AuditBatcher(engine, factory, rt.clock)
     worker = Worker(
@@ -141,7 +145,7 @@ def create_app(
         reader=make_sessionmaker(engine, read_only=True),
         rt=rt,
         hub=hub,
-        credentials=CredentialCache(settings.auth_cache_seconds),
+        credentials=credentials,
     )
     app.lean_routes = {("POST", SCREEN_PATH): hardening.harden(ScreenRoute(app_state), settings, limiter)}
     app.state.worker = worker
