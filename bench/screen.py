@@ -6,13 +6,19 @@
 - `redis-benchmark -t get` on the local Redis, where present (an in-memory lookup over TCP with
   no HTTP, no JSON, no Python: the floor of what a network lookup costs on this machine).
 
-    .venv/bin/python bench/screen.py [--entries 1000000] [--seconds 10] [--connections 16]
+    .venv/bin/python bench/screen.py [--entries 1000000] [--seconds 10] [--rounds 3] [--connections 16]
+    .venv/bin/python bench/screen.py --reuse /tmp/qz-screen   # keep the database for the next run
 
 The load generator is wrk (Debian's package; `make bench` installs it), one thread, so that the
 server keeps the other core. The request mix is mostly misses, as at a real counter: 95 % unknown
-customers, 5 % watched ones, half of each plain and half blinded with the bank's key. Also
-reported: how long the server takes to build the index at start, and how soon a new watch entry
-answers as a hit. Everything talks to 127.0.0.1 only and stops by itself.
+customers, 5 % watched ones, half of each plain and half blinded with the bank's key. The ping
+and screening phases alternate for `--rounds` rounds (ping-screen, screen-ping, ...), so that a
+machine whose load drifts weighs on both; the ratio is of the mean throughputs. The server runs
+as deployed on PostgreSQL (Procfile): `quanzu serve` with `QUANZU_EMBEDDED_WORKER=false` and one
+`quanzu worker` (`--embedded-worker` for the one-box layout). Also reported: the CPU time per
+request of the server, the worker and this database's PostgreSQL processes; how long the server
+takes to build the index at start, and how soon a new watch entry answers as a hit. Everything
+talks to 127.0.0.1 only and stops by itself.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import random
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -259,7 +266,7 @@ def prepare(args: argparse.Namespace, env: dict[str, str], workdir: Path) -> Pre
     state_file = workdir / "state.json"
     if args.reuse and state_file.is_file():
         found = Prepared(**json.loads(state_file.read_text()))
-        if found.entries == args.entries and database_exists():
+        if found.entries == args.entries and database_matches(found):
             print(f"reusing {PG_DB} and {workdir} ({found.entries:,} watch entries)")
             return found
     fresh_database()
@@ -276,9 +283,23 @@ def prepare(args: argparse.Namespace, env: dict[str, str], workdir: Path) -> Pre
     return done
 
 
-def database_exists() -> bool:
+def database_matches(found: Prepared) -> bool:
+    """The database still holds the watch list this state describes (another run with other
+    --entries, or a fresh run, rebuilds it under the same name with another key)."""
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DB,)).fetchone() is not None
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DB,)).fetchone() is None:
+            return False
+    last = found.first_watch + found.entries - 1
+    with psycopg.connect(PG_URL) as conn:
+        row = conn.execute(
+            "SELECT value_enc FROM watch_identifiers WHERE watch_id = %s AND kind = 'phone'", (last,)
+        ).fetchone()
+    if row is None:
+        return False
+    try:
+        return PiiCipher(found.key).decrypt(bytes(row[0]), context="watch.phone") == identity(last)[1]
+    except Exception:  # another key: not this run's list
+        return False
 
 
 @contextmanager
@@ -347,6 +368,7 @@ def main() -> None:
     p.add_argument("--entries", type=int, default=1_000_000)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--rounds", type=int, default=3, help="ping and screening phases, interleaved")
     p.add_argument(
         "--profile",
         type=Path,
@@ -392,25 +414,58 @@ def main() -> None:
             token = ready.bank_token
             wrk(f"{base}/api/v1/screen", "POST", token, bodies, 2, args.connections, workdir)
             load = (args.seconds, args.connections, workdir)
-            ping_cpu, screen_cpu = Cpu(), Cpu()
-            ping_profile = args.profile.with_suffix(".ping.txt") if args.profile else None
-            with metered(ping_cpu, pid, worker), profiling(pid, ping_profile, args.seconds):
-                ping = wrk(f"{base}/api/v1/ping", "GET", token, bodies, *load)
-            with metered(screen_cpu, pid, worker), profiling(pid, args.profile, args.seconds):
-                screen = wrk(f"{base}/api/v1/screen", "POST", token, bodies, *load)
+            rounds: list[dict[str, Phase]] = []
+            for n in range(args.rounds):
+                # ping, screen, then screen, ping: a load that drifts during the run weighs on both
+                order = ("ping", "screen") if n % 2 == 0 else ("screen", "ping")
+                measured: dict[str, Phase] = {}
+                for name in order:
+                    cpu = Cpu()
+                    profile = args.profile if n == 0 else None
+                    if profile and name == "ping":
+                        profile = profile.with_suffix(".ping.txt")
+                    url, method = (
+                        (f"{base}/api/v1/ping", "GET")
+                        if name == "ping"
+                        else (f"{base}/api/v1/screen", "POST")
+                    )
+                    with metered(cpu, pid, worker), profiling(pid, profile, args.seconds):
+                        measured[name] = Phase(wrk(url, method, token, bodies, *load), cpu)
+                rounds.append(measured)
+                ratio = measured["screen"].result["rps"] / measured["ping"].result["rps"]
+                print(
+                    f"  round {n + 1}: ping {measured['ping'].result['rps']:,.0f} req/s, "
+                    f"screen {measured['screen'].result['rps']:,.0f} req/s, ratio {ratio:.2f}"
+                )
             visible = time_to_visible(base, ready.officer, token, ready.probe_case)
             rss = resident_mb(pid)
         redis = redis_anchor(args.connections)
-        report(args, (ping, ping_cpu), (screen, screen_cpu), redis, startup, visible, rss)
+        report(args, rounds, redis, startup, visible, rss)
     finally:
         if not os.environ.get("QUANZU_BENCH_KEEP") and not args.reuse:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+@dataclass
+class Phase:
+    result: dict[str, float]
+    cpu: Cpu
+
+
+def pooled(phases: list[Phase]) -> dict[str, float]:
+    """Equal-length phases: mean throughput, summed errors, the median phase's percentiles."""
+    out = {
+        "rps": statistics.fmean(p.result["rps"] for p in phases),
+        "errors": sum(p.result["errors"] for p in phases),
+    }
+    for key in ("p50", "p90", "p99"):
+        out[key] = statistics.median(p.result.get(key, float("nan")) for p in phases)
+    return out
+
+
 def report(
     args: argparse.Namespace,
-    ping: tuple[dict[str, float], Cpu],
-    screen: tuple[dict[str, float], Cpu],
+    rounds: list[dict[str, Phase]],
     redis: dict[str, float] | None,
     startup: float,
     visible: float,
@@ -420,11 +475,13 @@ def report(
     layout = "embedded in the server" if args.embedded_worker else "its own process (as deployed)"
     print(
         f"watch list {args.entries:,} entries; wrk 1 thread, {args.connections} connections,"
-        f" {args.seconds:g} s per phase; worker: {layout}"
+        f" {args.rounds} rounds of {args.seconds:g} s per phase; worker: {layout}"
     )
+    ping = pooled([r["ping"] for r in rounds])
+    screen = pooled([r["screen"] for r in rounds])
     head = f"{'phase':<28}{'req/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
     print(head + "\n" + "-" * len(head))
-    for name, (r, _cpu) in (("GET /api/v1/ping (anchor)", ping), ("POST /api/v1/screen", screen)):
+    for name, r in (("GET /api/v1/ping (anchor)", ping), ("POST /api/v1/screen", screen)):
         print(
             f"{name:<28}{r['rps']:>10.0f}{r.get('p50', 0):>9.2f}{r.get('p90', 0):>9.2f}"
             f"{r.get('p99', 0):>9.2f}{r['errors']:>9.0f}"
@@ -432,13 +489,18 @@ def report(
     if redis:
         print(f"{'redis-benchmark -t get':<28}{redis['rps']:>10.0f}{redis['p50']:>9.2f}")
     print("\nCPU per request (ms): server, worker, PostgreSQL (this database, WAL writer), whole machine")
-    for name, (r, cpu) in (("ping", ping), ("screen", screen)):
-        count = r["rps"] * args.seconds
-        parts = (cpu.server, cpu.worker, cpu.postgres, cpu.machine)
+    for name in ("ping", "screen"):
+        phases = [r[name] for r in rounds]
+        count = sum(p.result["rps"] * args.seconds for p in phases)
+        parts = [sum(getattr(p.cpu, f) for p in phases) for f in ("server", "worker", "postgres", "machine")]
         print(f"  {name:<8}" + "".join(f"{1000 * c / count:>9.3f}" for c in parts))
-    print(f"\nscreen / ping throughput = {screen[0]['rps'] / ping[0]['rps']:.2f} (target >= 0.5)")
+    ratios = [r["screen"].result["rps"] / r["ping"].result["rps"] for r in rounds]
+    print(
+        f"\nscreen / ping throughput = {screen['rps'] / ping['rps']:.2f} (target >= 0.5);"
+        f" by round {min(ratios):.2f}–{max(ratios):.2f}"
+    )
     if redis:
-        print(f"screen / redis GET throughput = {screen[0]['rps'] / redis['rps']:.3f}")
+        print(f"screen / redis GET throughput = {screen['rps'] / redis['rps']:.3f}")
     print(
         f"server start with the index built: {startup:.0f} s, resident memory {rss:.0f} MB; "
         f"a new watch entry answered as a hit {visible * 1000:.0f} ms after it was created"

@@ -8,14 +8,16 @@ gets the error: an unaudited screening answer is never given.
 Why on the event loop and not in a thread: a writer thread has to win the GIL back after every
 database round trip from the very event loop that is busy serving the requests waiting for it,
 so under load each batch took several times its database time. On PostgreSQL a batch is one
-`INSERT … SELECT FROM json_array_elements(…)` in autocommit over a dedicated asynchronous connection: one
-round trip. SQLite writes in a thread.
+`INSERT … SELECT FROM json_array_elements(…)` in autocommit over a dedicated asynchronous
+connection: one round trip. SQLite writes in a thread.
 
-Why several writers on PostgreSQL: with one, a call arriving while a batch commits waits for
+Why two writers on PostgreSQL: with one, a call arriving while a batch commits waits for
 that commit to end and then for its own — two WAL flushes. With `PG_WRITERS` connections each
 taking whatever is queued when it is free, a call waits for about one flush, and PostgreSQL
-flushes the WAL of commits that arrive together once. Commit order no longer follows id order,
-which sealing allows for: it only seals records `SEAL_AFTER` old (see `screening`)."""
+flushes the WAL of commits that arrive together once. Four writers made smaller batches and
+more commits for no shorter wait (PostgreSQL's CPU per call 10–15 % higher, docs/benchmarks.md).
+Commit order no longer follows id order, which sealing allows for: it only seals records
+`SEAL_AFTER` old (see `screening`)."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from quanzu.models.audit import ScreeningRecord
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 2000
-PG_WRITERS = 4
+PG_WRITERS = 2
 # A batch still uncommitted when sealing reaches its ids would be left out of the seal; a write
 # that takes this long fails instead (its callers get an error), well within `SEAL_AFTER`.
 WRITE_TIMEOUT_MS = 2000
