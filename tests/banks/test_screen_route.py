@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
@@ -280,6 +280,7 @@ def _outcome(fn: Any, data: Any) -> Any:
     return ("model", model.model_dump(), str(model.amount))
 
 
+@settings(max_examples=300, deadline=None)  # a shared machine: no per-example deadline
 @given(bodies)
 def test_the_fast_parser_answers_exactly_as_the_model(data: Any) -> None:
     assert _outcome(parse_screen, data) == _outcome(lambda d: parse(ScreenIn, d), data)
