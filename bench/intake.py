@@ -30,7 +30,16 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from benchkit import BIN, PG_ADMIN_URL, UNTHROTTLED, ensure_postgres, machine, profiling, running_server
+from benchkit import (
+    BIN,
+    PG_ADMIN_URL,
+    UNTHROTTLED,
+    cpu_seconds,
+    ensure_postgres,
+    machine,
+    profiling,
+    running_server,
+)
 from sqlalchemy import text
 
 from quanzu.demo.feed import DemoFeed
@@ -138,12 +147,6 @@ def prepare(env: dict[str, str], cwd: Path) -> str:
         cmd = [str(BIN / "quanzu"), *args]
         subprocess.run(cmd, env=env, cwd=cwd, check=True, capture_output=True)  # noqa: S603
     return (Path(env["QUANZU_DATA_DIR"]) / "demo-feed.token").read_text().strip()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager

@@ -6,13 +6,19 @@
 - `redis-benchmark -t get` on the local Redis, where present (an in-memory lookup over TCP with
   no HTTP, no JSON, no Python: the floor of what a network lookup costs on this machine).
 
-    .venv/bin/python bench/screen.py [--entries 1000000] [--seconds 10] [--connections 16]
+    .venv/bin/python bench/screen.py [--entries 1000000] [--seconds 10] [--rounds 3] [--connections 16]
+    .venv/bin/python bench/screen.py --reuse /tmp/qz-screen   # keep the database for the next run
 
 The load generator is wrk (Debian's package; `make bench` installs it), one thread, so that the
 server keeps the other core. The request mix is mostly misses, as at a real counter: 95 % unknown
-customers, 5 % watched ones, half of each plain and half blinded with the bank's key. Also
-reported: how long the server takes to build the index at start, and how soon a new watch entry
-answers as a hit. Everything talks to 127.0.0.1 only and stops by itself.
+customers, 5 % watched ones, half of each plain and half blinded with the bank's key. The ping
+and screening phases alternate for `--rounds` rounds (ping-screen, screen-ping, ...), so that a
+machine whose load drifts weighs on both; the ratio is of the mean throughputs. The server runs
+as deployed on PostgreSQL (Procfile): `quanzu serve` with `QUANZU_EMBEDDED_WORKER=false` and one
+`quanzu worker` (`--embedded-worker` for the one-box layout). Also reported: the CPU time per
+request of the server, the worker and this database's PostgreSQL processes; how long the server
+takes to build the index at start, and how soon a new watch entry answers as a hit. Everything
+talks to 127.0.0.1 only and stops by itself.
 """
 
 from __future__ import annotations
@@ -27,15 +33,29 @@ import random
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import psycopg
-from benchkit import BIN, PG_ADMIN_URL, UNTHROTTLED, ensure_postgres, machine, profiling, running_server
+from benchkit import (
+    BIN,
+    PG_ADMIN_URL,
+    UNTHROTTLED,
+    cpu_seconds,
+    ensure_postgres,
+    machine,
+    profiling,
+    running_server,
+    stop,
+)
 
 from quanzu.kit.crypto import PiiCipher, mask_id_number, mask_phone
 from quanzu.kit.identifiers import id_check_char
@@ -228,64 +248,237 @@ def resident_mb(pid: int) -> float:
     return float("nan")
 
 
+@dataclass
+class Prepared:
+    """What the run needs from the set-up: kept in `state.json` for `--reuse`."""
+
+    key: str
+    bank_token: str
+    bank_key: str
+    officer: str
+    probe_case: int
+    entries: int
+    first_watch: int
+
+
+def prepare(args: argparse.Namespace, env: dict[str, str], workdir: Path) -> Prepared:
+    """A fresh database with the watch list, or (`--reuse`) the one a previous run left."""
+    state_file = workdir / "state.json"
+    if args.reuse and state_file.is_file():
+        found = Prepared(**json.loads(state_file.read_text()))
+        if found.entries == args.entries and database_matches(found):
+            print(f"reusing {PG_DB} and {workdir} ({found.entries:,} watch entries)")
+            return found
+    fresh_database()
+    quanzu(env, workdir, "db", "upgrade")
+    quanzu(env, workdir, "demo", "load")
+    bank_token = (workdir / "data" / "demo-bank.token").read_text().strip()
+    bank_key = quanzu(env, workdir, "bank", "key", "WJRCB")
+    officer = quanzu(env, workdir, "token", "create", "centre")
+    bulk_case, probe_case = seed_cases(env, workdir)
+    print(f"filling the watch list ({args.entries:,} entries)")
+    first = fill_watch_list(PiiCipher(env["QUANZU_PII_KEY"]), bulk_case, args.entries)
+    done = Prepared(env["QUANZU_PII_KEY"], bank_token, bank_key, officer, probe_case, args.entries, first)
+    state_file.write_text(json.dumps(asdict(done)))
+    return done
+
+
+def database_matches(found: Prepared) -> bool:
+    """The database still holds the watch list this state describes (another run with other
+    --entries, or a fresh run, rebuilds it under the same name with another key)."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DB,)).fetchone() is None:
+            return False
+    last = found.first_watch + found.entries - 1
+    with psycopg.connect(PG_URL) as conn:
+        row = conn.execute(
+            "SELECT value_enc FROM watch_identifiers WHERE watch_id = %s AND kind = 'phone'", (last,)
+        ).fetchone()
+    if row is None:
+        return False
+    try:
+        return PiiCipher(found.key).decrypt(bytes(row[0]), context="watch.phone") == identity(last)[1]
+    except Exception:  # another key: not this run's list
+        return False
+
+
+@contextmanager
+def worker_process(env: dict[str, str], cwd: Path, enabled: bool) -> Iterator[int | None]:
+    """`quanzu worker` on its own, as deployed on PostgreSQL (Procfile); None: embedded."""
+    if not enabled:
+        yield None
+        return
+    log = (cwd / "worker.log").open("wb")
+    cmd = [str(BIN / "quanzu"), "worker"]
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        yield proc.pid
+    finally:
+        stop(proc)
+        log.close()
+
+
+@dataclass
+class Cpu:
+    """CPU seconds spent during a phase: the server, the worker, PostgreSQL, the whole machine."""
+
+    server: float = 0.0
+    worker: float = 0.0
+    postgres: float = 0.0
+    machine: float = 0.0
+
+
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds by pid of this database's PostgreSQL backends and of the WAL writer (the
+    cluster is shared: other databases' backends are left out)."""
+    found: dict[int, float] = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            title = (proc / "cmdline").read_bytes().decode(errors="replace")
+            if not title.startswith("postgres:") or (f" {PG_DB} " not in title and "walwriter" not in title):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[int(proc.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def machine_busy() -> float:
+    """Busy CPU seconds of the whole machine (all cores) since boot."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def metered(cpu: Cpu, server: int, worker: int | None) -> Iterator[None]:
+    """Processes that end during the phase are not counted (PostgreSQL keeps its backends)."""
+    server0, worker0 = cpu_seconds(server), cpu_seconds(worker) if worker else 0.0
+    postgres0, machine0 = postgres_cpu(), machine_busy()
+    yield
+    cpu.server = cpu_seconds(server) - server0
+    cpu.worker = cpu_seconds(worker) - worker0 if worker else 0.0
+    cpu.postgres = sum(now - postgres0.get(pid, 0.0) for pid, now in postgres_cpu().items())
+    cpu.machine = machine_busy() - machine0
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--entries", type=int, default=1_000_000)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--connections", type=int, default=16)
-    p.add_argument("--profile", type=Path, help="py-spy (GIL holders only) on the server while screening")
+    p.add_argument("--rounds", type=int, default=3, help="ping and screening phases, interleaved")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy (GIL holders only) on the server while screening (and FILE.ping.txt: while pinged)",
+    )
+    p.add_argument(
+        "--embedded-worker",
+        action="store_true",
+        help="run the delivery worker inside the server (one-box installs) instead of as its own process",
+    )
+    p.add_argument(
+        "--reuse",
+        type=Path,
+        metavar="DIR",
+        help="keep the database and this work directory; a later run with the same --entries reuses them",
+    )
     args = p.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: `apt-get install wrk` (make bench does)")
     ensure_postgres()
-    workdir = Path(tempfile.mkdtemp(prefix="quanzu-bench-screen-"))
-    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    workdir = args.reuse or Path(tempfile.mkdtemp(prefix="quanzu-bench-screen-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    state_file = workdir / "state.json"
+    key = (
+        json.loads(state_file.read_text())["key"]
+        if args.reuse and state_file.is_file()
+        else base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUANZU_")} | UNTHROTTLED
     env.update(QUANZU_DATABASE_URL=PG_URL, QUANZU_DATA_DIR=str(workdir / "data"), QUANZU_PII_KEY=key)
     try:
-        fresh_database()
-        quanzu(env, workdir, "db", "upgrade")
-        quanzu(env, workdir, "demo", "load")
-        bank_token = (workdir / "data" / "demo-bank.token").read_text().strip()
-        bank_key = quanzu(env, workdir, "bank", "key", "WJRCB")
-        officer = quanzu(env, workdir, "token", "create", "centre")
-        bulk_case, probe_case = seed_cases(env, workdir)
-        print(f"filling the watch list ({args.entries:,} entries)")
-        first = fill_watch_list(PiiCipher(key), bulk_case, args.entries)
+        ready = prepare(args, env, workdir)
         bodies = workdir / "bodies.txt"
-        make_bodies(bodies, args.entries, first, bank_key, random.Random(2026))
+        make_bodies(bodies, ready.entries, ready.first_watch, ready.bank_key, random.Random(2026))
+        serve_env = env | {"QUANZU_EMBEDDED_WORKER": "true" if args.embedded_worker else "false"}
         started = time.monotonic()
-        with running_server(env, workdir, ready_timeout_s=STARTUP_TIMEOUT_S) as (base, pid):
+        with (
+            worker_process(env, workdir, not args.embedded_worker) as worker,
+            running_server(serve_env, workdir, ready_timeout_s=STARTUP_TIMEOUT_S) as (base, pid),
+        ):
             startup = time.monotonic() - started
             print(f"server up in {startup:.0f} s (index built); warm-up, then {args.seconds:g} s per phase")
-            wrk(f"{base}/api/v1/screen", "POST", bank_token, bodies, 2, args.connections, workdir)
+            token = ready.bank_token
+            wrk(f"{base}/api/v1/screen", "POST", token, bodies, 2, args.connections, workdir)
             load = (args.seconds, args.connections, workdir)
-            ping = wrk(f"{base}/api/v1/ping", "GET", bank_token, bodies, *load)
-            with profiling(pid, args.profile, args.seconds):
-                screen = wrk(f"{base}/api/v1/screen", "POST", bank_token, bodies, *load)
-            visible = time_to_visible(base, officer, bank_token, probe_case)
+            rounds: list[dict[str, Phase]] = []
+            for n in range(args.rounds):
+                # ping, screen, then screen, ping: a load that drifts during the run weighs on both
+                order = ("ping", "screen") if n % 2 == 0 else ("screen", "ping")
+                measured: dict[str, Phase] = {}
+                for name in order:
+                    cpu = Cpu()
+                    profile = args.profile if n == 0 else None
+                    if profile and name == "ping":
+                        profile = profile.with_suffix(".ping.txt")
+                    url, method = (
+                        (f"{base}/api/v1/ping", "GET")
+                        if name == "ping"
+                        else (f"{base}/api/v1/screen", "POST")
+                    )
+                    with metered(cpu, pid, worker), profiling(pid, profile, args.seconds):
+                        measured[name] = Phase(wrk(url, method, token, bodies, *load), cpu)
+                rounds.append(measured)
+                ratio = measured["screen"].result["rps"] / measured["ping"].result["rps"]
+                print(
+                    f"  round {n + 1}: ping {measured['ping'].result['rps']:,.0f} req/s, "
+                    f"screen {measured['screen'].result['rps']:,.0f} req/s, ratio {ratio:.2f}"
+                )
+            visible = time_to_visible(base, ready.officer, token, ready.probe_case)
             rss = resident_mb(pid)
         redis = redis_anchor(args.connections)
-        report(args, ping, screen, redis, startup, visible, rss)
+        report(args, rounds, redis, startup, visible, rss)
     finally:
-        if not os.environ.get("QUANZU_BENCH_KEEP"):
+        if not os.environ.get("QUANZU_BENCH_KEEP") and not args.reuse:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass
+class Phase:
+    result: dict[str, float]
+    cpu: Cpu
+
+
+def pooled(phases: list[Phase]) -> dict[str, float]:
+    """Equal-length phases: mean throughput, summed errors, the median phase's percentiles."""
+    out = {
+        "rps": statistics.fmean(p.result["rps"] for p in phases),
+        "errors": sum(p.result["errors"] for p in phases),
+    }
+    for key in ("p50", "p90", "p99"):
+        out[key] = statistics.median(p.result.get(key, float("nan")) for p in phases)
+    return out
 
 
 def report(
     args: argparse.Namespace,
-    ping: dict[str, float],
-    screen: dict[str, float],
+    rounds: list[dict[str, Phase]],
     redis: dict[str, float] | None,
     startup: float,
     visible: float,
     rss: float,
 ) -> None:
-    print(f"\nmachine: {machine()}")
+    print(f"\nmachine: {machine()}; load average before the report: {os.getloadavg()[0]:.2f}")
+    layout = "embedded in the server" if args.embedded_worker else "its own process (as deployed)"
     print(
         f"watch list {args.entries:,} entries; wrk 1 thread, {args.connections} connections,"
-        f" {args.seconds:g} s per phase"
+        f" {args.rounds} rounds of {args.seconds:g} s per phase; worker: {layout}"
     )
+    ping = pooled([r["ping"] for r in rounds])
+    screen = pooled([r["screen"] for r in rounds])
     head = f"{'phase':<28}{'req/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
     print(head + "\n" + "-" * len(head))
     for name, r in (("GET /api/v1/ping (anchor)", ping), ("POST /api/v1/screen", screen)):
@@ -295,7 +488,17 @@ def report(
         )
     if redis:
         print(f"{'redis-benchmark -t get':<28}{redis['rps']:>10.0f}{redis['p50']:>9.2f}")
-    print(f"\nscreen / ping throughput = {screen['rps'] / ping['rps']:.2f} (target >= 0.5)")
+    print("\nCPU per request (ms): server, worker, PostgreSQL (this database, WAL writer), whole machine")
+    for name in ("ping", "screen"):
+        phases = [r[name] for r in rounds]
+        count = sum(p.result["rps"] * args.seconds for p in phases)
+        parts = [sum(getattr(p.cpu, f) for p in phases) for f in ("server", "worker", "postgres", "machine")]
+        print(f"  {name:<8}" + "".join(f"{1000 * c / count:>9.3f}" for c in parts))
+    ratios = [r["screen"].result["rps"] / r["ping"].result["rps"] for r in rounds]
+    print(
+        f"\nscreen / ping throughput = {screen['rps'] / ping['rps']:.2f} (target >= 0.5);"
+        f" by round {min(ratios):.2f}–{max(ratios):.2f}"
+    )
     if redis:
         print(f"screen / redis GET throughput = {screen['rps'] / redis['rps']:.3f}")
     print(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,14 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from quanzu.audit.batcher import AuditBatcher
+from quanzu.auth.cache import CHANNEL as CREDENTIALS_CHANNEL
 from quanzu.auth.cache import CredentialCache
 from quanzu.auth.endpoints import router as auth_router
 from quanzu.banks.endpoints import BODY_MODELS as BANK_BODIES
 from quanzu.banks.endpoints import router as banks_router
 from quanzu.banks.keeper import WatchKeeper
+from quanzu.banks.screen_route import PATH as SCREEN_PATH
+from quanzu.banks.screen_route import ScreenRoute
 from quanzu.briefings.endpoints import router as briefings_router
 from quanzu.cases.endpoints import router as cases_router
 from quanzu.config import Settings
@@ -47,7 +50,7 @@ from quanzu.review.endpoints import router as review_router
 from quanzu.security import setup as hardening
 from quanzu.web.bank_pages import router as bank_pages_router
 from quanzu.web.briefing_pages import router as briefing_pages_router
-from quanzu.web.edge import AppState
+from quanzu.web.edge import AppState, error_body
 from quanzu.web.followup_pages import router as followup_pages_router
 from quanzu.web.helper_pages import router as helper_pages_router
 from quanzu.web.intel_pages import router as intel_pages_router
@@ -56,6 +59,25 @@ from quanzu.web.review_pages import router as review_pages_router
 from quanzu.worker.runner import Worker
 
 log = logging.getLogger(__name__)
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class QuanzuApp(FastAPI):
+    """FastAPI, plus lean routes dispatched before its middleware stack by exact method and
+    path. Only the bank screening call is one (banks/screen_route.py says why); it carries its
+    own hardening layer. Everything else, and any other method or path, goes the usual way."""
+
+    lean_routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            route = self.lean_routes.get((scope["method"], scope["path"]))
+            if route is not None:
+                await route(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -81,6 +103,9 @@ def create_app(
     # live events reach this one through it.
     listener = PgListener(engine)
     keeper.attach(listener)
+    credentials = rt.credentials = CredentialCache(settings.auth_cache_seconds, rt.clock)
+    listener.on(CREDENTIALS_CHANNEL, credentials.on_notification)
+    listener.on_reconnect(credentials.forget_all)
     hub.attach(listener, make_sessionmaker(engine, read_only=True))
     batcher = rt.audit_batcher = AuditBatcher(engine, factory, rt.clock)
     worker = Worker(
@@ -105,7 +130,7 @@ def create_app(
         listener.stop()
         engine.dispose()
 
-    app = FastAPI(
+    app = QuanzuApp(
         title="Quanzu 劝阻 API",
         version="1",
         description="Early-warning intake, routing and dispatch for an anti-fraud centre.",
@@ -113,15 +138,16 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.quanzu = AppState(
+    app.state.quanzu = app_state = AppState(
         settings=settings,
         engine=engine,
         factory=factory,
         reader=make_sessionmaker(engine, read_only=True),
         rt=rt,
         hub=hub,
-        credentials=CredentialCache(settings.auth_cache_seconds),
+        credentials=credentials,
     )
+    app.lean_routes = {("POST", SCREEN_PATH): hardening.harden(ScreenRoute(app_state), settings, limiter)}
     app.state.worker = worker
     routers = (
         intake_router,
@@ -261,12 +287,5 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        body: dict[str, object] = {"error": exc.code, "message": exc.message}
-        errors = getattr(exc, "errors", None)
-        if errors:
-            body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            headers["Retry-After"] = str(retry_after)
+        body, headers = error_body(exc)
         return JSONResponse(body, status_code=exc.status_code, headers=headers)

@@ -244,6 +244,18 @@ def client_add(
     _run(go)
 
 
+@client_app.command("revoke")
+def client_revoke(name: str) -> None:
+    """Revoke every token of machine client NAME; serving processes refuse them at once."""
+    _run(lambda session, rt: typer.echo(f"{auth.revoke_client_tokens(session, rt, name)} token(s) revoked"))
+
+
+@client_app.command("token")
+def client_token(name: str) -> None:
+    """Print a new token for machine client NAME (shown once)."""
+    _run(lambda session, rt: typer.echo(auth.new_client_token(session, rt, name)))
+
+
 @bank_app.command("add")
 def bank_add(code: str, name: str) -> None:
     """Register a bank; prints its shared blinding key (hex) for blinded screening."""

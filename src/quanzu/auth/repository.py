@@ -23,5 +23,11 @@ def credential(session: Session, token_hash: str) -> tuple[ApiToken, ApiClient |
     return (row[0], row[1], row[2]) if row else None
 
 
+def tokens_of_client(session: Session, client_id: int) -> list[ApiToken]:
+    return list(
+        session.scalars(select(ApiToken).where(ApiToken.client_id == client_id).order_by(ApiToken.id))
+    )
+
+
 def client_by_name(session: Session, name: str) -> ApiClient | None:
     return session.scalars(select(ApiClient).where(ApiClient.name == name)).first()

@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session
 from quanzu.audit import service as audit
 from quanzu.auth import repository
 from quanzu.auth.actor import SYSTEM, Actor
+from quanzu.auth.cache import announce_credentials_change
 from quanzu.codes import MACHINE_ROLES, OrgKind, Role
 from quanzu.kit.errors import (
     Conflict,
     FieldError,
     Forbidden,
     NotAuthenticated,
+    NotFound,
     TooManyAttempts,
     ValidationFailed,
 )
@@ -99,6 +101,42 @@ def create_client(
     token = _new_token(session, rt, "machine", client_id=client.id)
     audit.record(session, rt.clock, actor, "client.created", "client", client.id, {"role": role})
     return token
+
+
+def new_client_token(session: Session, rt: Runtime, name: str, actor: Actor = SYSTEM) -> str:
+    """Another token for a registered machine client (after `revoke_client_tokens`, say)."""
+    client = _client(session, name)
+    token = _new_token(session, rt, "machine", client_id=client.id)
+    audit.record(session, rt.clock, actor, "client.token_created", "client", client.id, {})
+    return token
+
+
+def revoke_client_tokens(session: Session, rt: Runtime, name: str, actor: Actor = SYSTEM) -> int:
+    """Revokes every live token of a machine client (a leaked bank credential); refused by every
+    serving process as soon as this commits (see auth/cache.py). Returns how many."""
+    client = _client(session, name)
+    now = rt.clock.now()
+    rows = [t for t in repository.tokens_of_client(session, client.id) if t.revoked_at is None]
+    for row in rows:
+        row.revoked_at = now
+    audit.record(
+        session,
+        rt.clock,
+        actor,
+        "client.tokens_revoked",
+        "client",
+        client.id,
+        {"tokens": [t.prefix for t in rows]},
+    )
+    announce_credentials_change(session, rt.credentials)
+    return len(rows)
+
+
+def _client(session: Session, name: str) -> ApiClient:
+    client = repository.client_by_name(session, name)
+    if client is None:
+        raise NotFound(f"no client {name!r}")
+    return client
 
 
 def authenticate(session: Session, rt: Runtime, token: str) -> Actor:

@@ -22,6 +22,7 @@ from quanzu.banks.schemas import (
     StopResultIn,
     WatchEndIn,
     WatchIn,
+    parse_screen,
 )
 from quanzu.kit.validation import RowId, body_doc, parse
 from quanzu.web.edge import json_body, machine_actor, run_service, state
@@ -50,8 +51,11 @@ async def screen(request: Request) -> JSONResponse:
     """Is this customer on the watch list? Plain identifiers or, under `blinded`, hex
     HMAC-SHA256 of the normalised value with the bank's key (ID number: 18 characters, upper-case
     X; phone: E.164 such as +8613800000000; account: digits only). Every call is audited; the
-    answer is sent once its audit entry is committed."""
-    body = parse(ScreenIn, await json_body(request))
+    answer is sent once its audit entry is committed.
+
+    The server answers this call through its lean route (`banks/screen_route.py`) with the same
+    parser and service; this endpoint documents it and serves it under a root path."""
+    body = parse_screen(await json_body(request))
     st = state(request)
     answer = await service.screen(st.reader, st.rt, await machine_actor(request), body)
     # Rendered here rather than by FastAPI's response_model pass: the hot path skips re-validation.

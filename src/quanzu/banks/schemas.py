@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from quanzu.codes import RiskLevel
-from quanzu.kit.identifiers import checked_id_number, checked_phone
+from quanzu.kit.identifiers import checked_id_number, checked_phone, cn_mobile_e164, id_number_problem
+from quanzu.kit.validation import parse
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=2)]
@@ -91,6 +92,69 @@ class ScreenIn(IdentifiersIn):
         if not self.has_any():
             raise ValueError("至少提供一个身份证号、手机号或账号（明文或 blinded）")
         return self
+
+
+# --- the screening call's own validator (the hot path) ------------------------------------------
+
+_SCREEN_FIELDS = frozenset(ScreenIn.model_fields)
+_BLINDED_FIELDS = frozenset(BlindedIn.model_fields)
+_CHANNELS = frozenset(get_args(Channel))
+_ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]\Z")
+_ACCOUNT_COMPACT = re.compile(r"[0-9]{10,30}\Z")
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_AMOUNT = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,2})?\Z")  # below 1e12, at most two decimals
+_BRANCH = re.compile(r"[0-9A-Za-z_-]{1,32}\Z")
+
+
+def parse_screen(data: Any) -> ScreenIn:
+    """`parse(ScreenIn, data)` at a fraction of its cost for the bodies banks send: compact,
+    already normalised values are checked here by hand; anything else (an error, a value that
+    needs normalising, an unusual type) goes to pydantic, so every answer — the errors with
+    their fields and messages included — is exactly the model's (tests/banks compares the two)."""
+    fast = _screen_fast(data)
+    return fast if fast is not None else parse(ScreenIn, data)
+
+
+def _screen_fast(data: Any) -> ScreenIn | None:
+    if type(data) is not dict or not _SCREEN_FIELDS.issuperset(data):
+        return None
+    id_number, phone, account = data.get("id_number"), data.get("phone"), data.get("account")
+    if id_number is not None and (
+        type(id_number) is not str or not _ID_NUMBER.match(id_number) or id_number_problem(id_number)
+    ):
+        return None
+    if phone is not None and (type(phone) is not str or (phone := cn_mobile_e164(phone)) is None):
+        return None
+    if account is not None and (type(account) is not str or not _ACCOUNT_COMPACT.match(account)):
+        return None
+    blinded, raw = None, data.get("blinded")
+    if raw is not None:
+        if type(raw) is not dict or not _BLINDED_FIELDS.issuperset(raw):
+            return None
+        if not all(v is None or (type(v) is str and _HEX64.match(v)) for v in raw.values()):
+            return None
+        blinded = BlindedIn.model_construct(**{k: raw.get(k) for k in _BLINDED_FIELDS})
+    channel = data.get("channel", "counter")
+    if type(channel) is not str or channel not in _CHANNELS:
+        return None
+    amount, raw_amount = None, data.get("amount")
+    if raw_amount is not None:
+        if type(raw_amount) is not str or not _AMOUNT.match(raw_amount):
+            return None
+        amount = Decimal(raw_amount)
+    branch = data.get("branch_code")
+    if branch is not None and (type(branch) is not str or not _BRANCH.match(branch)):
+        return None
+    body = ScreenIn.model_construct(
+        id_number=id_number,
+        phone=phone,
+        account=account,
+        blinded=blinded,
+        channel=cast(Channel, channel),
+        amount=amount,
+        branch_code=branch,
+    )
+    return body if body.has_any() else None
 
 
 class StationContact(BaseModel):

@@ -308,9 +308,27 @@ def _matching_watches(rt: Runtime, bank_id: int, who: IdentifiersIn) -> set[int]
 def _live_answer(
     reader: sessionmaker[Session], rt: Runtime, watch_ids: set[int]
 ) -> tuple[ScreenOut, int | None]:
+    """Entries may have ended or expired since the index last heard of them: the database has
+    the last word (one query: liveness, risk and the case's station)."""
     with reader() as session:
-        hit = _riskiest_live(session, rt, watch_ids)
-        return (ScreenOut(hit=False), None) if hit is None else (_hit_answer(session, rt, hit), hit.id)
+        now = rt.clock.now()
+        live = [w for w in repository.live_for_screening(session, watch_ids) if w.expires_at > now]
+        hit = max(live, key=lambda w: (RiskLevel(w.risk_level).rank, w.id), default=None)
+        if hit is None:
+            return ScreenOut(hit=False), None
+        org = rt.org.get(session)
+        contact = (org.units.get(hit.station_id) if hit.station_id else None) or org.centre
+        level = RiskLevel(hit.risk_level)
+        answer = ScreenOut(
+            hit=True,
+            watch_id=hit.id,
+            risk_level=level,
+            advice=rt.policy.banks.advice[level],
+            station=StationContact(code=contact.code, name=contact.name, phone=contact.phone)
+            if contact
+            else None,
+        )
+        return answer, hit.id
 
 
 def _find_watch(session: Session, rt: Runtime, bank_id: int, who: IdentifiersIn) -> WatchEntry | None:
@@ -323,23 +341,6 @@ def _riskiest_live(session: Session, rt: Runtime, watch_ids: set[int]) -> WatchE
     the last word."""
     live = [w for w in repository.live_watches(session, watch_ids) if w.expires_at > rt.clock.now()]
     return max(live, key=lambda w: (RiskLevel(w.risk_level).rank, w.id), default=None)
-
-
-def _hit_answer(session: Session, rt: Runtime, entry: WatchEntry) -> ScreenOut:
-    case = session.get(Case, entry.case_id)
-    station = rt.org.get(session).units.get(case.station_id) if case and case.station_id else None
-    org = rt.org.get(session)
-    contact = station or org.centre
-    level = RiskLevel(entry.risk_level)
-    return ScreenOut(
-        hit=True,
-        watch_id=entry.id,
-        risk_level=level,
-        advice=rt.policy.banks.advice[level],
-        station=StationContact(code=contact.code, name=contact.name, phone=contact.phone)
-        if contact
-        else None,
-    )
 
 
 # --- bank events ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from quanzu.policy.service import load_policy
 
 if TYPE_CHECKING:
     from quanzu.audit.batcher import AuditBatcher
+    from quanzu.auth.cache import CredentialCache
     from quanzu.banks.keeper import WatchKeeper
     from quanzu.security.ratelimit import LoginThrottle
 
@@ -60,3 +61,4 @@ class Runtime:
     # QUANZU_DATA_DIR: where the learned scam-type model is kept (None: the phrase model only).
     data_dir: Path | None = None
     login_throttle: LoginThrottle | None = None  # attempts per login name (None in the CLI)
+    credentials: CredentialCache | None = None  # machine credentials cached for screening (serving only)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from quanzu.config import Settings
 from quanzu.kit.runtime import Runtime
 from quanzu.security.contract import declare_error_responses, request_validation_error
-from quanzu.security.middleware import BodyLimits, CredentialRates, Hardening
+from quanzu.security.middleware import ASGIApp, BodyLimits, CredentialRates, Hardening
 from quanzu.security.ratelimit import LoginThrottle, Rate, RateLimiter
 
-__all__ = ["declare_error_responses", "install", "limiter_for", "request_validation_error"]
+__all__ = ["declare_error_responses", "harden", "install", "limiter_for", "request_validation_error"]
 
 
 def credential_rates(settings: Settings) -> CredentialRates:
@@ -35,15 +37,23 @@ def limiter_for(settings: Settings, rt: Runtime) -> RateLimiter:
 
 
 def install(app: FastAPI, settings: Settings, limiter: RateLimiter) -> None:
-    app.add_middleware(
-        Hardening,
-        limiter=limiter,
-        rates=credential_rates(settings),
-        bodies=BodyLimits(
+    app.add_middleware(Hardening, limiter=limiter, **_options(settings))
+
+
+def harden(route: ASGIApp, settings: Settings, limiter: RateLimiter) -> Hardening:
+    """The same layer around a route the app serves before its middleware stack (the lean
+    screening route): same headers, same limiter and buckets, same body limits."""
+    return Hardening(route, limiter=limiter, **_options(settings))
+
+
+def _options(settings: Settings) -> dict[str, Any]:
+    return {
+        "rates": credential_rates(settings),
+        "bodies": BodyLimits(
             default=settings.max_request_bytes,
             uploads=settings.max_upload_bytes,
             upload_prefixes=settings.upload_paths,
         ),
-        hsts_seconds=settings.hsts_seconds,
-        tls_everywhere=settings.base_url.startswith("https://"),
-    )
+        "hsts_seconds": settings.hsts_seconds,
+        "tls_everywhere": settings.base_url.startswith("https://"),
+    }

@@ -89,22 +89,39 @@ async def run_service(
 
 async def machine_actor(request: Request) -> Actor:
     """A bank's or feed's system, from a bearer header, through the credential cache."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    return await machine_actor_of(state(request), request.headers.get("authorization", ""))
+
+
+async def machine_actor_of(st: AppState, authorization: str) -> Actor:
+    """`machine_actor` from the raw header (the lean screening route has no `Request`)."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise NotAuthenticated("missing bearer token")
-    cache = state(request).credentials
-    found = cache.get(token.strip())
+    found = st.credentials.get(token)
     if found is not None:
         return found
 
     def lookup() -> Actor:
-        with unit_of_work(request, read_only=True) as (session, _rt):
-            return actor(session, request)
+        with transaction(st.reader) as session:
+            return auth.authenticate(session, st.rt, token)
 
     found = await run_in_threadpool(lookup)
-    cache.put(token.strip(), found)
+    st.credentials.put(token, found)
     return found
+
+
+def error_body(exc: DomainError) -> tuple[dict[str, object], dict[str, str]]:
+    """The JSON body and headers of a domain error's answer, the same on every route."""
+    body: dict[str, object] = {"error": exc.code, "message": exc.message}
+    errors = getattr(exc, "errors", None)
+    if errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return body, headers
 
 
 def _check_csrf(request: Request, session_token: str) -> None:
