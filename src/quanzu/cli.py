@@ -162,26 +162,30 @@ def demo_load() -> None:
 
     settings = Settings()
 
+    said: list[str] = []  # printed after commit: a closed pipe (`| head`) must not undo the load
+
     def go(session: Session, rt: Runtime) -> None:
         loaded = demo.load(session, rt)
         if loaded.report:
             r = loaded.report
-            typer.echo(
+            said.append(
                 f"district loaded: {r.units} units, {r.areas} areas, {r.users} people, {r.shifts} shifts"
             )
         else:
-            typer.echo("district already present")
+            said.append("district already present")
         if loaded.guards:
-            typer.echo(f"anti-fraud guards added: {loaded.guards}")
+            said.append(f"anti-fraud guards added: {loaded.guards}")
         for name, token in (("demo-feed", loaded.feed_token), ("demo-bank", loaded.bank_token)):
             if token:
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
                 token_file = settings.data_dir / f"{name}.token"
                 token_file.touch(mode=0o600)
                 token_file.write_text(token + "\n")
-        typer.echo(f"sign in as centre / sl-chief / sl-leader1 / sl-d1 …, password: {loaded.password}")
+        said.append(f"sign in as centre / sl-chief / sl-leader1 / sl-d1 …, password: {loaded.password}")
 
     _run(go)
+    for line in said:
+        typer.echo(line)
 
 
 @org_app.command("import")
