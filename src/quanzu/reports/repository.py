@@ -14,6 +14,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Float,
+    Interval,
     Select,
     and_,
     bindparam,
@@ -64,6 +65,11 @@ class Cohort:
     def cases(self) -> Select[Any]:
         return self.scoped.where(self.within(Case.opened_at))
 
+    @property
+    def first_moment(self) -> datetime:
+        """Where the part read from the raw tables begins."""
+        return self.spans[0][0] if self.spans else self.start
+
 
 def cohort(
     actor: Actor, start: datetime, end: datetime, *, station_id: int | None, scam_type: str | None
@@ -108,6 +114,8 @@ class Totals:
     not_fraud: int
     unreachable: int
     escalated: int
+    first_meeting_dissuaded: int  # dissuaded at the first face-to-face meeting
+    first_meetings: int  # cases with a finished face-to-face meeting
 
 
 def totals(session: Session, cohort: Cohort) -> Totals:
@@ -122,6 +130,8 @@ def totals(session: Session, cohort: Cohort) -> Totals:
         _count_if(Case.outcome == "not_fraud"),
         _count_if(Case.outcome == "unreachable"),
         _count_if(Case.tier > 1),
+        _count_if(Case.first_meeting_outcome == "dissuaded"),
+        _count_if(Case.first_meeting_outcome.is_not(None)),
     )
     return Totals(*session.execute(stmt).one())
 
@@ -130,11 +140,6 @@ def _received_in_period(cohort: Cohort) -> Select[Any]:
     """Warnings received in the period, on cases the actor may read (whenever they opened)."""
     stmt = _columns(cohort.scoped, EarlyWarning.id).join(EarlyWarning, EarlyWarning.case_id == Case.id)
     return stmt.where(cohort.within(EarlyWarning.received_at))
-
-
-def warnings_received(session: Session, cohort: Cohort) -> int:
-    stmt = _received_in_period(cohort).with_only_columns(func.count(EarlyWarning.id))
-    return int(session.execute(stmt).scalar_one())
 
 
 # --- trend buckets --------------------------------------------------------------------------------
@@ -155,6 +160,7 @@ def _local_day(session: Session, column: Any, at: datetime) -> ColumnElement[dat
 
 
 def warnings_by_day(session: Session, cohort: Cohort) -> dict[date, int]:
+    """Warnings received per local day (their sum is the period's count: one statement for both)."""
     day = _local_day(session, EarlyWarning.received_at, cohort.start)
     stmt = _received_in_period(cohort).with_only_columns(day, func.count(EarlyWarning.id)).group_by(day)
     return {d: n for d, n in session.execute(stmt).all()}
@@ -233,17 +239,6 @@ def duration_percentiles(session: Session, cohort: Cohort, milestone: Any) -> Pe
     return out
 
 
-def first_meetings(session: Session, cohort: Cohort) -> tuple[int, int]:
-    """(cases dissuaded at their first face-to-face, cases with a finished face-to-face)."""
-    stmt = _columns(
-        cohort.cases,
-        _count_if(Case.first_meeting_outcome == "dissuaded"),
-        _count_if(Case.first_meeting_outcome.is_not(None)),
-    )
-    dissuaded, met = session.execute(stmt).one()
-    return int(dissuaded or 0), int(met or 0)
-
-
 # --- SLA clocks, stations, repeat warnings -----------------------------------------------------------
 
 
@@ -298,10 +293,29 @@ def station_totals(session: Session, cohort: Cohort) -> list[StationTotals]:
 
 def repeat_warned(session: Session, cohort: Cohort, window: timedelta) -> int:
     """Cases of the cohort whose person had another warning received within `window` before the
-    case opened. SQL finds each case's latest earlier warning (bounded below by the period's start
-    minus the window); the per-case window check is done here, as interval arithmetic is not
-    portable."""
+    case opened (at most `window` earlier, strictly before the opening).
+
+    PostgreSQL counts in SQL: each case's own window bounds the lookup on both sides, so the
+    planner can probe `(person_id, received_at)` once per case (a short period) or hash-join the
+    warnings of the first raw moment minus the window onwards (a long one), never the table.
+    Elsewhere (interval arithmetic is not portable) SQL finds each case's latest earlier warning
+    and the window is checked here."""
     earlier = aliased(EarlyWarning)
+    lower = cohort.first_moment - window
+    if is_postgres(session):
+        span: BindParameter[timedelta] = bindparam("repeat_window", window, type_=Interval())
+        prior = (
+            select(earlier.id)
+            .where(
+                earlier.person_id == Case.person_id,
+                earlier.case_id != Case.id,
+                earlier.received_at < Case.opened_at,
+                earlier.received_at >= Case.opened_at - span,
+                earlier.received_at >= lower,
+            )
+            .exists()
+        )
+        return int(session.execute(_columns(cohort.cases, func.count(Case.id)).where(prior)).scalar_one())
     stmt = (
         _columns(cohort.cases, Case.opened_at, func.max(earlier.received_at))
         .join(
@@ -310,7 +324,7 @@ def repeat_warned(session: Session, cohort: Cohort, window: timedelta) -> int:
                 earlier.person_id == Case.person_id,
                 earlier.case_id != Case.id,
                 earlier.received_at < Case.opened_at,
-                earlier.received_at >= cohort.start - window,
+                earlier.received_at >= lower,
             ),
         )
         .group_by(Case.id, Case.opened_at)

@@ -70,12 +70,10 @@ def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery, *, rollup
         _durations(session, cohort) if not days else _merged_durations(session, cohort, raw, rolled)
     )
     slas = repository.sla_counts(session, raw, now) + rolled.slas
-    first_dissuaded, first_meetings = repository.first_meetings(session, raw)
-    first_dissuaded += rolled.total.get("first_meeting_dissuaded", 0)
-    first_meetings += rolled.total.get("first_meetings", 0)
     callbacks = repository.callback_counts(session, raw, now) + rolled.callbacks
     follow_ups = _follow_ups(callbacks)
-    warnings = repository.warnings_received(session, raw) + rolled.total.get("warnings", 0)
+    raw_warnings = repository.warnings_by_day(session, raw)
+    warnings = sum(raw_warnings.values()) + rolled.total.get("warnings", 0)
     repeat = repository.repeat_warned(session, raw, REPEAT_WINDOW) + rolled.total.get("repeat_warned", 0)
     return KpiReport(
         period=Period(start=start, end=end),
@@ -93,11 +91,11 @@ def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery, *, rollup
         escalated=totals.escalated,
         time_to_sign_s=_stats(sign.get(ALL_STATIONS)),
         time_to_first_contact_s=_stats(contact.get(ALL_STATIONS)),
-        first_meeting_success_rate=rate(first_dissuaded, first_meetings),
+        first_meeting_success_rate=rate(totals.first_meeting_dissuaded, totals.first_meetings),
         sla_breach_rate=_sla_rates(slas),
         repeat_warning_rate_30d=rate(repeat, totals.cases),
         follow_up_completion_rate=follow_ups.rate,
-        by_day=_by_day(session, raw, rolled),
+        by_day=_by_day(session, raw, raw_warnings, rolled),
         by_scam_type=_by_scam_type(session, raw, rolled),
         station_ranking=_station_ranking(session, raw, sign, contact, slas, callbacks, rolled),
         follow_ups=follow_ups,
@@ -347,10 +345,12 @@ def _follow_ups(counts: Iterable[CallbackCount]) -> FollowUpCompletion:
     return FollowUpCompletion(completed=completed, counted=counted, rate=rate(completed, counted))
 
 
-def _by_day(session: Session, cohort: Cohort, rolled: Rolled) -> list[DayPoint]:
+def _by_day(
+    session: Session, cohort: Cohort, raw_warnings: dict[date, int], rolled: Rolled
+) -> list[DayPoint]:
     """Every local day of the period, zeros included, so trend lines have no gaps. A day is
     either rolled up or read raw, never both."""
-    warnings = repository.warnings_by_day(session, cohort)
+    warnings = dict(raw_warnings)
     dissuaded = repository.dissuaded_by_day(session, cohort)
     for day, f in rolled.days.items():
         warnings[day] = int(f["warnings"])
