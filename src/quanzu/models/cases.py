@@ -55,6 +55,7 @@ class Case(Base):
             sqlite_where=text("state != 'closed'"),
             postgresql_where=text("state != 'closed'"),
         ),
+        Index("ix_cases_station_opened", "station_id", "opened_at"),  # a station's cases by time
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

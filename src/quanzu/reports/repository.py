@@ -53,6 +53,7 @@ class Cohort:
     start: datetime
     end: datetime
     spans: tuple[tuple[datetime, datetime], ...] | None = None
+    every_case: bool = False  # `scoped` is the whole cases table (the centre, no narrowing)
 
     def within(self, column: Any) -> ColumnElement[bool]:
         """`column` falls in the part of the period read from the raw tables."""
@@ -80,7 +81,8 @@ def cohort(
         stmt = stmt.where(Case.station_id == station_id)
     if scam_type is not None:
         stmt = stmt.where(Case.scam_type == scam_type)
-    return Cohort(stmt, start, end)
+    every_case = case_scope(actor).all_stations and station_id is None and scam_type is None
+    return Cohort(stmt, start, end, every_case=every_case)
 
 
 def _columns(stmt: Select[Any], *cols: Any) -> Select[Any]:
@@ -137,7 +139,10 @@ def totals(session: Session, cohort: Cohort) -> Totals:
 
 
 def _received_in_period(cohort: Cohort) -> Select[Any]:
-    """Warnings received in the period, on cases the actor may read (whenever they opened)."""
+    """Warnings received in the period, on cases the actor may read (whenever they opened). Every
+    warning has a case: when every case may be read, the cases table is not needed."""
+    if cohort.every_case:
+        return select(EarlyWarning.id).where(cohort.within(EarlyWarning.received_at))
     stmt = _columns(cohort.scoped, EarlyWarning.id).join(EarlyWarning, EarlyWarning.case_id == Case.id)
     return stmt.where(cohort.within(EarlyWarning.received_at))
 
@@ -561,6 +566,18 @@ def _rollup_scope(stmt: Select[Any], table: Any, actor: Actor, station_id: int |
     return stmt
 
 
+def day_runs(days: list[date]) -> list[tuple[date, date]]:
+    """Runs of consecutive days as (first, last): index ranges instead of a list of a year's
+    days (the readable days of a period are consecutive but for the few changed lately)."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
 @dataclass(frozen=True, slots=True)
 class RollupQuery:
     actor: Actor
@@ -569,7 +586,9 @@ class RollupQuery:
     scam_type: str | None
 
     def narrow(self, stmt: Any, table: Any) -> Select[Any]:
-        narrowed = _rollup_scope(stmt, table, self.actor, self.station_id).where(table.day.in_(self.days))
+        runs = day_runs(self.days)
+        in_days = or_(*(table.day.between(a, b) for a, b in runs)) if runs else false()
+        narrowed = _rollup_scope(stmt, table, self.actor, self.station_id).where(in_days)
         if self.scam_type is not None and hasattr(table, "scam_type"):
             narrowed = narrowed.where(table.scam_type == self.scam_type)
         return narrowed

@@ -1,0 +1,39 @@
+"""KPI read indexes
+
+What the KPI report reads by range: a station's cases by opening time (the raw part of a
+station's report), follow-up callbacks by due time (every raw part, and the rollup rebuild), and
+a station's rolled-up days (a station's year without reading the district's rows).
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-11-28 15:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0015"
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_INDEXES = {
+    "ix_cases_station_opened": ("cases", ["station_id", "opened_at"]),
+    "ix_follow_up_callbacks_due_at": ("follow_up_callbacks", ["due_at"]),
+    "ix_kpi_days_station_day": ("kpi_days", ["station_id", "day"]),
+    "ix_kpi_day_slas_station_day": ("kpi_day_slas", ["station_id", "day"]),
+    "ix_kpi_day_durations_station_day": ("kpi_day_durations", ["station_id", "day"]),
+}
+
+
+def upgrade() -> None:
+    for name, (table, columns) in _INDEXES.items():
+        op.create_index(name, table, columns)
+
+
+def downgrade() -> None:
+    for name, (table, _columns) in _INDEXES.items():
+        op.drop_index(name, table_name=table)
