@@ -4,7 +4,7 @@ PostgreSQL; the only dialect branch is the local-day bucket. Reports read, never
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -121,8 +121,11 @@ class Totals:
 
 
 def totals(session: Session, cohort: Cohort) -> Totals:
-    stmt = _columns(
-        cohort.cases,
+    return Totals(*session.execute(_columns(cohort.cases, *_totals_columns())).one())
+
+
+def _totals_columns() -> tuple[ColumnElement[Any], ...]:
+    return (
         func.count(Case.id),
         _count_if(Case.state != CaseState.CLOSED),
         _count_if(_DISSUADED),
@@ -135,7 +138,6 @@ def totals(session: Session, cohort: Cohort) -> Totals:
         _count_if(Case.first_meeting_outcome == "dissuaded"),
         _count_if(Case.first_meeting_outcome.is_not(None)),
     )
-    return Totals(*session.execute(stmt).one())
 
 
 def _received_in_period(cohort: Cohort) -> Select[Any]:
@@ -189,6 +191,47 @@ def by_scam_type(session: Session, cohort: Cohort) -> list[tuple[str, int, int]]
         .order_by(func.count(Case.id).desc(), Case.scam_type)
     )
     return [(t, n, d) for t, n, d in session.execute(stmt).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFigures:
+    """The case figures of a cohort: totals, per station, per scam type (cases, dissuaded) and
+    per day of opening (dissuaded, money protected)."""
+
+    totals: Totals
+    stations: list[StationTotals]
+    scam_types: list[tuple[str, int, int]]
+    days: dict[date, tuple[int, Decimal | None]]
+
+
+def case_figures(session: Session, cohort: Cohort) -> CaseFigures:
+    """On PostgreSQL one pass over the cohort's cases (grouping sets); elsewhere one statement
+    per grouping."""
+    if not is_postgres(session):
+        return CaseFigures(
+            totals(session, cohort),
+            station_totals(session, cohort),
+            by_scam_type(session, cohort),
+            dissuaded_by_day(session, cohort),
+        )
+    day = _local_day(session, Case.opened_at, cohort.start)
+    keys = (Case.station_id, Case.scam_type, day)
+    stmt = _columns(cohort.cases, *(func.grouping(k) for k in keys), *keys, *_totals_columns()).group_by(
+        func.grouping_sets(*(tuple_(k) for k in keys), tuple_())
+    )
+    out = CaseFigures(Totals(0, 0, 0, None, 0, None, 0, 0, 0, 0, 0), [], [], {})
+    for g_station, g_scam, g_day, station_id, scam_type, opened, *figures in session.execute(stmt).all():
+        row = Totals(*figures)
+        if not g_station:
+            if station_id is not None:
+                out.stations.append(StationTotals(station_id, row.cases, row.dissuaded, row.money_protected))
+        elif not g_scam:
+            out.scam_types.append((scam_type, row.cases, row.dissuaded))
+        elif not g_day:
+            out.days[opened] = (row.dissuaded, row.money_protected)
+        else:
+            out = replace(out, totals=row)
+    return out
 
 
 # --- per-case milestones (durations are computed by the service: interval arithmetic is not
