@@ -261,30 +261,36 @@ ALL_STATIONS = "all"  # the key of the district-wide figure next to the per-stat
 Percentiles = dict[int | str | None, tuple[float | None, float | None, int]]  # (median, p90, n)
 
 
-def duration_percentiles(session: Session, cohort: Cohort, milestone: Any) -> Percentiles | None:
-    """Median and p90 of seconds from opening to `milestone`, per station and for all, computed by
-    PostgreSQL (`percentile_cont`, the same interpolation as the Python path) so a year's report
-    does not move a million rows into Python. None on other databases."""
+def duration_percentiles(session: Session, cohort: Cohort) -> tuple[Percentiles, Percentiles] | None:
+    """Median and p90 of seconds from opening to signing and to first contact, per station and
+    for all, computed by PostgreSQL (`percentile_cont`, the same interpolation as the Python
+    path) so a year's report does not move a million rows into Python; both in one pass (an
+    ordered-set aggregate skips the cases that have not reached its milestone). None on other
+    databases."""
     if not is_postgres(session):
         return None
-    seconds = func.extract("epoch", milestone - Case.opened_at)
-    stmt = (
-        _columns(
-            cohort.cases,
-            func.grouping(Case.station_id),
-            Case.station_id,
+    columns = []
+    for milestone in (Case.signed_at, Case.first_contact_at):
+        seconds = func.extract("epoch", milestone - Case.opened_at)
+        columns += [
             func.percentile_cont(0.5).within_group(seconds),
             func.percentile_cont(0.9).within_group(seconds),
-            func.count(),
-        )
-        .where(milestone.is_not(None))
-        .group_by(func.grouping_sets(tuple_(Case.station_id), tuple_()))
+            func.count(milestone),
+        ]
+    stmt = _columns(cohort.cases, func.grouping(Case.station_id), Case.station_id, *columns).group_by(
+        func.grouping_sets(tuple_(Case.station_id), tuple_())
     )
-    out: Percentiles = {}
-    for overall, station_id, median, p90, n in session.execute(stmt).all():
+    sign: Percentiles = {}
+    contact: Percentiles = {}
+    for overall, station_id, *figures in session.execute(stmt).all():
         key = ALL_STATIONS if overall else station_id
-        out[key] = (None if median is None else float(median), None if p90 is None else float(p90), int(n))
-    return out
+        for out, (median, p90, n) in ((sign, figures[0:3]), (contact, figures[3:6])):
+            out[key] = (
+                None if median is None else float(median),
+                None if p90 is None else float(p90),
+                int(n),
+            )
+    return sign, contact
 
 
 # --- SLA clocks, stations, repeat warnings -----------------------------------------------------------
@@ -724,16 +730,30 @@ def rollup_histograms(session: Session, q: RollupQuery) -> Histograms:
 
 
 def raw_histograms(session: Session, cohort: Cohort) -> Histograms:
-    """The raw part of the period bucketed like the rollups, so the two can be added."""
-    out: Histograms = {}
-    for metric, milestone in (("sign", Case.signed_at), ("contact", Case.first_contact_at)):
-        bucket = duration_bucket(func.extract("epoch", milestone - Case.opened_at))
-        stmt = (
-            _columns(cohort.cases, func.grouping(Case.station_id), Case.station_id, bucket, func.count())
-            .where(milestone.is_not(None))
-            .group_by(func.grouping_sets(tuple_(Case.station_id, bucket), tuple_(bucket)))
+    """The raw part of the period bucketed like the rollups, so the two can be added: both
+    metrics in one pass (grouping sets; a case that has not reached a milestone has no bucket)."""
+    buckets = {
+        metric: duration_bucket(func.extract("epoch", milestone - Case.opened_at))
+        for metric, milestone in (("sign", Case.signed_at), ("contact", Case.first_contact_at))
+    }
+    sign, contact = buckets["sign"], buckets["contact"]
+    stmt = _columns(
+        cohort.cases,
+        func.grouping(Case.station_id),
+        func.grouping(sign),
+        Case.station_id,
+        sign,
+        contact,
+        func.count(),
+    ).group_by(
+        func.grouping_sets(
+            tuple_(Case.station_id, sign), tuple_(sign), tuple_(Case.station_id, contact), tuple_(contact)
         )
-        for overall, station_id, b, n in session.execute(stmt).all():
+    )
+    out: Histograms = {}
+    for overall, not_sign, station_id, sign_bucket, contact_bucket, n in session.execute(stmt).all():
+        metric, bucket = ("contact", contact_bucket) if not_sign else ("sign", sign_bucket)
+        if bucket is not None:
             key = (ALL_STATIONS if overall else station_id, metric)
-            out.setdefault(key, {})[int(b)] = int(n)
+            out.setdefault(key, {})[int(bucket)] = int(n)
     return out

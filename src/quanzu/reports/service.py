@@ -18,7 +18,6 @@ from quanzu.codes import OrgKind
 from quanzu.kit.db import is_postgres
 from quanzu.kit.errors import FieldError, ValidationFailed
 from quanzu.kit.runtime import Runtime
-from quanzu.models.cases import Case
 from quanzu.models.org import OrgUnit
 from quanzu.org import repository as org_repo
 from quanzu.reports import repository
@@ -283,10 +282,9 @@ def duration_stats(seconds: Iterable[float]) -> DurationStats:
 def _durations(session: Session, cohort: Cohort) -> tuple[Percentiles, Percentiles]:
     """Time to sign and to first contact, per station and for all: in SQL where the database can
     (PostgreSQL), else from one row per case."""
-    sign = repository.duration_percentiles(session, cohort, Case.signed_at)
-    contact = repository.duration_percentiles(session, cohort, Case.first_contact_at)
-    if sign is not None and contact is not None:
-        return sign, contact
+    computed = repository.duration_percentiles(session, cohort)
+    if computed is not None:
+        return computed
     marks = repository.milestones(session, cohort)
     return _percentiles(marks, _signed), _percentiles(marks, _contacted)
 
