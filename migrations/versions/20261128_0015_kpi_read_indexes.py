@@ -2,7 +2,10 @@
 
 What the KPI report reads by range: a station's cases by opening time (the raw part of a
 station's report), follow-up callbacks by due time (every raw part, and the rollup rebuild), and
-a station's rolled-up days (a station's year without reading the district's rows).
+a station's rolled-up days (a station's year without reading the district's rows). The index on
+warnings(person_id) goes: ix_warnings_person_received (person_id, received_at) leads with the
+same column, and while both existed the planner probed the narrower one for the repeat-warning
+check and fetched every warning of the person to test its time.
 
 Revision ID: 0015
 Revises: 0014
@@ -32,8 +35,10 @@ _INDEXES = {
 def upgrade() -> None:
     for name, (table, columns) in _INDEXES.items():
         op.create_index(name, table, columns)
+    op.drop_index("ix_warnings_person_id", table_name="warnings")
 
 
 def downgrade() -> None:
+    op.create_index("ix_warnings_person_id", "warnings", ["person_id"])
     for name, (table, _columns) in _INDEXES.items():
         op.drop_index(name, table_name=table)

@@ -105,7 +105,9 @@ class EarlyWarning(Base):
     external_id: Mapped[str] = mapped_column(String(100))
     content_hash: Mapped[str] = mapped_column(String(64))
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    # No index of its own: ix_warnings_person_received leads with it (a second index on the same
+    # key would only make the planner pick the narrower one and fetch every row to check the time).
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
     merged: Mapped[bool] = mapped_column(default=False)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
