@@ -5,7 +5,8 @@ station's report), follow-up callbacks by due time (every raw part, and the roll
 a station's rolled-up days (a station's year without reading the district's rows). The index on
 warnings(person_id) goes: ix_warnings_person_received (person_id, received_at) leads with the
 same column, and while both existed the planner probed the narrower one for the repeat-warning
-check and fetched every warning of the person to test its time.
+check and fetched every warning of the person to test its time. On PostgreSQL ix_warnings_received_at
+also carries the person and the case, so that check reads a month of warnings from the index only.
 
 Revision ID: 0015
 Revises: 0014
@@ -36,9 +37,20 @@ def upgrade() -> None:
     for name, (table, columns) in _INDEXES.items():
         op.create_index(name, table, columns)
     op.drop_index("ix_warnings_person_id", table_name="warnings")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_warnings_received_at", table_name="warnings")
+        op.create_index(
+            "ix_warnings_received_at",
+            "warnings",
+            ["received_at"],
+            postgresql_include=["person_id", "case_id"],
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_warnings_received_at", table_name="warnings")
+        op.create_index("ix_warnings_received_at", "warnings", ["received_at"])
     op.create_index("ix_warnings_person_id", "warnings", ["person_id"])
     for name, (table, _columns) in _INDEXES.items():
         op.drop_index(name, table_name=table)

@@ -98,6 +98,9 @@ class EarlyWarning(Base):
         UniqueConstraint("source", "external_id"),
         # The repeat-warning KPI looks up a person's warnings in the 30 days before a case.
         Index("ix_warnings_person_received", "person_id", "received_at"),
+        # Received in a period (KPIs, briefings, intake): on PostgreSQL with the person and case,
+        # so the KPIs' repeat-warning check reads a month of warnings from the index alone.
+        Index("ix_warnings_received_at", "received_at", postgresql_include=["person_id", "case_id"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -110,7 +113,7 @@ class EarlyWarning(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
     merged: Mapped[bool] = mapped_column(default=False)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     scam_type: Mapped[str] = mapped_column(String(32))
     risk_level: Mapped[str] = mapped_column(String(16))
     amount_at_risk: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
