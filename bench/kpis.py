@@ -5,15 +5,19 @@ run. PostgreSQL only (DuckDB is the anchor).
     .venv/bin/python bench/kpis.py [--warnings 10000000] [--runs 7] [--budget 120] [--reuse]
                                      [--reuse-duckdb] [--raw-max-days 30]
 
-1. data: a fresh database `quanzu_bench_kpis` (dropped, recreated, migrated with `upgrade`), the
-   demo district (`quanzu demo load`, 20 stations), then set-based SQL (INSERT ... SELECT over
-   generate_series, no ORM, no API), all server-side: --warnings cases, one warning each, over a
-   year (the last 10,000 open, opened in the last 72 h); 80 % as many persons as cases, so a fifth
-   of the cases are a person's second (the repeat-warning KPI has work to do); outcomes, amounts
+1. data: a fresh database `quanzu_bench_kpis` (--database; dropped, recreated, migrated with
+   `upgrade`), the demo district (`quanzu demo load`, 20 stations), then set-based SQL (INSERT ...
+   SELECT over generate_series, no ORM, no API), all server-side: --warnings cases, one warning
+   each, over a year, ids and rows in the order of opening as the service appends them (10,000
+   of them open, opened in the last 72 h); 80 % as many persons as cases, so a fifth of the cases
+   are a person's second, at any distance from the first (the repeat-warning KPI has work to
+   do); outcomes, amounts
    and the milestones the dissuasion service keeps on the case (signed_at, first_contact_at,
    first_meeting_outcome); 4 SLA clocks for 1 case in 10 and every open case; a follow-up plan
    with its 4 callbacks (days 3, 7, 14, 28) for 1 in 10 of the cases that had a meeting. VACUUM
-   ANALYZE. --reuse skips all this.
+   ANALYZE. --reuse skips all this. Every run sets on the database the settings of
+   docs/operations.md that PostgreSQL takes per database (work_mem 16MB, random_page_cost 1.1,
+   effective_cache_size 3/4 of RAM); the server-wide ones (shared_buffers) stay as they are.
 2. DuckDB: the tables the KPI SQL reads are copied out of PostgreSQL (COPY ... TO STDOUT, CSV,
    client side) into an in-process DuckDB database with the same column types. No extension is
    downloaded (no postgres_scanner).
