@@ -5,12 +5,13 @@ are merged from 5 % buckets and agree within 2.5 %."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from quanzu.reports.repository import day_runs
 from quanzu.reports.tasks import refresh_rollups
 from tests.conftest import Env
 from tests.factories import bearer
@@ -167,3 +168,14 @@ def test_time_alone_expires_a_rolled_up_day(env: Env) -> None:
     # 00:30 local 2 Dec: 29 Nov is rebuilt, and 30 Nov is now old enough to be rolled up.
     assert refresh_rollups(env.factory, env.rt, limit=400) == 2
     assert_same([kpis(env, tokens["centre"], **DAYS)], [before])
+
+
+def test_rolled_days_are_read_as_runs_of_consecutive_days() -> None:
+    d = date(2026, 11, 1)
+    days = [d + timedelta(days=i) for i in (5, 0, 1, 2, 9, 6)]
+    assert day_runs(days) == [
+        (d, d + timedelta(days=2)),
+        (d + timedelta(days=5), d + timedelta(days=6)),
+        (d + timedelta(days=9), d + timedelta(days=9)),
+    ]
+    assert day_runs([]) == []

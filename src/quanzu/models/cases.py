@@ -55,6 +55,7 @@ class Case(Base):
             sqlite_where=text("state != 'closed'"),
             postgresql_where=text("state != 'closed'"),
         ),
+        Index("ix_cases_station_opened", "station_id", "opened_at"),  # a station's cases by time
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -97,6 +98,9 @@ class EarlyWarning(Base):
         UniqueConstraint("source", "external_id"),
         # The repeat-warning KPI looks up a person's warnings in the 30 days before a case.
         Index("ix_warnings_person_received", "person_id", "received_at"),
+        # Received in a period (KPIs, briefings, intake): on PostgreSQL with the person and case,
+        # so the KPIs' repeat-warning check reads a month of warnings from the index alone.
+        Index("ix_warnings_received_at", "received_at", postgresql_include=["person_id", "case_id"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -104,10 +108,12 @@ class EarlyWarning(Base):
     external_id: Mapped[str] = mapped_column(String(100))
     content_hash: Mapped[str] = mapped_column(String(64))
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    # No index of its own: ix_warnings_person_received leads with it (a second index on the same
+    # key would only make the planner pick the narrower one and fetch every row to check the time).
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
     merged: Mapped[bool] = mapped_column(default=False)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     scam_type: Mapped[str] = mapped_column(String(32))
     risk_level: Mapped[str] = mapped_column(String(16))
     amount_at_risk: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))

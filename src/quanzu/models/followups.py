@@ -51,6 +51,7 @@ class FollowUpCallback(Base):
             sqlite_where=text("done_at IS NULL"),
             postgresql_where=text("done_at IS NULL"),
         ),
+        Index("ix_follow_up_callbacks_due_at", "due_at"),  # the KPIs count callbacks by due time
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, Integer, Numeric, SmallInteger, String
+from sqlalchemy import Date, Index, Integer, Numeric, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanzu.kit.db import Base, UTCDateTime
@@ -34,6 +34,7 @@ class KpiDay(Base):
     the follow-up callbacks due that day (station and scam type of their case)."""
 
     __tablename__ = "kpi_days"
+    __table_args__ = (Index("ix_kpi_days_station_day", "station_id", "day"),)  # a station's days
 
     id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[date] = mapped_column(Date, index=True)
@@ -60,6 +61,7 @@ class KpiDaySla(Base):
     """Per day of opening, station, scam type and clock kind: decided and breached clocks."""
 
     __tablename__ = "kpi_day_slas"
+    __table_args__ = (Index("ix_kpi_day_slas_station_day", "station_id", "day"),)  # a station's days
 
     id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[date] = mapped_column(Date, index=True)
@@ -76,6 +78,7 @@ class KpiDayDuration(Base):
     b >= 1 is [1.05^(b-1), 1.05^b) seconds: percentiles merged from buckets are within 2.5 %."""
 
     __tablename__ = "kpi_day_durations"
+    __table_args__ = (Index("ix_kpi_day_durations_station_day", "station_id", "day"),)  # a station's days
 
     id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[date] = mapped_column(Date, index=True)

@@ -4,7 +4,7 @@ PostgreSQL; the only dialect branch is the local-day bucket. Reports read, never
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,6 +14,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Float,
+    Interval,
     Select,
     and_,
     bindparam,
@@ -52,6 +53,7 @@ class Cohort:
     start: datetime
     end: datetime
     spans: tuple[tuple[datetime, datetime], ...] | None = None
+    every_case: bool = False  # `scoped` is the whole cases table (the centre, no narrowing)
 
     def within(self, column: Any) -> ColumnElement[bool]:
         """`column` falls in the part of the period read from the raw tables."""
@@ -64,6 +66,11 @@ class Cohort:
     def cases(self) -> Select[Any]:
         return self.scoped.where(self.within(Case.opened_at))
 
+    @property
+    def first_moment(self) -> datetime:
+        """Where the part read from the raw tables begins."""
+        return self.spans[0][0] if self.spans else self.start
+
 
 def cohort(
     actor: Actor, start: datetime, end: datetime, *, station_id: int | None, scam_type: str | None
@@ -74,7 +81,8 @@ def cohort(
         stmt = stmt.where(Case.station_id == station_id)
     if scam_type is not None:
         stmt = stmt.where(Case.scam_type == scam_type)
-    return Cohort(stmt, start, end)
+    every_case = case_scope(actor).all_stations and station_id is None and scam_type is None
+    return Cohort(stmt, start, end, every_case=every_case)
 
 
 def _columns(stmt: Select[Any], *cols: Any) -> Select[Any]:
@@ -108,11 +116,16 @@ class Totals:
     not_fraud: int
     unreachable: int
     escalated: int
+    first_meeting_dissuaded: int  # dissuaded at the first face-to-face meeting
+    first_meetings: int  # cases with a finished face-to-face meeting
 
 
 def totals(session: Session, cohort: Cohort) -> Totals:
-    stmt = _columns(
-        cohort.cases,
+    return Totals(*session.execute(_columns(cohort.cases, *_totals_columns())).one())
+
+
+def _totals_columns() -> tuple[ColumnElement[Any], ...]:
+    return (
         func.count(Case.id),
         _count_if(Case.state != CaseState.CLOSED),
         _count_if(_DISSUADED),
@@ -122,19 +135,18 @@ def totals(session: Session, cohort: Cohort) -> Totals:
         _count_if(Case.outcome == "not_fraud"),
         _count_if(Case.outcome == "unreachable"),
         _count_if(Case.tier > 1),
+        _count_if(Case.first_meeting_outcome == "dissuaded"),
+        _count_if(Case.first_meeting_outcome.is_not(None)),
     )
-    return Totals(*session.execute(stmt).one())
 
 
 def _received_in_period(cohort: Cohort) -> Select[Any]:
-    """Warnings received in the period, on cases the actor may read (whenever they opened)."""
+    """Warnings received in the period, on cases the actor may read (whenever they opened). Every
+    warning has a case: when every case may be read, the cases table is not needed."""
+    if cohort.every_case:
+        return select(EarlyWarning.id).where(cohort.within(EarlyWarning.received_at))
     stmt = _columns(cohort.scoped, EarlyWarning.id).join(EarlyWarning, EarlyWarning.case_id == Case.id)
     return stmt.where(cohort.within(EarlyWarning.received_at))
-
-
-def warnings_received(session: Session, cohort: Cohort) -> int:
-    stmt = _received_in_period(cohort).with_only_columns(func.count(EarlyWarning.id))
-    return int(session.execute(stmt).scalar_one())
 
 
 # --- trend buckets --------------------------------------------------------------------------------
@@ -155,6 +167,7 @@ def _local_day(session: Session, column: Any, at: datetime) -> ColumnElement[dat
 
 
 def warnings_by_day(session: Session, cohort: Cohort) -> dict[date, int]:
+    """Warnings received per local day (their sum is the period's count: one statement for both)."""
     day = _local_day(session, EarlyWarning.received_at, cohort.start)
     stmt = _received_in_period(cohort).with_only_columns(day, func.count(EarlyWarning.id)).group_by(day)
     return {d: n for d, n in session.execute(stmt).all()}
@@ -178,6 +191,47 @@ def by_scam_type(session: Session, cohort: Cohort) -> list[tuple[str, int, int]]
         .order_by(func.count(Case.id).desc(), Case.scam_type)
     )
     return [(t, n, d) for t, n, d in session.execute(stmt).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFigures:
+    """The case figures of a cohort: totals, per station, per scam type (cases, dissuaded) and
+    per day of opening (dissuaded, money protected)."""
+
+    totals: Totals
+    stations: list[StationTotals]
+    scam_types: list[tuple[str, int, int]]
+    days: dict[date, tuple[int, Decimal | None]]
+
+
+def case_figures(session: Session, cohort: Cohort) -> CaseFigures:
+    """On PostgreSQL one pass over the cohort's cases (grouping sets); elsewhere one statement
+    per grouping."""
+    if not is_postgres(session):
+        return CaseFigures(
+            totals(session, cohort),
+            station_totals(session, cohort),
+            by_scam_type(session, cohort),
+            dissuaded_by_day(session, cohort),
+        )
+    day = _local_day(session, Case.opened_at, cohort.start)
+    keys = (Case.station_id, Case.scam_type, day)
+    stmt = _columns(cohort.cases, *(func.grouping(k) for k in keys), *keys, *_totals_columns()).group_by(
+        func.grouping_sets(*(tuple_(k) for k in keys), tuple_())
+    )
+    out = CaseFigures(Totals(0, 0, 0, None, 0, None, 0, 0, 0, 0, 0), [], [], {})
+    for g_station, g_scam, g_day, station_id, scam_type, opened, *figures in session.execute(stmt).all():
+        row = Totals(*figures)
+        if not g_station:
+            if station_id is not None:
+                out.stations.append(StationTotals(station_id, row.cases, row.dissuaded, row.money_protected))
+        elif not g_scam:
+            out.scam_types.append((scam_type, row.cases, row.dissuaded))
+        elif not g_day:
+            out.days[opened] = (row.dissuaded, row.money_protected)
+        else:
+            out = replace(out, totals=row)
+    return out
 
 
 # --- per-case milestones (durations are computed by the service: interval arithmetic is not
@@ -207,41 +261,36 @@ ALL_STATIONS = "all"  # the key of the district-wide figure next to the per-stat
 Percentiles = dict[int | str | None, tuple[float | None, float | None, int]]  # (median, p90, n)
 
 
-def duration_percentiles(session: Session, cohort: Cohort, milestone: Any) -> Percentiles | None:
-    """Median and p90 of seconds from opening to `milestone`, per station and for all, computed by
-    PostgreSQL (`percentile_cont`, the same interpolation as the Python path) so a year's report
-    does not move a million rows into Python. None on other databases."""
+def duration_percentiles(session: Session, cohort: Cohort) -> tuple[Percentiles, Percentiles] | None:
+    """Median and p90 of seconds from opening to signing and to first contact, per station and
+    for all, computed by PostgreSQL (`percentile_cont`, the same interpolation as the Python
+    path) so a year's report does not move a million rows into Python; both in one pass (an
+    ordered-set aggregate skips the cases that have not reached its milestone). None on other
+    databases."""
     if not is_postgres(session):
         return None
-    seconds = func.extract("epoch", milestone - Case.opened_at)
-    stmt = (
-        _columns(
-            cohort.cases,
-            func.grouping(Case.station_id),
-            Case.station_id,
+    columns = []
+    for milestone in (Case.signed_at, Case.first_contact_at):
+        seconds = func.extract("epoch", milestone - Case.opened_at)
+        columns += [
             func.percentile_cont(0.5).within_group(seconds),
             func.percentile_cont(0.9).within_group(seconds),
-            func.count(),
-        )
-        .where(milestone.is_not(None))
-        .group_by(func.grouping_sets(tuple_(Case.station_id), tuple_()))
+            func.count(milestone),
+        ]
+    stmt = _columns(cohort.cases, func.grouping(Case.station_id), Case.station_id, *columns).group_by(
+        func.grouping_sets(tuple_(Case.station_id), tuple_())
     )
-    out: Percentiles = {}
-    for overall, station_id, median, p90, n in session.execute(stmt).all():
+    sign: Percentiles = {}
+    contact: Percentiles = {}
+    for overall, station_id, *figures in session.execute(stmt).all():
         key = ALL_STATIONS if overall else station_id
-        out[key] = (None if median is None else float(median), None if p90 is None else float(p90), int(n))
-    return out
-
-
-def first_meetings(session: Session, cohort: Cohort) -> tuple[int, int]:
-    """(cases dissuaded at their first face-to-face, cases with a finished face-to-face)."""
-    stmt = _columns(
-        cohort.cases,
-        _count_if(Case.first_meeting_outcome == "dissuaded"),
-        _count_if(Case.first_meeting_outcome.is_not(None)),
-    )
-    dissuaded, met = session.execute(stmt).one()
-    return int(dissuaded or 0), int(met or 0)
+        for out, (median, p90, n) in ((sign, figures[0:3]), (contact, figures[3:6])):
+            out[key] = (
+                None if median is None else float(median),
+                None if p90 is None else float(p90),
+                int(n),
+            )
+    return sign, contact
 
 
 # --- SLA clocks, stations, repeat warnings -----------------------------------------------------------
@@ -298,10 +347,29 @@ def station_totals(session: Session, cohort: Cohort) -> list[StationTotals]:
 
 def repeat_warned(session: Session, cohort: Cohort, window: timedelta) -> int:
     """Cases of the cohort whose person had another warning received within `window` before the
-    case opened. SQL finds each case's latest earlier warning (bounded below by the period's start
-    minus the window); the per-case window check is done here, as interval arithmetic is not
-    portable."""
+    case opened (at most `window` earlier, strictly before the opening).
+
+    PostgreSQL counts in SQL: each case's own window bounds the lookup on both sides, so the
+    planner can probe `(person_id, received_at)` once per case (a short period) or hash-join the
+    warnings of the first raw moment minus the window onwards (a long one), never the table.
+    Elsewhere (interval arithmetic is not portable) SQL finds each case's latest earlier warning
+    and the window is checked here."""
     earlier = aliased(EarlyWarning)
+    lower = cohort.first_moment - window
+    if is_postgres(session):
+        span: BindParameter[timedelta] = bindparam("repeat_window", window, type_=Interval())
+        prior = (
+            select(earlier.id)
+            .where(
+                earlier.person_id == Case.person_id,
+                earlier.case_id != Case.id,
+                earlier.received_at < Case.opened_at,
+                earlier.received_at >= Case.opened_at - span,
+                earlier.received_at >= lower,
+            )
+            .exists()
+        )
+        return int(session.execute(_columns(cohort.cases, func.count(Case.id)).where(prior)).scalar_one())
     stmt = (
         _columns(cohort.cases, Case.opened_at, func.max(earlier.received_at))
         .join(
@@ -310,7 +378,7 @@ def repeat_warned(session: Session, cohort: Cohort, window: timedelta) -> int:
                 earlier.person_id == Case.person_id,
                 earlier.case_id != Case.id,
                 earlier.received_at < Case.opened_at,
-                earlier.received_at >= cohort.start - window,
+                earlier.received_at >= lower,
             ),
         )
         .group_by(Case.id, Case.opened_at)
@@ -547,6 +615,18 @@ def _rollup_scope(stmt: Select[Any], table: Any, actor: Actor, station_id: int |
     return stmt
 
 
+def day_runs(days: list[date]) -> list[tuple[date, date]]:
+    """Runs of consecutive days as (first, last): index ranges instead of a list of a year's
+    days (the readable days of a period are consecutive but for the few changed lately)."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
 @dataclass(frozen=True, slots=True)
 class RollupQuery:
     actor: Actor
@@ -555,7 +635,9 @@ class RollupQuery:
     scam_type: str | None
 
     def narrow(self, stmt: Any, table: Any) -> Select[Any]:
-        narrowed = _rollup_scope(stmt, table, self.actor, self.station_id).where(table.day.in_(self.days))
+        runs = day_runs(self.days)
+        in_days = or_(*(table.day.between(a, b) for a, b in runs)) if runs else false()
+        narrowed = _rollup_scope(stmt, table, self.actor, self.station_id).where(in_days)
         if self.scam_type is not None and hasattr(table, "scam_type"):
             narrowed = narrowed.where(table.scam_type == self.scam_type)
         return narrowed
@@ -648,16 +730,30 @@ def rollup_histograms(session: Session, q: RollupQuery) -> Histograms:
 
 
 def raw_histograms(session: Session, cohort: Cohort) -> Histograms:
-    """The raw part of the period bucketed like the rollups, so the two can be added."""
-    out: Histograms = {}
-    for metric, milestone in (("sign", Case.signed_at), ("contact", Case.first_contact_at)):
-        bucket = duration_bucket(func.extract("epoch", milestone - Case.opened_at))
-        stmt = (
-            _columns(cohort.cases, func.grouping(Case.station_id), Case.station_id, bucket, func.count())
-            .where(milestone.is_not(None))
-            .group_by(func.grouping_sets(tuple_(Case.station_id, bucket), tuple_(bucket)))
+    """The raw part of the period bucketed like the rollups, so the two can be added: both
+    metrics in one pass (grouping sets; a case that has not reached a milestone has no bucket)."""
+    buckets = {
+        metric: duration_bucket(func.extract("epoch", milestone - Case.opened_at))
+        for metric, milestone in (("sign", Case.signed_at), ("contact", Case.first_contact_at))
+    }
+    sign, contact = buckets["sign"], buckets["contact"]
+    stmt = _columns(
+        cohort.cases,
+        func.grouping(Case.station_id),
+        func.grouping(sign),
+        Case.station_id,
+        sign,
+        contact,
+        func.count(),
+    ).group_by(
+        func.grouping_sets(
+            tuple_(Case.station_id, sign), tuple_(sign), tuple_(Case.station_id, contact), tuple_(contact)
         )
-        for overall, station_id, b, n in session.execute(stmt).all():
+    )
+    out: Histograms = {}
+    for overall, not_sign, station_id, sign_bucket, contact_bucket, n in session.execute(stmt).all():
+        metric, bucket = ("contact", contact_bucket) if not_sign else ("sign", sign_bucket)
+        if bucket is not None:
             key = (ALL_STATIONS if overall else station_id, metric)
-            out.setdefault(key, {})[int(b)] = int(n)
+            out.setdefault(key, {})[int(bucket)] = int(n)
     return out

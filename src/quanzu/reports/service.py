@@ -18,13 +18,13 @@ from quanzu.codes import OrgKind
 from quanzu.kit.db import is_postgres
 from quanzu.kit.errors import FieldError, ValidationFailed
 from quanzu.kit.runtime import Runtime
-from quanzu.models.cases import Case
 from quanzu.models.org import OrgUnit
 from quanzu.org import repository as org_repo
 from quanzu.reports import repository
 from quanzu.reports.repository import (
     ALL_STATIONS,
     CallbackCount,
+    CaseFigures,
     Cohort,
     Milestones,
     Percentiles,
@@ -65,17 +65,16 @@ def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery, *, rollup
     days = _rolled_days(session, start, end, now) if rollups and is_postgres(session) else []
     raw = replace(cohort, spans=raw_spans(start, end, days)) if days else cohort
     rolled = Rolled.read(session, RollupQuery(actor, days, station_id, query.scam_type)) if days else Rolled()
-    totals = _plus(repository.totals(session, raw), rolled.total)
+    figures = repository.case_figures(session, raw)
+    totals = _plus(figures.totals, rolled.total)
     sign, contact = (
         _durations(session, cohort) if not days else _merged_durations(session, cohort, raw, rolled)
     )
     slas = repository.sla_counts(session, raw, now) + rolled.slas
-    first_dissuaded, first_meetings = repository.first_meetings(session, raw)
-    first_dissuaded += rolled.total.get("first_meeting_dissuaded", 0)
-    first_meetings += rolled.total.get("first_meetings", 0)
     callbacks = repository.callback_counts(session, raw, now) + rolled.callbacks
     follow_ups = _follow_ups(callbacks)
-    warnings = repository.warnings_received(session, raw) + rolled.total.get("warnings", 0)
+    raw_warnings = repository.warnings_by_day(session, raw)
+    warnings = sum(raw_warnings.values()) + rolled.total.get("warnings", 0)
     repeat = repository.repeat_warned(session, raw, REPEAT_WINDOW) + rolled.total.get("repeat_warned", 0)
     return KpiReport(
         period=Period(start=start, end=end),
@@ -93,13 +92,13 @@ def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery, *, rollup
         escalated=totals.escalated,
         time_to_sign_s=_stats(sign.get(ALL_STATIONS)),
         time_to_first_contact_s=_stats(contact.get(ALL_STATIONS)),
-        first_meeting_success_rate=rate(first_dissuaded, first_meetings),
+        first_meeting_success_rate=rate(totals.first_meeting_dissuaded, totals.first_meetings),
         sla_breach_rate=_sla_rates(slas),
         repeat_warning_rate_30d=rate(repeat, totals.cases),
         follow_up_completion_rate=follow_ups.rate,
-        by_day=_by_day(session, raw, rolled),
-        by_scam_type=_by_scam_type(session, raw, rolled),
-        station_ranking=_station_ranking(session, raw, sign, contact, slas, callbacks, rolled),
+        by_day=_by_day(raw, figures, raw_warnings, rolled),
+        by_scam_type=_by_scam_type(figures, rolled),
+        station_ranking=_station_ranking(session, figures, sign, contact, slas, callbacks, rolled),
         follow_ups=follow_ups,
     )
 
@@ -283,10 +282,9 @@ def duration_stats(seconds: Iterable[float]) -> DurationStats:
 def _durations(session: Session, cohort: Cohort) -> tuple[Percentiles, Percentiles]:
     """Time to sign and to first contact, per station and for all: in SQL where the database can
     (PostgreSQL), else from one row per case."""
-    sign = repository.duration_percentiles(session, cohort, Case.signed_at)
-    contact = repository.duration_percentiles(session, cohort, Case.first_contact_at)
-    if sign is not None and contact is not None:
-        return sign, contact
+    computed = repository.duration_percentiles(session, cohort)
+    if computed is not None:
+        return computed
     marks = repository.milestones(session, cohort)
     return _percentiles(marks, _signed), _percentiles(marks, _contacted)
 
@@ -347,11 +345,13 @@ def _follow_ups(counts: Iterable[CallbackCount]) -> FollowUpCompletion:
     return FollowUpCompletion(completed=completed, counted=counted, rate=rate(completed, counted))
 
 
-def _by_day(session: Session, cohort: Cohort, rolled: Rolled) -> list[DayPoint]:
+def _by_day(
+    cohort: Cohort, figures: CaseFigures, raw_warnings: dict[date, int], rolled: Rolled
+) -> list[DayPoint]:
     """Every local day of the period, zeros included, so trend lines have no gaps. A day is
     either rolled up or read raw, never both."""
-    warnings = repository.warnings_by_day(session, cohort)
-    dissuaded = repository.dissuaded_by_day(session, cohort)
+    warnings = dict(raw_warnings)
+    dissuaded = dict(figures.days)
     for day, f in rolled.days.items():
         warnings[day] = int(f["warnings"])
         dissuaded[day] = (int(f["dissuaded"]), f["money_protected"])
@@ -366,9 +366,9 @@ def _by_day(session: Session, cohort: Cohort, rolled: Rolled) -> list[DayPoint]:
     ]
 
 
-def _by_scam_type(session: Session, cohort: Cohort, rolled: Rolled) -> list[ScamTypeRow]:
+def _by_scam_type(figures: CaseFigures, rolled: Rolled) -> list[ScamTypeRow]:
     """Most cases first."""
-    counts: dict[str, tuple[int, int]] = {t: (n, d) for t, n, d in repository.by_scam_type(session, cohort)}
+    counts: dict[str, tuple[int, int]] = {t: (n, d) for t, n, d in figures.scam_types}
     for scam_type, f in rolled.scam_types.items():
         n, d = counts.get(scam_type, (0, 0))
         counts[scam_type] = (n + int(f["cases"]), d + int(f["dissuaded"]))
@@ -386,7 +386,7 @@ def local_days(start: datetime, end: datetime) -> list[date]:
 
 def _station_ranking(
     session: Session,
-    cohort: Cohort,
+    figures: CaseFigures,
     sign: Percentiles,
     contact: Percentiles,
     slas: list[SlaCount],
@@ -394,7 +394,7 @@ def _station_ranking(
     rolled: Rolled,
 ) -> list[StationRank]:
     """The warning race (预警竞速赛): fastest median first contact first, no contact last."""
-    rows = _station_totals(session, cohort, rolled)
+    rows = _station_totals(figures, rolled)
     units = org_repo.units_by_ids(session, {r.station_id for r in rows})
     breaches: dict[int | None, int] = defaultdict(int)
     for c in slas:
@@ -412,8 +412,8 @@ def _station_ranking(
     return sorted(ranking, key=_race_order)
 
 
-def _station_totals(session: Session, cohort: Cohort, rolled: Rolled) -> list[StationTotals]:
-    totals = {r.station_id: r for r in repository.station_totals(session, cohort)}
+def _station_totals(figures: CaseFigures, rolled: Rolled) -> list[StationTotals]:
+    totals = {r.station_id: r for r in figures.stations}
     for station_id, f in rolled.stations.items():
         if station_id is None or not f["cases"]:
             continue
