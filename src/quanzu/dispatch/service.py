@@ -56,8 +56,8 @@ def announce(
 def announce_many(
     session: Session, rt: Runtime, announcements: list[tuple[Announcement, list[int], list[int]]]
 ) -> None:
-    """`announce` for several announcements with one insert per table: intake sends a warning's
-    dispatch and its linked-case alerts together, and every round trip there counts."""
+    """`announce` for several announcements with one insert per table: intake alerts all the
+    cases a warning links to at once, and every round trip there counts."""
     now = rt.clock.now()
     notices: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
