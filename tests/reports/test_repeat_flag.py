@@ -66,10 +66,9 @@ def test_a_case_opened_within_30_days_of_an_earlier_warning_is_a_repeat(env: Env
     flags = stored(env)
     assert flags == {first: False, other: False, repeat["case_id"]: True, late["case_id"]: False}
     assert flags == by_definition(env)
-    day_of = lambda d: {"from": d, "to": d}  # noqa: E731
-    k = kpis(env, centre, **day_of("2026-11-11"))
+    k = kpis(env, centre, **{"from": "2026-11-11", "to": "2026-11-11"})
     assert (k["cases"], k["warnings"], k["repeat_warning_rate_30d"]) == (1, 2, 1.0)
-    k = kpis(env, centre, **day_of("2026-12-11"))
+    k = kpis(env, centre, **{"from": "2026-12-11", "to": "2026-12-11"})
     assert (k["cases"], k["repeat_warning_rate_30d"]) == (1, 0.0)
     k = kpis(env, centre, **{"from": "2026-11-01", "to": "2026-12-11"})
     assert (k["cases"], k["repeat_warning_rate_30d"]) == (4, 0.25)
@@ -130,6 +129,6 @@ def test_the_migration_backfills_the_flag_by_the_definition(tmp_path: Path) -> N
         conn.execute(text("UPDATE warnings SET received_at = :at WHERE case_id = 1"), {"at": stamp(edge)})
     upgrade(url)
     with engine.connect() as conn:
-        flags = dict(conn.execute(text("SELECT id, repeat_warned_30d FROM cases")).all())
+        flags: dict[int, int] = dict(conn.execute(text("SELECT id, repeat_warned_30d FROM cases")).all())
     engine.dispose()
     assert flags == {1: 0, 2: 1, 3: 0, 4: 0, 5: 0}
