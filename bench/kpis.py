@@ -156,7 +156,8 @@ FROM generate_series(1, %(persons)s) g
 # them late, 10-14 min), 65 % reached 5-40 min after; 30 % of the closed met face to face.
 # The repeat-warning flag, as intake decides it when a case opens: another case of the person
 # (each case has one warning, received when it opened) opened strictly before and at most 720 h
-# earlier. Rows are inserted in id order (the semi join must not reorder the heap).
+# earlier — a window over the person's cases by opening time (EXCLUDE GROUP: not the case
+# itself, nor one opened at the same instant). Rows are inserted in id order, as before.
 SQL_CASES = """
 INSERT INTO cases (id, person_id, station_id, state, tier, risk_level, scam_type, urgency,
                    signal_count, amount_at_risk, routing_method, routing_detail, opened_at,
@@ -203,8 +204,8 @@ SELECT id, person_id, station_id, state, tier, risk_level, scam_type, 50, 1, amo
        CASE WHEN outcome = 'dissuaded' THEN amount END,
        CASE WHEN outcome = 'lost' THEN round(amount * 0.6, 2) END,
        signed_at, first_contact_at, first_meeting_outcome,
-       EXISTS (SELECT 1 FROM c e WHERE e.person_id = c.person_id AND e.id <> c.id
-                 AND e.opened_at < c.opened_at AND e.opened_at >= c.opened_at - interval '720 hours')
+       count(*) OVER (PARTITION BY person_id ORDER BY opened_at
+                      RANGE BETWEEN interval '720 hours' PRECEDING AND CURRENT ROW EXCLUDE GROUP) > 0
 FROM c ORDER BY id
 """
 
