@@ -11,7 +11,7 @@ run. PostgreSQL only (DuckDB is the anchor).
    each, over a year, ids and rows in the order of opening as the service appends them (10,000
    of them open, opened in the last 72 h); 80 % as many persons as cases, so a fifth of the cases
    are a person's second, at any distance from the first (the repeat-warning KPI has work to
-   do); outcomes, amounts
+   do; its flag `repeat_warned_30d` is set on the case as intake sets it, set-based); outcomes, amounts
    and the milestones the dissuasion service keeps on the case (signed_at, first_contact_at,
    first_meeting_outcome); 4 SLA clocks for 1 case in 10 and every open case; a follow-up plan
    with its 4 callbacks (days 3, 7, 14, 28) for 1 in 10 of the cases that had a meeting. VACUUM
@@ -21,8 +21,10 @@ run. PostgreSQL only (DuckDB is the anchor).
 2. DuckDB: the tables the KPI SQL reads are copied out of PostgreSQL (COPY ... TO STDOUT, CSV,
    client side) into an in-process DuckDB database with the same column types. No extension is
    downloaded (no postgres_scanner).
-3. rollups: the database is upgraded to head (a database generated before revision 0014 gets the
-   rollup tables and triggers now) and `reports.tasks.refresh_rollups` builds the daily rollups
+3. rollups: the database is upgraded to head before the copy (a database generated before
+   revision 0014 gets the rollup tables and triggers now, before 0016 the backfilled repeat flag;
+   a reused DuckDB copy without that column gets it with the same backfill, and both must count
+   the same repeat-warned cases) and `reports.tasks.refresh_rollups` builds the daily rollups
    of the year in one call (timed). Today and yesterday are never rolled up.
 4. measure: per scenario (7, 30 and 365 days up to the newest data, district-wide and for one
    station; and the one-day district report a daily briefing needs), on PostgreSQL
@@ -152,28 +154,34 @@ FROM generate_series(1, %(persons)s) g
 # Spreads as bench/pages.py: risk 20/40/30/10 %, outcomes 70 % dissuaded, 5 % lost, 15 % not
 # fraud, 10 % unreachable; 3 % tier 2. Milestones: 80 % signed 1-10 min after opening (15 % of
 # them late, 10-14 min), 65 % reached 5-40 min after; 30 % of the closed met face to face.
+# The repeat-warning flag, as intake decides it when a case opens: another case of the person
+# (each case has one warning, received when it opened) opened strictly before and at most 720 h
+# earlier — a window over the person's cases by opening time (EXCLUDE GROUP: not the case
+# itself, nor one opened at the same instant). Rows are inserted in id order, as before.
 SQL_CASES = """
 INSERT INTO cases (id, person_id, station_id, state, tier, risk_level, scam_type, urgency,
                    signal_count, amount_at_risk, routing_method, routing_detail, opened_at,
                    updated_at, closed_at, outcome, amount_protected, amount_lost,
-                   signed_at, first_contact_at, first_meeting_outcome)
+                   signed_at, first_contact_at, first_meeting_outcome, repeat_warned_30d)
+WITH c AS (
 SELECT id,
-       CASE WHEN id <= %(persons)s THEN id ELSE 1 + (id - %(persons)s - 1) * %(spread)s %% %(persons)s END,
-       (%(stations)s::int[])[1 + id %% 20], state, CASE WHEN r_tier < 0.03 THEN 2 ELSE 1 END,
+       CASE WHEN id <= %(persons)s THEN id ELSE 1 + (id - %(persons)s - 1) * %(spread)s %% %(persons)s END
+         AS person_id,
+       (%(stations)s::int[])[1 + id %% 20] AS station_id, state,
+       CASE WHEN r_tier < 0.03 THEN 2 ELSE 1 END AS tier,
        (ARRAY['low','medium','high','extreme'])[CASE WHEN r_risk < 0.2 THEN 1 WHEN r_risk < 0.6 THEN 2
-                                                    WHEN r_risk < 0.9 THEN 3 ELSE 4 END],
+                                                    WHEN r_risk < 0.9 THEN 3 ELSE 4 END] AS risk_level,
        (ARRAY['order_brushing','investment','loan','fake_customer_service','impersonate_authority',
               'fake_credit','fake_shopping','impersonate_acquaintance','game_trading','romance',
-              'other'])[1 + (r_scam * 11)::int %% 11],
-       50, 1, amount, 'address', '江苏省苏州市吴江区', opened_at, coalesce(closed_at, opened_at), closed_at,
-       outcome, CASE WHEN outcome = 'dissuaded' THEN amount END,
-       CASE WHEN outcome = 'lost' THEN round(amount * 0.6, 2) END,
+              'other'])[1 + (r_scam * 11)::int %% 11] AS scam_type,
+       amount, opened_at, closed_at, outcome,
        CASE WHEN r_sign < 0.68 THEN opened_at + interval '1 minute' + r_sign * interval '13 minutes'
-            WHEN r_sign < 0.80 THEN opened_at + interval '10 minutes' + r_sign * interval '5 minutes' END,
+            WHEN r_sign < 0.80 THEN opened_at + interval '10 minutes' + r_sign * interval '5 minutes'
+            END AS signed_at,
        CASE WHEN r_contact < 0.65 THEN opened_at + interval '5 minutes' + r_contact * interval '54 minutes'
-            END,
+            END AS first_contact_at,
        CASE WHEN closed AND r_meet < 0.21 THEN 'dissuaded' WHEN closed AND r_meet < 0.30 THEN 'not_convinced'
-            END
+            END AS first_meeting_outcome
 FROM (
   SELECT id, opened_at, closed, r_risk, r_scam, r_tier, r_sign, r_contact, r_meet,
          round((500 + r_amt * r_amt * 199500)::numeric, 2) AS amount,
@@ -190,7 +198,15 @@ FROM (
                      random() AS r_risk, random() AS r_scam, random() AS r_tier, random() AS r_out,
                      random() AS r_amt, random() AS r_sign, random() AS r_contact, random() AS r_meet
               FROM generate_series(1, %(total)s) g) g) g
-) s
+) s)
+SELECT id, person_id, station_id, state, tier, risk_level, scam_type, 50, 1, amount, 'address',
+       '江苏省苏州市吴江区', opened_at, coalesce(closed_at, opened_at), closed_at, outcome,
+       CASE WHEN outcome = 'dissuaded' THEN amount END,
+       CASE WHEN outcome = 'lost' THEN round(amount * 0.6, 2) END,
+       signed_at, first_contact_at, first_meeting_outcome,
+       count(*) OVER (PARTITION BY person_id ORDER BY opened_at
+                      RANGE BETWEEN interval '720 hours' PRECEDING AND CURRENT ROW EXCLUDE GROUP) > 0
+FROM c ORDER BY id
 """
 
 SQL_WARNINGS = """
@@ -356,6 +372,43 @@ def export_to_duckdb(workdir: Path) -> None:
                 print(f"  {table:<22}{rows:>12,} rows {time.perf_counter() - t:>7.1f} s", flush=True)
     finally:
         duck.close()
+
+
+# The repeat-warning flag of revision 0016 on a DuckDB copy made before it: the migration's
+# definition (DuckDB's interval syntax).
+DUCK_REPEAT_BACKFILL = """
+UPDATE cases SET repeat_warned_30d = true
+WHERE EXISTS (SELECT 1 FROM warnings e
+              WHERE e.person_id = cases.person_id AND e.case_id <> cases.id
+                AND e.received_at < cases.opened_at AND e.received_at >= cases.opened_at - INTERVAL 720 HOUR)
+"""
+
+
+def sync_duckdb() -> None:
+    """A reused DuckDB copy gets the columns added since it was made (`cases.repeat_warned_30d`,
+    backfilled as the migration does); then the flag must agree with PostgreSQL's."""
+    duck = duckdb.connect(str(DUCK_FILE))
+    try:
+        names = duck.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'cases'"
+        ).fetchall()
+        if ("repeat_warned_30d",) not in names:
+            t = time.perf_counter()
+            duck.execute("ALTER TABLE cases ADD COLUMN repeat_warned_30d BOOLEAN DEFAULT false")
+            duck.execute(DUCK_REPEAT_BACKFILL)
+            print(
+                f"  DuckDB: cases.repeat_warned_30d backfilled in {time.perf_counter() - t:.1f} s", flush=True
+            )
+        row = duck.execute("SELECT count(*) FROM cases WHERE repeat_warned_30d").fetchone()
+        in_duck = int(row[0]) if row else 0
+    finally:
+        duck.close()
+    with psycopg.connect(PG_BENCH_URL) as conn:
+        pg_row = conn.execute("SELECT count(*) FROM cases WHERE repeat_warned_30d").fetchone()
+    in_pg = int(pg_row[0]) if pg_row else 0
+    print(f"  repeat-warned cases: PostgreSQL {in_pg:,}, DuckDB {in_duck:,}", flush=True)
+    if in_pg != in_duck:
+        raise RuntimeError("the DuckDB copy and PostgreSQL disagree on cases.repeat_warned_30d")
 
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -553,10 +606,11 @@ def main(argv: list[str] | None = None) -> None:
             t = time.perf_counter()
             generate(args.warnings, datetime.now(tz=LOCAL_TZ).replace(microsecond=0))
             print(f"  generation total {time.perf_counter() - t:.1f} s", flush=True)
+        upgrade(PG_BENCH_URL)  # a database generated before a later revision gets it now (0014-0016)
         if not (args.reuse and args.reuse_duckdb and DUCK_FILE.exists()):
             print(f"copying to DuckDB ({DUCK_FILE})", flush=True)
             export_to_duckdb(workdir)
-        upgrade(PG_BENCH_URL)  # a database generated before the rollups' revision gets it now
+        sync_duckdb()
         tune_database()
         rows = count_rows()
         now = data_now()

@@ -3,6 +3,7 @@ every page, report and API error takes them from one place."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 
 
@@ -121,6 +122,10 @@ class CaseState(StrEnum):
 
 
 OPEN_CASE_STATES = frozenset({CaseState.TRIAGE, CaseState.DISPATCHED, CaseState.IN_PROGRESS})
+# The repeat-warning KPI (DESIGN.md): a case whose person had another warning received within
+# this window before the case opened. Decided when the case opens and kept on it
+# (`Case.repeat_warned_30d`); migration 0016 backfilled it with the same 720 hours.
+REPEAT_WARNING_WINDOW = timedelta(days=30)
 STATE_LABELS = {"triage": "待分流", "dispatched": "待签收", "in_progress": "处置中", "closed": "已结案"}
 
 

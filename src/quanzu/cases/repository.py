@@ -242,3 +242,14 @@ def audiences(
             ids += by_part.get((3, None), [])
         out[c.id] = list(dict.fromkeys(ids))
     return out
+
+
+def warned_between(session: Session, person_id: int, since: datetime, before: datetime) -> bool:
+    """Whether the person has a warning received in `[since, before)`: one probe of
+    ix_warnings_person_received (person_id, received_at)."""
+    stmt = select(EarlyWarning.id).where(
+        EarlyWarning.person_id == person_id,
+        EarlyWarning.received_at >= since,
+        EarlyWarning.received_at < before,
+    )
+    return session.execute(stmt.limit(1)).first() is not None

@@ -28,7 +28,7 @@ from quanzu.cases.schemas import (
     TargetView,
 )
 from quanzu.cases.timeline import add_event
-from quanzu.codes import RISK_LABELS, SCAM_TYPE_LABELS, CaseState, RiskLevel
+from quanzu.codes import REPEAT_WARNING_WINDOW, RISK_LABELS, SCAM_TYPE_LABELS, CaseState, RiskLevel
 from quanzu.dispatch.service import Announcement, announce
 from quanzu.dissuasion import repository as dissuasion_repo
 from quanzu.escalation import repository as escalation_repo
@@ -55,7 +55,12 @@ def open_case(
     warning: WarningIn,
     decision: RoutingDecision,
     now: datetime,
+    *,
+    new_person: bool,
 ) -> Case:
+    """Opens a case for the person's first warning (the caller stores the warning). Whether it
+    is a repeat warning (KPI) is decided now and kept on the case: a person created for this
+    warning has no earlier one, so only a known person costs one indexed query."""
     org = rt.org.get(session)
     station = org.station(decision.station_code)
     method, detail = decision.method.value, decision.detail
@@ -75,6 +80,8 @@ def open_case(
         routing_detail=detail,
         opened_at=now,
         updated_at=now,
+        repeat_warned_30d=not new_person
+        and repository.warned_between(session, person.id, now - REPEAT_WARNING_WINDOW, now),
     )
     session.add(case)
     session.flush()

@@ -68,7 +68,7 @@ def receive(session: Session, rt: Runtime, actor: Actor, warning: WarningIn) -> 
 def _receive_new(
     session: Session, rt: Runtime, actor: Actor, warning: WarningIn, content_hash: str, keys: _IdentityKeys
 ) -> IntakeOutcome:
-    person = _find_or_create_person(session, rt, warning, keys)
+    person, new_person = _find_or_create_person(session, rt, warning, keys)
     open_case = repository.open_case_for(session, [person.id])
     if open_case is None:
         # Still under follow-up (回访): the new warning reopens that case (one indexed query).
@@ -90,7 +90,7 @@ def _receive_new(
         banks.watch_by_policy(session, rt, open_case)  # the repeat may have raised the risk
     else:
         decision = route(warning.target.address, warning.target.phone, rt.org.get(session).rules)
-        case = cases.open_case(session, rt, actor, person, warning, decision, now)
+        case = cases.open_case(session, rt, actor, person, warning, decision, now, new_person=new_person)
         row = _store_warning(
             session,
             rt,
@@ -146,9 +146,11 @@ def _identity_keys(rt: Runtime, warning: WarningIn) -> _IdentityKeys:
     )
 
 
-def _find_or_create_person(session: Session, rt: Runtime, warning: WarningIn, keys: _IdentityKeys) -> Person:
+def _find_or_create_person(
+    session: Session, rt: Runtime, warning: WarningIn, keys: _IdentityKeys
+) -> tuple[Person, bool]:
     """The ID number decides identity; a phone alone matches only a person with no conflicting
-    ID number (numbers get reassigned, people do not)."""
+    ID number (numbers get reassigned, people do not). Also whether the person is new."""
     candidates = repository.persons_matching(session, keys.id_bidx, keys.phone_bidx)  # one round trip
     person = next((p for p in candidates if keys.id_bidx and p.id_number_bidx == keys.id_bidx), None)
     if person is None and keys.phone_bidx:
@@ -158,12 +160,13 @@ def _find_or_create_person(session: Session, rt: Runtime, warning: WarningIn, ke
             keys.id_bidx is None or candidate.id_number_bidx in (None, keys.id_bidx)
         ):
             person = candidate
+    new = person is None
     if person is None:
         person = Person(created_at=rt.clock.now())
         session.add(person)
     _update_person(rt, person, warning, keys)
     session.flush()
-    return person
+    return person, new
 
 
 def _update_person(rt: Runtime, person: Person, warning: WarningIn, keys: _IdentityKeys) -> None:

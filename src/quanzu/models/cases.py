@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -84,6 +85,11 @@ class Case(Base):
     first_meeting_outcome: Mapped[str | None] = mapped_column(String(20))
     amount_protected: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
     amount_lost: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
+    # The repeat-warning KPI, decided when the case opens (every earlier warning of the person
+    # exists then: warnings are received at the clock's now): another warning of the person
+    # received within `codes.REPEAT_WARNING_WINDOW` before `opened_at`. Reports count it instead
+    # of searching each case's history.
+    repeat_warned_30d: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Who handles it beyond the station: a branch squadron that took it over or co-handles it.
     handling_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
     handling_mode: Mapped[str | None] = mapped_column(String(16))  # takeover | cohandle

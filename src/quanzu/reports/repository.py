@@ -14,7 +14,6 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Float,
-    Interval,
     Select,
     and_,
     bindparam,
@@ -28,7 +27,7 @@ from sqlalchemy import (
     text,
     tuple_,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from quanzu.auth.actor import Actor
 from quanzu.auth.scoping import case_scope
@@ -118,6 +117,7 @@ class Totals:
     escalated: int
     first_meeting_dissuaded: int  # dissuaded at the first face-to-face meeting
     first_meetings: int  # cases with a finished face-to-face meeting
+    repeat_warned: int  # cases whose person was warned within 30 days before (kept on the case)
 
 
 def totals(session: Session, cohort: Cohort) -> Totals:
@@ -137,6 +137,7 @@ def _totals_columns() -> tuple[ColumnElement[Any], ...]:
         _count_if(Case.tier > 1),
         _count_if(Case.first_meeting_outcome == "dissuaded"),
         _count_if(Case.first_meeting_outcome.is_not(None)),
+        _count_if(Case.repeat_warned_30d.is_(True)),
     )
 
 
@@ -219,7 +220,7 @@ def case_figures(session: Session, cohort: Cohort) -> CaseFigures:
     stmt = _columns(cohort.cases, *(func.grouping(k) for k in keys), *keys, *_totals_columns()).group_by(
         func.grouping_sets(*(tuple_(k) for k in keys), tuple_())
     )
-    out = CaseFigures(Totals(0, 0, 0, None, 0, None, 0, 0, 0, 0, 0), [], [], {})
+    out = CaseFigures(Totals(0, 0, 0, None, 0, None, 0, 0, 0, 0, 0, 0), [], [], {})
     for g_station, g_scam, g_day, station_id, scam_type, opened, *figures in session.execute(stmt).all():
         row = Totals(*figures)
         if not g_station:
@@ -293,7 +294,7 @@ def duration_percentiles(session: Session, cohort: Cohort) -> tuple[Percentiles,
     return sign, contact
 
 
-# --- SLA clocks, stations, repeat warnings -----------------------------------------------------------
+# --- SLA clocks, stations -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,47 +344,6 @@ def station_totals(session: Session, cohort: Cohort) -> list[StationTotals]:
         .group_by(Case.station_id)
     )
     return [StationTotals(*row) for row in session.execute(stmt).all()]
-
-
-def repeat_warned(session: Session, cohort: Cohort, window: timedelta) -> int:
-    """Cases of the cohort whose person had another warning received within `window` before the
-    case opened (at most `window` earlier, strictly before the opening).
-
-    PostgreSQL counts in SQL: each case's own window bounds the lookup on both sides, so the
-    planner can probe `(person_id, received_at)` once per case (a short period) or hash-join the
-    warnings of the first raw moment minus the window onwards (a long one), never the table.
-    Elsewhere (interval arithmetic is not portable) SQL finds each case's latest earlier warning
-    and the window is checked here."""
-    earlier = aliased(EarlyWarning)
-    lower = cohort.first_moment - window
-    if is_postgres(session):
-        span: BindParameter[timedelta] = bindparam("repeat_window", window, type_=Interval())
-        prior = (
-            select(earlier.id)
-            .where(
-                earlier.person_id == Case.person_id,
-                earlier.case_id != Case.id,
-                earlier.received_at < Case.opened_at,
-                earlier.received_at >= Case.opened_at - span,
-                earlier.received_at >= lower,
-            )
-            .exists()
-        )
-        return int(session.execute(_columns(cohort.cases, func.count(Case.id)).where(prior)).scalar_one())
-    stmt = (
-        _columns(cohort.cases, Case.opened_at, func.max(earlier.received_at))
-        .join(
-            earlier,
-            and_(
-                earlier.person_id == Case.person_id,
-                earlier.case_id != Case.id,
-                earlier.received_at < Case.opened_at,
-                earlier.received_at >= lower,
-            ),
-        )
-        .group_by(Case.id, Case.opened_at)
-    )
-    return sum(1 for opened_at, latest in session.execute(stmt).all() if opened_at - latest <= window)
 
 
 # --- follow-up callbacks (回访) ------------------------------------------------------------------------
@@ -454,13 +414,9 @@ FROM (
          count(*) FILTER (WHERE tier > 1) AS escalated,
          count(*) FILTER (WHERE first_meeting_outcome = 'dissuaded') AS first_meeting_dissuaded,
          count(*) FILTER (WHERE first_meeting_outcome IS NOT NULL) AS first_meetings,
-         count(*) FILTER (WHERE repeat) AS repeat_warned,
+         count(*) FILTER (WHERE repeat_warned_30d) AS repeat_warned,
          0 AS warnings, 0 AS callbacks_counted, 0 AS callbacks_completed
-  FROM (SELECT c.*, ((c.opened_at) AT TIME ZONE 'Asia/Shanghai')::date AS day,
-               EXISTS (SELECT 1 FROM warnings e
-                       WHERE e.person_id = c.person_id AND e.case_id <> c.id
-                         AND e.received_at < c.opened_at
-                         AND e.received_at >= c.opened_at - make_interval(secs => :window_s)) AS repeat
+  FROM (SELECT c.*, ((c.opened_at) AT TIME ZONE 'Asia/Shanghai')::date AS day
         FROM cases c WHERE {cases_in_days}) c
   GROUP BY day, station_id, scam_type
   UNION ALL
@@ -542,7 +498,7 @@ def ensure_rollup_rows(session: Session, days: list[date]) -> None:
     )
 
 
-def refresh_days(session: Session, days: list[date], now: datetime, repeat_window: timedelta) -> None:
+def refresh_days(session: Session, days: list[date], now: datetime) -> None:
     """Rebuild these days' rollups from the raw tables as they stand at `now`, in one pass per
     table. Locks the days' rows first: a change still being written to a day finishes before,
     one written after waits and then bumps the version (that day is then not read until
@@ -557,7 +513,7 @@ def refresh_days(session: Session, days: list[date], now: datetime, repeat_windo
     )
     d0 = datetime.combine(min(days), time(0), tzinfo=LOCAL_TZ)
     d1 = datetime.combine(max(days) + timedelta(days=1), time(0), tzinfo=LOCAL_TZ)
-    params = {"days": days, "d0": d0, "d1": d1, "now": now, "window_s": repeat_window.total_seconds()}
+    params = {"days": days, "d0": d0, "d1": d1, "now": now}
     for table in ("kpi_days", "kpi_day_slas", "kpi_day_durations"):
         session.execute(text(f"DELETE FROM {table} WHERE day = ANY(:days)"), {"days": days})  # noqa: S608
     for sql in (_REFRESH_CASES, _REFRESH_SLAS, _REFRESH_DURATIONS):

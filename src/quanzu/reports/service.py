@@ -48,7 +48,6 @@ from quanzu.reports.schemas import (
 
 DEFAULT_SPAN = timedelta(days=7)
 MAX_SPAN = timedelta(days=366)  # a year of daily buckets; longer belongs in an export
-REPEAT_WINDOW = timedelta(days=30)
 SLA_KINDS = ("sign", "first_contact", "face_to_face", "feedback")
 CENT = Decimal("0.01")
 ONE_DAY = timedelta(days=1)
@@ -75,7 +74,6 @@ def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery, *, rollup
     follow_ups = _follow_ups(callbacks)
     raw_warnings = repository.warnings_by_day(session, raw)
     warnings = sum(raw_warnings.values()) + rolled.total.get("warnings", 0)
-    repeat = repository.repeat_warned(session, raw, REPEAT_WINDOW) + rolled.total.get("repeat_warned", 0)
     return KpiReport(
         period=Period(start=start, end=end),
         station=query.station,
@@ -94,7 +92,7 @@ def kpis(session: Session, rt: Runtime, actor: Actor, query: KpiQuery, *, rollup
         time_to_first_contact_s=_stats(contact.get(ALL_STATIONS)),
         first_meeting_success_rate=rate(totals.first_meeting_dissuaded, totals.first_meetings),
         sla_breach_rate=_sla_rates(slas),
-        repeat_warning_rate_30d=rate(repeat, totals.cases),
+        repeat_warning_rate_30d=rate(totals.repeat_warned, totals.cases),
         follow_up_completion_rate=follow_ups.rate,
         by_day=_by_day(raw, figures, raw_warnings, rolled),
         by_scam_type=_by_scam_type(figures, rolled),

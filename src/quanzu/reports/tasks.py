@@ -15,7 +15,7 @@ from quanzu.kit.db import is_postgres, transaction
 from quanzu.kit.runtime import Runtime
 from quanzu.reports import repository
 from quanzu.reports.schemas import LOCAL_TZ
-from quanzu.reports.service import MAX_SPAN, REPEAT_WINDOW
+from quanzu.reports.service import MAX_SPAN
 
 RAW_DAYS = 2  # today and yesterday
 DAYS_PER_CALL = 31
@@ -36,7 +36,7 @@ def refresh_rollups(factory: sessionmaker[Session], rt: Runtime, *, limit: int =
     if not days or not _older_transactions_done(factory):
         return 0
     with transaction(factory) as session:
-        repository.refresh_days(session, days, now, REPEAT_WINDOW)
+        repository.refresh_days(session, days, now)
     return len(days)
 
 

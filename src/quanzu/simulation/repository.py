@@ -173,6 +173,8 @@ def _case_row(
         "amount_protected": _money(r.amount_protected),
         "amount_lost": _money(r.amount_lost),
         "escalation": _escalation(start, r.escalated_at),
+        # Its own new person (one per case, `person_id = id`): no earlier warning, as in intake.
+        "repeat_warned_30d": False,
     }
 
 
