@@ -384,7 +384,8 @@ def copy_tables(workdir: Path, tables: tuple[str, ...]) -> None:
                         for chunk in copy:
                             f.write(chunk)
                 if path.stat().st_size == 0:
-                    duck.execute(f"CREATE TABLE {table} ({', '.join(f'{n} {k}' for n, k in cols)})")
+                    defs = ", ".join(f'"{name}" {kind}' for name, kind in cols)  # `at` is a keyword
+                    duck.execute(f"CREATE TABLE {table} ({defs})")
                 else:
                     types = ", ".join(f"'{name}': '{kind}'" for name, kind in cols)
                     duck.execute(
