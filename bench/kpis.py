@@ -18,9 +18,11 @@ run. PostgreSQL only (DuckDB is the anchor).
    ANALYZE. --reuse skips all this. Every run sets on the database the settings of
    docs/operations.md that PostgreSQL takes per database (work_mem 16MB, random_page_cost 1.1,
    effective_cache_size 3/4 of RAM); the server-wide ones (shared_buffers) stay as they are.
-2. DuckDB: the tables the KPI SQL reads are copied out of PostgreSQL (COPY ... TO STDOUT, CSV,
-   client side) into an in-process DuckDB database with the same column types. No extension is
-   downloaded (no postgres_scanner).
+2. DuckDB: the tables the KPI SQL and the daily briefing's queries read are copied out of
+   PostgreSQL (COPY ... TO STDOUT, CSV, client side) into an in-process DuckDB database with the
+   same column types; a reused copy gets the tables it lacks the same way. No extension is
+   downloaded (no postgres_scanner). The briefing's events, reviews, notices and help requests
+   are empty in the generated data (copied all the same).
 3. rollups: the database is upgraded to head before the copy (a database generated before
    revision 0014 gets the rollup tables and triggers now, before 0016 the backfilled repeat flag;
    a reused DuckDB copy without that column gets it with the same backfill, and both must count
@@ -35,6 +37,11 @@ run. PostgreSQL only (DuckDB is the anchor).
    --raw-max-days the raw path is also timed on PostgreSQL. One warm-up each, then --runs timed
    runs, fewer when a scenario's runs pass --budget seconds (at least 3). The figure is p95
    (nearest rank) of whole calls.
+5. the whole daily briefing: `briefings.service.compute` for yesterday, district-wide, as
+   deployed on PostgreSQL (its KPI part with rollups, then the briefing's own queries: overdue
+   clocks and callbacks, events, reviews, notices, help requests, the station table). Anchor: the
+   statements the same call sends with its KPI part raw (the bench patches `reports.service.kpis`
+   to `rollups=False` for the capture and the raw timing only), replayed on DuckDB as above.
 
 Everything talks to 127.0.0.1 only; the PostgreSQL database and the DuckDB file are left behind
 for inspection (both are replaced by the next run without --reuse).
