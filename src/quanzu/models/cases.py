@@ -73,7 +73,7 @@ class Case(Base):
     routing_detail: Mapped[str] = mapped_column(Text)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)  # briefing: open at a time
     outcome: Mapped[str | None] = mapped_column(String(16))
     # Set when a closed case is reopened (a warning sign on a follow-up, a new warning): its SLA
     # clocks run again from here.
