@@ -16,6 +16,7 @@ import httpx
 import psycopg
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+Generator = psycopg.Connection[tuple[object, ...]]
 BIN = Path(sys.executable).parent
 # The benches measure capacity, not policy: the rate limiter runs (its cost is in the figures) but
 # its limits are far above what one machine can serve (docs/security.md has the real defaults).
@@ -24,6 +25,24 @@ UNTHROTTLED = {
     for kind in ("MACHINE", "PERSONAL", "SESSION")
     for what in ("PER_S", "BURST")
 }
+
+
+@contextmanager
+def generating(
+    url: str, maintenance_work_mem: str
+) -> Iterator[tuple[psycopg.Connection[tuple[object, ...]], list[int]]]:
+    """A connection for filling a bench database with set-based SQL (no wait for the WAL flush,
+    room to sort, a fixed random seed so runs are comparable) and the 20 demo stations' ids."""
+    with psycopg.connect(url) as conn:
+        conn.execute("SET synchronous_commit = off")
+        conn.execute(f"SET maintenance_work_mem = '{maintenance_work_mem}'")
+        conn.execute("SET work_mem = '256MB'")
+        conn.execute("SELECT setseed(0.20261128)")
+        rows = conn.execute("SELECT id FROM org_units WHERE kind = 'station' ORDER BY code").fetchall()
+        stations = [int(str(r[0])) for r in rows]
+        if len(stations) != 20:
+            raise RuntimeError(f"expected the 20 demo stations, found {len(stations)}")
+        yield conn, stations
 
 
 def ensure_postgres() -> None:

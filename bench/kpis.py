@@ -67,7 +67,7 @@ from unittest import mock
 
 import duckdb
 import psycopg
-from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, machine, pct
+from benchkit import BIN, PG_ADMIN_URL, ensure_postgres, generating, machine, pct
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -301,15 +301,7 @@ GENERATION_STEPS = (
 
 
 def generate(total: int, now: datetime) -> None:
-    with psycopg.connect(PG_BENCH_URL) as conn:
-        conn.execute("SET synchronous_commit = off")
-        conn.execute("SET maintenance_work_mem = '1GB'")
-        conn.execute("SET work_mem = '256MB'")
-        conn.execute("SELECT setseed(0.20261128)")
-        rows = conn.execute("SELECT id FROM org_units WHERE kind = 'station' ORDER BY code").fetchall()
-        stations = [int(r[0]) for r in rows]
-        if len(stations) != 20:
-            raise RuntimeError(f"expected the 20 demo stations, found {len(stations)}")
+    with generating(PG_BENCH_URL, "1GB") as (conn, stations):
         params = {
             "now": now,
             "total": total,

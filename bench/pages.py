@@ -39,7 +39,16 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
-from benchkit import BIN, PG_ADMIN_URL, UNTHROTTLED, ensure_postgres, machine, pct, running_server
+from benchkit import (
+    BIN,
+    PG_ADMIN_URL,
+    UNTHROTTLED,
+    ensure_postgres,
+    generating,
+    machine,
+    pct,
+    running_server,
+)
 
 from quanzu.demo.people import DEMO_PASSWORD
 from quanzu.kit.migrate import upgrade
@@ -234,15 +243,7 @@ GENERATION_STEPS = (
 def generate(closed: int, open_: int, share: float) -> list[tuple[str, int, float]]:
     """Fills the tables with set-based SQL; returns (step, rows, seconds) per step."""
     timings: list[tuple[str, int, float]] = []
-    with psycopg.connect(PG_BENCH_URL) as conn:
-        conn.execute("SET synchronous_commit = off")
-        conn.execute("SET maintenance_work_mem = '512MB'")
-        conn.execute("SET work_mem = '256MB'")
-        conn.execute("SELECT setseed(0.20261128)")
-        rows = conn.execute("SELECT id FROM org_units WHERE kind = 'station' ORDER BY code").fetchall()
-        stations = [int(r[0]) for r in rows]
-        if len(stations) != 20:
-            raise RuntimeError(f"expected the 20 demo stations, found {len(stations)}")
+    with generating(PG_BENCH_URL, "512MB") as (conn, stations):
         params = {
             "closed": closed,
             "total": closed + open_,
