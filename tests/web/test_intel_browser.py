@@ -32,6 +32,17 @@ def test_officer_confirms_the_suggested_type_on_the_case_page(web: Web) -> None:
     web.shot(officer, "case-intel-phone")
     panel.locator("#intel-confirm").click()
     expect(panel.locator(".flash")).to_have_text("已保存")
+    # The same commit announces a live event that refreshes the panel: the confirmation survives it.
+    officer.evaluate(
+        """id => new Promise(done => {
+            document.body.addEventListener("htmx:afterSettle", e => {
+                if (e.detail.target.id === "intel-panel") done();
+            });
+            htmx.trigger(document.body, "quanzu:case-" + id);
+        })""",
+        case_id,
+    )
+    expect(panel.locator(".flash")).to_have_text("已保存")
     expect(panel.locator("#intel-scam-type")).to_have_text("冒充公检法")
     expect(panel.locator("#intel-suggestion")).to_have_count(0)
     assert web.case(case_id)["scam_type"] == "impersonate_authority"

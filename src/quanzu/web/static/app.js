@@ -14,7 +14,12 @@
       // A live refresh of the case must not throw away what the officer is entering; their own
       // submit brings back the fresh panel.
       evt.detail.shouldSwap = false;
+    } else if (evt.detail.requestConfig && evt.detail.requestConfig.verb === "get" && evt.detail.target) {
+      keepFreshFlash(evt.detail.target);
     }
+  });
+  document.body.addEventListener("htmx:afterSwap", function (evt) {
+    restoreFlash(evt.detail.target);
   });
   document.body.addEventListener("htmx:afterRequest", function (evt) {
     var elt = evt.detail.elt;
@@ -41,6 +46,25 @@
       return f.type !== "hidden" && f.value !== f.defaultValue;
     });
   }
+
+  // The officer's own action answers with a confirmation, and the same commit announces a live
+  // event that refreshes the panel a moment later: keep a confirmation younger than FLASH_MS
+  // through that refresh so it does not vanish before it is read.
+  var FLASH_MS = 10000, keptFlash = {};
+  function keepFreshFlash(target) {
+    var flash = target.id && target.querySelector(".flash[data-shown]");
+    if (flash && Date.now() - Number(flash.dataset.shown) < FLASH_MS) keptFlash[target.id] = flash;
+  }
+  function restoreFlash(target) {
+    var id = target && target.id, home = id && document.getElementById(id);
+    if (home && keptFlash[id] && !home.querySelector(".flash")) home.insertBefore(keptFlash[id], home.firstChild);
+    if (id) delete keptFlash[id];
+    markFlashes();
+  }
+  function markFlashes() {
+    document.querySelectorAll(".flash:not([data-shown])").forEach(function (f) { f.dataset.shown = String(Date.now()); });
+  }
+  document.addEventListener("DOMContentLoaded", markFlashes);
 
   function toast(html, isError) {
     var box = document.getElementById("toast");
