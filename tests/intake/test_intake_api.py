@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from quanzu.auth import service as auth
+from quanzu.kit.db import transaction
 from quanzu.models.cases import Case, EarlyWarning, Person, ScamContact
 from quanzu.models.dispatch import Notification
 from tests.conftest import Env
@@ -187,6 +189,25 @@ def test_missing_or_bad_token_is_401(env: Env, header: str | None) -> None:
     r = env.client.post("/api/v1/warnings", json=warning(), headers=headers)
     assert r.status_code == 401
     assert count(env, EarlyWarning) == 0
+
+
+def test_a_revoked_feed_token_is_refused_at_once_though_feeds_are_cached(env: Env) -> None:
+    district = seed(env)
+    assert post(env, district.feed_token, warning()).status_code == 201  # now in the credential cache
+    with transaction(env.factory) as s:
+        auth.revoke_client_tokens(s, env.rt, "national-feed")
+    r = post(env, district.feed_token, warning(external_id="EW-after-revoke"))
+    assert r.status_code == 401
+    assert count(env, EarlyWarning) == 1
+
+
+def test_a_users_bearer_token_is_not_cached_past_logout(env: Env) -> None:
+    district = seed(env)
+    token = district.tokens["centre"]
+    assert post(env, token, warning()).status_code == 201
+    with transaction(env.factory) as s:
+        auth.logout(s, env.rt, token)
+    assert post(env, token, warning(external_id="EW-after-logout")).status_code == 401
 
 
 def test_an_officer_or_bank_cannot_post_warnings(env: Env) -> None:

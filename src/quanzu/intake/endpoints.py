@@ -8,11 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from quanzu.auth.actor import Actor
 from quanzu.intake import service
 from quanzu.intake.schemas import BatchItemOut, BatchOut, WarningAccepted, WarningBatchIn, WarningIn
 from quanzu.kit.errors import DomainError, FieldError, ValidationFailed
 from quanzu.kit.validation import body_doc, parse
-from quanzu.web.edge import actor, json_body, state, unit_of_work
+from quanzu.web.edge import actor, json_body, machine_actor, state, unit_of_work
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 
@@ -41,13 +42,20 @@ async def post_warning(request: Request) -> JSONResponse:
     """Receive one warning (role `feed`). 201: a new case; 200: a replay of the same
     `(source, external_id)`, or a new signal merged into the person's open case."""
     warning = parse(WarningIn, await json_body(request))
-    outcome = await run_in_threadpool(_receive, request, warning)
+    outcome = await run_in_threadpool(_receive, request, warning, await _bearer_caller(request))
     return JSONResponse(outcome.accepted.model_dump(mode="json"), status_code=outcome.status)
 
 
-def _receive(request: Request, warning: WarningIn) -> service.IntakeOutcome:
+async def _bearer_caller(request: Request) -> Actor | None:
+    """An upstream feed calls with a bearer token: resolved through the credential cache, so a
+    warning costs no credential query. A browser session (cookie) is resolved in the warning's
+    transaction, with its CSRF check."""
+    return await machine_actor(request) if "authorization" in request.headers else None
+
+
+def _receive(request: Request, warning: WarningIn, caller: Actor | None) -> service.IntakeOutcome:
     with unit_of_work(request) as (session, rt):
-        return service.receive(session, rt, actor(session, request), warning)
+        return service.receive(session, rt, caller or actor(session, request), warning)
 
 
 @router.post(
@@ -60,19 +68,20 @@ async def post_batch(request: Request) -> BatchOut:
     limit = state(request).settings.max_batch_size
     if len(batch.warnings) > limit:
         raise ValidationFailed([FieldError("warnings", f"最多 {limit} 条")])
-    return await run_in_threadpool(_receive_batch, request, batch)
+    return await run_in_threadpool(_receive_batch, request, batch, await _bearer_caller(request))
 
 
-def _receive_batch(request: Request, batch: WarningBatchIn) -> BatchOut:
+def _receive_batch(request: Request, batch: WarningBatchIn, caller: Actor | None) -> BatchOut:
     with unit_of_work(request) as (session, _rt):
-        service.require_intake(actor(session, request))  # a bad token fails the whole call: 401
-    return BatchOut(results=[_batch_item(request, i, item) for i, item in enumerate(batch.warnings)])
+        caller = caller or actor(session, request)
+        service.require_intake(caller)  # a bad token fails the whole call: 401
+    return BatchOut(results=[_batch_item(request, i, item, caller) for i, item in enumerate(batch.warnings)])
 
 
-def _batch_item(request: Request, index: int, item: dict[str, Any]) -> BatchItemOut:
+def _batch_item(request: Request, index: int, item: dict[str, Any], caller: Actor) -> BatchItemOut:
     try:
         warning = parse(WarningIn, item)
-        outcome = _receive(request, warning)
+        outcome = _receive(request, warning, caller)
     except DomainError as exc:
         errors = getattr(exc, "errors", None) or [FieldError("", exc.message)]
         return BatchItemOut(

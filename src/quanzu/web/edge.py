@@ -88,7 +88,8 @@ async def run_service(
 
 
 async def machine_actor(request: Request) -> Actor:
-    """A bank's or feed's system, from a bearer header, through the credential cache."""
+    """A bank's or feed's system, from a bearer header, through the credential cache (a user's
+    bearer token is looked up on every call)."""
     return await machine_actor_of(state(request), request.headers.get("authorization", ""))
 
 
@@ -107,7 +108,8 @@ async def machine_actor_of(st: AppState, authorization: str) -> Actor:
             return auth.authenticate(session, st.rt, token)
 
     found = await run_in_threadpool(lookup)
-    st.credentials.put(token, found)
+    if found.kind == "client":  # only machine credentials announce their revocation (auth/cache.py)
+        st.credentials.put(token, found)
     return found
 
 
