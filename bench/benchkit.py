@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -79,6 +80,76 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """`cpu_seconds` of a process and its live children (uvicorn's worker processes)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return cpu_seconds(pid) + sum(tree_cpu_seconds(k) for k in kids if Path(f"/proc/{k}").exists())
+
+
+@contextmanager
+def worker_process(env: dict[str, str], cwd: Path, enabled: bool) -> Iterator[int | None]:
+    """`quanzu worker` on its own, as deployed on PostgreSQL (Procfile); None: embedded."""
+    if not enabled:
+        yield None
+        return
+    log = (cwd / "worker.log").open("wb")
+    cmd = [str(BIN / "quanzu"), "worker"]
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        yield proc.pid
+    finally:
+        stop(proc)
+        log.close()
+
+
+@dataclass
+class Cpu:
+    """CPU seconds spent during a phase: the server, the worker, PostgreSQL, the whole machine."""
+
+    server: float = 0.0
+    worker: float = 0.0
+    postgres: float = 0.0
+    machine: float = 0.0
+
+
+def postgres_cpu(database: str) -> dict[int, float]:
+    """CPU seconds by pid of this database's PostgreSQL backends and of the WAL writer (the
+    cluster is shared: other databases' backends are left out)."""
+    found: dict[int, float] = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            title = (proc / "cmdline").read_bytes().decode(errors="replace")
+            ours = f" {database} " in title or "walwriter" in title
+            if not (title.startswith("postgres:") and ours):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[int(proc.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def machine_busy() -> float:
+    """Busy CPU seconds of the whole machine (all cores) since boot."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def metered(cpu: Cpu, database: str, server: int, worker: int | None) -> Iterator[None]:
+    """Processes that end during the phase are not counted (PostgreSQL keeps its backends); the
+    server counts with its child processes (`quanzu serve --workers N`)."""
+    server0, worker0 = tree_cpu_seconds(server), cpu_seconds(worker) if worker else 0.0
+    postgres0, machine0 = postgres_cpu(database), machine_busy()
+    yield
+    cpu.server = tree_cpu_seconds(server) - server0
+    cpu.worker = cpu_seconds(worker) - worker0 if worker else 0.0
+    cpu.postgres = sum(now - postgres0.get(pid, 0.0) for pid, now in postgres_cpu(database).items())
+    cpu.machine = machine_busy() - machine0
 
 
 def free_port() -> int:

@@ -34,11 +34,13 @@ from benchkit import (
     BIN,
     PG_ADMIN_URL,
     UNTHROTTLED,
-    cpu_seconds,
+    Cpu,
     ensure_postgres,
     machine,
+    metered,
     profiling,
     running_server,
+    worker_process,
 )
 from sqlalchemy import text
 
@@ -71,7 +73,7 @@ class Sample:
     elapsed: float = 0.0
     late_starts: int = 0
     cpu_client: float = 0.0  # CPU seconds used by this process (the load generator) in the phase
-    cpu_server: float = 0.0  # CPU seconds used by the server process in the phase
+    cpu: Cpu = field(default_factory=Cpu)  # server, worker, PostgreSQL, machine, in the phase
 
     def ok(self, status: int, latency: float) -> None:
         self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -150,11 +152,11 @@ def prepare(env: dict[str, str], cwd: Path) -> str:
 
 
 @contextmanager
-def cpu_meter(sample: Sample, server_pid: int) -> Iterator[None]:
-    client0, server0 = time.process_time(), cpu_seconds(server_pid)
-    yield
+def cpu_meter(sample: Sample, server_pid: int, worker_pid: int | None) -> Iterator[None]:
+    client0 = time.process_time()
+    with metered(sample.cpu, PG_BENCH_DB, server_pid, worker_pid):
+        yield
     sample.cpu_client = time.process_time() - client0
-    sample.cpu_server = cpu_seconds(server_pid) - server0
 
 
 # --- load ---------------------------------------------------------------------------------------
@@ -241,7 +243,9 @@ async def closed_loop(
     return sample
 
 
-async def load_phases(base: str, pid: int, token: str, args: argparse.Namespace) -> tuple[Sample, Sample]:
+async def load_phases(
+    base: str, pid: int, worker: int | None, token: str, args: argparse.Namespace
+) -> tuple[Sample, Sample]:
     n_open = int(args.rate * args.seconds)
     n_max = min(MAX_RATE_BODY_CAP, int(args.rate * MAX_RATE_SECONDS * 3))
     bodies = make_bodies(WARMUP_REQUESTS + n_open + n_max, seed=20261128)
@@ -255,9 +259,9 @@ async def load_phases(base: str, pid: int, token: str, args: argparse.Namespace)
         if warmup.errors:
             raise RuntimeError(f"warm-up failed: {warmup.errors[:3]}")
         steady_sample, max_sample = Sample(), Sample()
-        with cpu_meter(steady_sample, pid), profiling(pid, args.profile, args.seconds):
+        with cpu_meter(steady_sample, pid, worker), profiling(pid, args.profile, args.seconds):
             steady_sample = await open_loop(http, steady, args.rate, args.concurrency, steady_sample)
-        with cpu_meter(max_sample, pid):
+        with cpu_meter(max_sample, pid, worker):
             max_sample = await closed_loop(http, burst, args.concurrency, MAX_RATE_SECONDS, max_sample)
     return steady_sample, max_sample
 
@@ -348,9 +352,13 @@ def bench_engine(engine: str, args: argparse.Namespace) -> EngineResult:
         url = fresh_database(engine, workdir)
         env = server_env(url, workdir / "data")
         token = prepare(env, workdir)
-        with running_server(env, workdir, args.workers) as (base, pid):
+        serve_env = env | {"QUANZU_EMBEDDED_WORKER": "true" if args.embedded_worker else "false"}
+        with (
+            running_server(serve_env, workdir, args.workers) as (base, pid),
+            worker_process(env, workdir, not args.embedded_worker) as worker,
+        ):
             print(f"server up at {base}; warm-up, {args.seconds:g} s at {args.rate:g}/s, then max rate")
-            steady, burst = asyncio.run(load_phases(base, pid, token, args))
+            steady, burst = asyncio.run(load_phases(base, pid, worker, token, args))
         rows = count_rows(url)
         print(f"anchor: {args.concurrency} threads, {ANCHOR_SECONDS:g} s", flush=True)
         anchor_sample = anchor(engine, url, args.concurrency, ANCHOR_SECONDS)
@@ -370,9 +378,13 @@ def print_engine(r: EngineResult, args: argparse.Namespace) -> None:
     print(f"open loop @ {args.rate:g}/s: {ok} ok, {bad} errors, statuses {s.statuses}")
     print(f"  late starts (> {LATE_START_S * 1000:g} ms behind schedule): {s.late_starts}")
     for name, phase in (("open loop", r.open_loop), ("max rate", r.max_rate)):
+        c, n = phase.cpu, max(len(phase.latencies), 1)
+        parts = {"server": c.server, "worker": c.worker, "PostgreSQL": c.postgres, "machine": c.machine}
+        seconds = ", ".join(f"{k} {v:.1f} s" for k, v in parts.items())
+        per_warning = ", ".join(f"{k} {1000 * v / n:.1f}" for k, v in parts.items())
         print(
-            f"  {name}: CPU over {phase.elapsed:.1f} s wall: server {phase.cpu_server:.1f} s, "
-            f"load generator {phase.cpu_client:.1f} s (of {os.cpu_count()} cores)"
+            f"  {name}: CPU over {phase.elapsed:.1f} s wall (of {os.cpu_count()} cores): {seconds},"
+            f" load generator {phase.cpu_client:.1f} s; per answered warning (ms): {per_warning}"
         )
         for e in phase.errors[:3]:
             print(f"  error: {e}")
@@ -419,6 +431,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=20.0, help="open-loop duration")
     p.add_argument("--concurrency", type=int, default=32, help="HTTP connections and anchor threads")
     p.add_argument("--workers", type=int, default=1, help="server processes (`quanzu serve --workers`)")
+    p.add_argument(
+        "--embedded-worker",
+        action="store_true",
+        help="run the timer/delivery worker inside the server (one-box installs) instead of as its own"
+        " process, as the Procfile deploys it",
+    )
     p.add_argument("--profile", type=Path, help="py-spy (GIL holders only) on the server at the set rate")
     args = p.parse_args(argv)
     if not (0 < args.rate <= 5000 and 0 < args.seconds <= 600 and 1 <= args.concurrency <= 256):

@@ -37,8 +37,6 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,12 +47,13 @@ from benchkit import (
     BIN,
     PG_ADMIN_URL,
     UNTHROTTLED,
-    cpu_seconds,
+    Cpu,
     ensure_postgres,
     machine,
+    metered,
     profiling,
     running_server,
-    stop,
+    worker_process,
 )
 
 from quanzu.kit.crypto import PiiCipher, mask_id_number, mask_phone
@@ -302,67 +301,6 @@ def database_matches(found: Prepared) -> bool:
         return False
 
 
-@contextmanager
-def worker_process(env: dict[str, str], cwd: Path, enabled: bool) -> Iterator[int | None]:
-    """`quanzu worker` on its own, as deployed on PostgreSQL (Procfile); None: embedded."""
-    if not enabled:
-        yield None
-        return
-    log = (cwd / "worker.log").open("wb")
-    cmd = [str(BIN / "quanzu"), "worker"]
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
-    try:
-        yield proc.pid
-    finally:
-        stop(proc)
-        log.close()
-
-
-@dataclass
-class Cpu:
-    """CPU seconds spent during a phase: the server, the worker, PostgreSQL, the whole machine."""
-
-    server: float = 0.0
-    worker: float = 0.0
-    postgres: float = 0.0
-    machine: float = 0.0
-
-
-def postgres_cpu() -> dict[int, float]:
-    """CPU seconds by pid of this database's PostgreSQL backends and of the WAL writer (the
-    cluster is shared: other databases' backends are left out)."""
-    found: dict[int, float] = {}
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            title = (proc / "cmdline").read_bytes().decode(errors="replace")
-            if not title.startswith("postgres:") or (f" {PG_DB} " not in title and "walwriter" not in title):
-                continue
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        found[int(proc.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return found
-
-
-def machine_busy() -> float:
-    """Busy CPU seconds of the whole machine (all cores) since boot."""
-    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def metered(cpu: Cpu, server: int, worker: int | None) -> Iterator[None]:
-    """Processes that end during the phase are not counted (PostgreSQL keeps its backends)."""
-    server0, worker0 = cpu_seconds(server), cpu_seconds(worker) if worker else 0.0
-    postgres0, machine0 = postgres_cpu(), machine_busy()
-    yield
-    cpu.server = cpu_seconds(server) - server0
-    cpu.worker = cpu_seconds(worker) - worker0 if worker else 0.0
-    cpu.postgres = sum(now - postgres0.get(pid, 0.0) for pid, now in postgres_cpu().items())
-    cpu.machine = machine_busy() - machine0
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--entries", type=int, default=1_000_000)
@@ -429,7 +367,7 @@ def main() -> None:
                         if name == "ping"
                         else (f"{base}/api/v1/screen", "POST")
                     )
-                    with metered(cpu, pid, worker), profiling(pid, profile, args.seconds):
+                    with metered(cpu, PG_DB, pid, worker), profiling(pid, profile, args.seconds):
                         measured[name] = Phase(wrk(url, method, token, bodies, *load), cpu)
                 rounds.append(measured)
                 ratio = measured["screen"].result["rps"] / measured["ping"].result["rps"]
