@@ -22,7 +22,7 @@ from quanzu.banks import service
 from quanzu.banks.schemas import ScreenIn, _screen_fast, parse_screen
 from quanzu.kit.db import transaction
 from quanzu.kit.errors import ValidationFailed
-from quanzu.kit.identifiers import cn_mobile_e164, id_check_char, normalise_phone
+from quanzu.kit.identifiers import cn_mobile_e164, id_check_char, phonenumbers_e164
 from quanzu.kit.validation import parse
 from quanzu.models.audit import ScreeningRecord
 from quanzu.models.auth import ApiToken
@@ -312,5 +312,5 @@ def test_the_mobile_fast_path_agrees_with_phonenumbers_on_every_prefix() -> None
         for national in (prefix + "0" * (11 - len(prefix)), prefix + "9" * (11 - len(prefix))):
             for raw in (national, "+86" + national):
                 fast = cn_mobile_e164(raw)
-                assert fast is None or fast == normalise_phone(raw), raw
+                assert fast is None or fast == phonenumbers_e164(raw), raw
     assert cn_mobile_e164("13912345678") == "+8613912345678"

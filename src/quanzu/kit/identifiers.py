@@ -60,6 +60,11 @@ def cn_mobile_e164(raw: str) -> str | None:
 
 def normalise_phone(raw: str) -> str | None:
     """E.164 form of a Chinese mobile or fixed-line number, or None when it is not a valid one."""
+    return cn_mobile_e164(raw) or phonenumbers_e164(raw)  # the commonest input first, at a tenth of the cost
+
+
+def phonenumbers_e164(raw: str) -> str | None:
+    """`normalise_phone` by phonenumbers alone, for any shape of input."""
     try:
         number = phonenumbers.parse(raw.strip(), "CN")
     except phonenumbers.NumberParseException:
