@@ -23,7 +23,7 @@ from quanzu.kit.crypto import mask_id_number, mask_name, mask_phone
 from quanzu.kit.db import advisory_lock
 from quanzu.kit.errors import Conflict
 from quanzu.kit.runtime import Runtime
-from quanzu.models.cases import EarlyWarning, Person, ScamContact
+from quanzu.models.cases import Case, EarlyWarning, Person, ScamContact
 from quanzu.routing.rules import route
 
 INTAKE_ROLES = (Role.FEED, Role.CENTRE, Role.ADMIN)
@@ -69,10 +69,7 @@ def _receive_new(
     session: Session, rt: Runtime, actor: Actor, warning: WarningIn, content_hash: str, keys: _IdentityKeys
 ) -> IntakeOutcome:
     person, new_person = _find_or_create_person(session, rt, warning, keys)
-    open_case = repository.open_case_for(session, [person.id])
-    if open_case is None:
-        # Still under follow-up (回访): the new warning reopens that case (one indexed query).
-        open_case = followups.reopen_for_new_warning(session, rt, actor, person.id)
+    open_case = None if new_person else _case_to_merge_into(session, rt, actor, person.id)
     now = rt.clock.now()
     if open_case is not None:
         row = _store_warning(
@@ -120,6 +117,14 @@ def _receive_new(
         },
     )
     return IntakeOutcome(cases.acceptance(session, rt, row), created=True)
+
+
+def _case_to_merge_into(session: Session, rt: Runtime, actor: Actor, person_id: int) -> Case | None:
+    """The person's open case, else the case still under follow-up (回访), which the new warning
+    reopens (one indexed query each). A person created just now has neither."""
+    return repository.open_case_for(session, [person_id]) or followups.reopen_for_new_warning(
+        session, rt, actor, person_id
+    )
 
 
 def _content_hash(warning: WarningIn) -> str:

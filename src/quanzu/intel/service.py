@@ -74,7 +74,7 @@ def on_warning(session: Session, rt: Runtime, actor: Actor, row: EarlyWarning, w
     if case is None:
         return
     if case.scam_type == "other":
-        _suggest_for(session, rt, actor, case)
+        _suggest_for(session, rt, actor, case, opened_by=None if row.merged else row)
     if rt.policy.intel.auto_raise_risk:
         _raise_by_score(session, rt, actor, case)
     contacts = [(str(c.kind), c.value) for c in warning.scam_contacts]
@@ -129,11 +129,16 @@ def on_case_closed(session: Session, rt: Runtime, actor: Actor, case: Case, entr
     _record_contacts(session, rt, actor, case, pairs, "reverse_check", new_case=False)
 
 
-def _suggest_for(session: Session, rt: Runtime, actor: Actor, case: Case) -> None:
-    existing = repository.suggestion(session, case.id)
+def _suggest_for(
+    session: Session, rt: Runtime, actor: Actor, case: Case, opened_by: EarlyWarning | None
+) -> None:
+    """`opened_by`: the warning that opened the case in this transaction, whose description is
+    all there is to read and before which no suggestion can exist (two queries saved on intake)."""
+    existing = None if opened_by else repository.suggestion(session, case.id)
     if existing is not None and existing.decision is not None:
         return  # an officer has decided: a repeat warning does not second-guess them
-    found = suggest("\n".join(repository.descriptions(session, case.id)), rt.data_dir)
+    texts = [opened_by.description] if opened_by else repository.descriptions(session, case.id)
+    found = suggest("\n".join(t for t in texts if t), rt.data_dir)
     row = existing or ScamSuggestion(case_id=case.id)
     row.scam_type, row.confidence, row.model = found.scam_type, found.confidence, found.model
     row.drivers = [{"term": d.term, "weight": d.weight} for d in found.drivers]
