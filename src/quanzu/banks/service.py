@@ -127,11 +127,14 @@ def _bank(session: Session, code: str) -> Bank:
 # --- the watch list ---------------------------------------------------------------------------
 
 
-def watch_by_policy(session: Session, rt: Runtime, case: Case) -> WatchEntry | None:
-    """A case at a watched risk level puts its target on the list (once)."""
+def watch_by_policy(
+    session: Session, rt: Runtime, case: Case, *, opened_now: bool = False
+) -> WatchEntry | None:
+    """A case at a watched risk level puts its target on the list (once). `opened_now`: the case
+    was opened in this transaction, so it has no watch yet (intake saves the lookup)."""
     if RiskLevel(case.risk_level) not in rt.policy.banks.watch_risk_levels:
         return None
-    if repository.watches_of_case(session, case.id, active_only=True):
+    if not opened_now and repository.watches_of_case(session, case.id, active_only=True):
         return None
     return _create_watch(session, rt, SYSTEM, case, origin="policy", reason="按风险等级自动布控", accounts=[])
 

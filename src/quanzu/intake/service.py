@@ -100,7 +100,7 @@ def _receive_new(
             station_id=case.station_id,
         )
         cases.record_first_signal(session, rt, actor, case, row)
-        banks.watch_by_policy(session, rt, case)
+        banks.watch_by_policy(session, rt, case, opened_now=True)
     intel.on_warning(session, rt, actor, row, warning)  # suggested type, risk score, linked contacts
     audit.record(
         session,
