@@ -430,7 +430,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=200.0, help="open-loop target, warnings/s")
     p.add_argument("--seconds", type=float, default=20.0, help="open-loop duration")
     p.add_argument("--concurrency", type=int, default=32, help="HTTP connections and anchor threads")
-    p.add_argument("--workers", type=int, default=1, help="server processes (`quanzu serve --workers`)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="server processes (`quanzu serve --workers`; the Procfile deploys 2)",
+    )
     p.add_argument(
         "--embedded-worker",
         action="store_true",
