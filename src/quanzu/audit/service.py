@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from quanzu.audit import repository
@@ -53,13 +54,13 @@ def _seal_pending(session: Session) -> None:
     session.flush()  # ids referenced in details must exist before the chain grows
     advisory_lock(session, "audit-chain")
     seq, prev_hash = repository.chain_head(session)
+    rows = []
     for fields in pending:
         seq += 1
-        entry = AuditEntry(seq=seq, prev_hash=prev_hash, **fields)
-        entry.hash = entry_hash(entry)
-        prev_hash = entry.hash
-        session.add(entry)
-    session.flush()
+        row = {"seq": seq, "prev_hash": prev_hash, **fields}
+        row["hash"] = prev_hash = chain_hash(**row)
+        rows.append(row)
+    session.execute(insert(AuditEntry), rows)  # Core: no unit of work for rows nothing reads back
 
 
 def entry_hash(entry: AuditEntry) -> str:
