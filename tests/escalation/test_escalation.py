@@ -52,6 +52,7 @@ def case(env: Env, token: str, case_id: int) -> Any:
 def test_an_unsigned_case_climbs_every_rung_of_the_ladder(env: Env) -> None:
     district = seed(env)
     cid = open_case(env, district, "high")
+    assert fire(env) == 1  # at once: the worker links the warning's fraudster contacts
     env.clock.advance(timedelta(seconds=POLICY_HIGH["sign"] - 1))
     assert fire(env) == 0  # one second before the deadline: nothing
     env.clock.advance(timedelta(seconds=1))

@@ -23,6 +23,7 @@ from quanzu.models.cases import CaseEvent
 from quanzu.models.dispatch import Notification
 from quanzu.models.org import User
 from quanzu.policy.schemas import Intel
+from quanzu.worker.runner import Worker
 from tests.conftest import Env
 from tests.dissuasion.test_workflow_api import SL, move
 from tests.factories import District, bearer, id_number, seed, warning
@@ -42,6 +43,12 @@ def post(env: Env, district: District, external_id: str, **overrides: Any) -> in
     assert r.status_code in (200, 201), r.text
     case_id: int = r.json()["case_id"]
     return case_id
+
+
+def link(env: Env) -> int:
+    """What the worker does just after intake commits: link the new warnings' contacts."""
+    worker: Worker = env.app.state.worker
+    return worker.fire_timers()
 
 
 def intel(env: Env, token: str, case_id: int) -> Any:
@@ -199,6 +206,8 @@ def test_contacts_link_cases_across_stations_without_the_other_stations_pii(env:
             {"kind": "app", "value": "趣兼职"},
         ],
     )
+    assert intel(env, district.tokens["sz-d1"], sz_case)["linked"] == []  # not before the worker runs
+    assert link(env) == 2
     sz_view = intel(env, district.tokens["sz-d1"], sz_case)
     assert [(k["case_id"], k["station_code"], k["state"], k["readable"]) for k in sz_view["linked"]] == [
         (sl_case, "SL", "dispatched", False)
@@ -239,9 +248,11 @@ def test_a_fraudster_seen_on_many_victims_links_only_the_newest_cases(env: Env) 
         )
         for n in range(LINK_FANOUT + 2)
     ]
+    assert link(env) == LINK_FANOUT + 2  # one batch, in warning order: each links the ones before
     with env.reader() as s:
         before = s.scalar(select(func.count(Notification.id)).where(Notification.case_id == earlier[-1]))
     newest = post(env, district, "F-NEW", target=SZ, scam_contacts=shared)
+    link(env)
     linked = [e["other_case_id"] for e in events(env, newest, "intel_linked")]
     assert sorted(linked) == sorted(earlier[-LINK_FANOUT:])  # the newest LINK_FANOUT, not the oldest
     assert not events(env, earlier[0], "intel_linked") or all(
@@ -290,6 +301,7 @@ def test_a_closed_cases_reverse_check_list_links_a_new_warning(env: Env) -> None
         target=SZ,
         scam_contacts=[{"kind": "bank_account", "value": "6222021234567890123"}],
     )
+    link(env)
     linked = intel(env, district.tokens["sz-d1"], second)["linked"]
     assert [(k["case_id"], k["state"]) for k in linked] == [(first, "closed")]
     assert linked[0]["shared"] == [{"kind": "bank_account", "value": "6222***********0123"}]
@@ -307,6 +319,7 @@ def test_the_ranking_and_its_export_are_scoped_and_audited(env: Env) -> None:
         amount_at_risk="30000.00",
         scam_contacts=[*shared, {"kind": "qq", "value": "123456"}],
     )
+    link(env)
     centre = env.client.get("/api/v1/intel/contacts", headers=bearer(district.tokens["centre"])).json()
     assert [(r["kind"], r["victims"], r["money"]) for r in centre] == [
         ("phone", 2, "40000.00"),

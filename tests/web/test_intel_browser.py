@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
+from quanzu.worker.runner import Worker
 from tests.web.conftest import DESKTOP, PHONE, Web
 
 RING = [{"kind": "phone", "value": "+852 5123 4567"}]
@@ -52,6 +53,8 @@ def test_officer_confirms_the_suggested_type_on_the_case_page(web: Web) -> None:
 def test_the_centre_ranks_and_exports_fraudster_contacts(web: Web) -> None:
     web.post_warning(scam_contacts=RING, amount_at_risk="20000.00")
     web.post_warning(scam_contacts=[*RING, {"kind": "qq", "value": "88886666"}], amount_at_risk="5000.00")
+    worker: Worker = web.env.app.state.worker
+    assert worker.fire_timers() == 2  # the worker records the contacts just after intake
     centre = web.page(DESKTOP, user="centre")
     centre.goto("/intel")
     rows = centre.locator("#intel-ranking tbody tr")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -40,6 +41,7 @@ from quanzu.models.cases import Case, CaseAssignee, CaseSla, EarlyWarning, Perso
 from quanzu.models.org import OrgUnit
 from quanzu.org import repository as org_repo
 from quanzu.routing.rules import RoutingDecision, RoutingMethod
+from quanzu.timers.service import TimerRow
 
 
 def urgency(risk_level: str, signal_count: int) -> int:
@@ -98,10 +100,15 @@ def open_case(
 
 
 def record_first_signal(
-    session: Session, rt: Runtime, actor: Actor, case: Case, warning: EarlyWarning
+    session: Session,
+    rt: Runtime,
+    actor: Actor,
+    case: Case,
+    warning: EarlyWarning,
+    timers: Sequence[TimerRow] = (),
 ) -> None:
     """Dispatch the new case: to the station's people on duty now, or to the centre's triage;
-    its SLA clocks start now."""
+    its SLA clocks start now (with `timers`, the warning's other timers, in the same insert)."""
     add_event(
         session,
         rt,
@@ -113,7 +120,7 @@ def record_first_signal(
         routing_method=case.routing_method,
         routing_detail=case.routing_detail,
     )
-    plan_slas(session, rt, case, new=True)
+    plan_slas(session, rt, case, new=True, also=timers)
     if case.station_id is None:
         _announce_triage(session, rt, case)
         return

@@ -7,6 +7,7 @@ rung timer stale."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from quanzu.models.org import OrgUnit
 from quanzu.models.timers import Timer
 from quanzu.org import repository as org_repo
 from quanzu.timers import repository as timers_repo
-from quanzu.timers.service import new_token, schedule, schedule_many
+from quanzu.timers.service import TimerRow, new_token, schedule, schedule_many
 
 CLIMBING, AT_TOP, ACKNOWLEDGED = "climbing", "at_top", "acknowledged"
 SLA_LABELS = {"sign": "签收", "first_contact": "首次联系", "face_to_face": "会面宣防", "feedback": "平台反馈"}
@@ -43,16 +44,20 @@ ESCALATE_ROLES = (Role.DISSUADER, Role.DUTY_LEADER, Role.CHIEF, Role.BRANCH, Rol
 # --- SLA clocks -------------------------------------------------------------------------------------
 
 
-def plan_slas(session: Session, rt: Runtime, case: Case, *, new: bool = False) -> None:
+def plan_slas(
+    session: Session, rt: Runtime, case: Case, *, new: bool = False, also: Sequence[TimerRow] = ()
+) -> None:
     """Creates the case's SLA clocks from the policy; when the risk rises, tightens the open ones
-    (new token: the old timers become stale). `new`: the case has no clocks yet."""
+    (new token: the old timers become stale). `new`: the case has no clocks yet; `also`: other
+    timers of the new case's transaction, inserted with its clocks' (e.g. contact linking)."""
     deadlines = rt.policy.sla[RiskLevel(case.risk_level)].items()
     if new:  # the hot path of every new warning: two multi-row inserts, no unit-of-work pass
         clocks = [(kind, case.opened_at + allowed, new_token()) for kind, allowed in deadlines]
         rows = [{"case_id": case.id, "kind": k, "due_at": due, "token": tok} for k, due, tok in clocks]
         session.execute(insert(CaseSla), rows)
-        schedule_many(session, [("sla", case.id, due, tok, k) for k, due, tok in clocks])
+        schedule_many(session, [*(("sla", case.id, due, tok, k) for k, due, tok in clocks), *also])
         return
+    schedule_many(session, also)
     existing = {s.kind: s for s in repository.slas(session, case.id)}
     base = case.reopened_at or case.opened_at  # a reopened case's clocks run from the reopening
     for kind, allowed in deadlines:

@@ -20,11 +20,12 @@ from quanzu.intake import repository
 from quanzu.intake.schemas import WarningAccepted, WarningIn
 from quanzu.intel import service as intel
 from quanzu.kit.crypto import mask_id_number, mask_name, mask_phone
-from quanzu.kit.db import advisory_lock
+from quanzu.kit.db import advisory_lock, after_commit
 from quanzu.kit.errors import Conflict
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, EarlyWarning, Person, ScamContact
 from quanzu.routing.rules import route
+from quanzu.timers.service import schedule_many
 
 INTAKE_ROLES = (Role.FEED, Role.CENTRE, Role.ADMIN)
 
@@ -85,6 +86,8 @@ def _receive_new(
         )
         cases.merge_signal(session, rt, actor, open_case, row)
         banks.watch_by_policy(session, rt, open_case)  # the repeat may have raised the risk
+        link = intel.link_timers(row, warning)
+        schedule_many(session, link)
     else:
         decision = route(warning.target.address, warning.target.phone, rt.org.get(session).rules)
         case = cases.open_case(session, rt, actor, person, warning, decision, now, new_person=new_person)
@@ -99,9 +102,13 @@ def _receive_new(
             routing=(case.routing_method, case.routing_detail),
             station_id=case.station_id,
         )
-        cases.record_first_signal(session, rt, actor, case, row)
+        # Contact linking runs in the worker after commit; its timer goes in with the SLA clocks'.
+        link = intel.link_timers(row, warning)
+        cases.record_first_signal(session, rt, actor, case, row, timers=link)
         banks.watch_by_policy(session, rt, case, opened_now=True)
-    intel.on_warning(session, rt, actor, row, warning)  # suggested type, risk score, linked contacts
+    if link:
+        after_commit(session, rt.wake_delivery)  # the worker: links within its wake-up, not in a second
+    intel.on_warning(session, rt, actor, row, warning)  # suggested type, risk score
     audit.record(
         session,
         rt.clock,

@@ -14,7 +14,7 @@ from quanzu.auth.actor import Actor
 from quanzu.cases.repository import readable
 from quanzu.codes import CaseState
 from quanzu.models.banks import BankEvent, WatchEntry
-from quanzu.models.cases import Case, EarlyWarning, Person
+from quanzu.models.cases import Case, EarlyWarning, Person, ScamContact
 from quanzu.models.intel import FraudIdentifier, FraudSighting, ScamSuggestion
 from quanzu.models.org import OrgUnit
 
@@ -33,8 +33,35 @@ def identifiers_by_ids(session: Session, ids: list[int]) -> dict[int, FraudIdent
     return {i.id: i for i in session.scalars(select(FraudIdentifier).where(FraudIdentifier.id.in_(ids)))}
 
 
-def sighted_ids(session: Session, case_id: int) -> set[int]:
-    stmt = select(FraudSighting.identifier_id).where(FraudSighting.case_id == case_id)
+def warning_contacts(session: Session, warning_ids: list[int]) -> list[tuple[int, int, datetime, str, str]]:
+    """(warning id, case id, received at, kind, value) of the warnings' scam contacts."""
+    if not warning_ids:
+        return []
+    stmt = (
+        select(
+            EarlyWarning.id,
+            EarlyWarning.case_id,
+            EarlyWarning.received_at,
+            ScamContact.kind,
+            ScamContact.value,
+        )
+        .join(ScamContact, ScamContact.warning_id == EarlyWarning.id)
+        .where(EarlyWarning.id.in_(warning_ids))
+        .order_by(EarlyWarning.id, ScamContact.id)
+    )
+    return [(w, c, at, k, v) for w, c, at, k, v in session.execute(stmt).all()]
+
+
+def cases_by_ids(session: Session, case_ids: Iterable[int]) -> list[Case]:
+    ids = list(set(case_ids))
+    return list(session.scalars(select(Case).where(Case.id.in_(ids)))) if ids else []
+
+
+def sighted_ids(session: Session, case_id: int, identifier_ids: Iterable[int]) -> set[int]:
+    """Which of these identifiers the case has already sighted."""
+    stmt = select(FraudSighting.identifier_id).where(
+        FraudSighting.case_id == case_id, FraudSighting.identifier_id.in_(list(identifier_ids))
+    )
     return set(session.scalars(stmt))
 
 

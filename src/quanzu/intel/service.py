@@ -3,12 +3,15 @@ risk score, the dissuasion script, and fraudster contacts linked across cases an
 
 Intake and case close each make one call here (`on_warning`, `on_case_closed`); both stay in the
 milliseconds: the models are loaded once per process, contacts are matched by blind index in a
-few indexed queries."""
+few indexed queries. A warning's contacts are linked by the worker, just after intake commits
+(an `intel_link` timer per warning, fired in batches): the alerts to other cases need not hold
+the intake transaction; the case close's reverse-check list is linked at once."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -17,7 +20,7 @@ import yaml
 from sqlalchemy.orm import Session
 
 from quanzu.audit import service as audit
-from quanzu.auth.actor import Actor
+from quanzu.auth.actor import SYSTEM, Actor
 from quanzu.auth.scoping import case_scope, require_role
 from quanzu.banks import service as banks
 from quanzu.cases import repository as cases_repo
@@ -50,6 +53,8 @@ from quanzu.kit.errors import NotFound
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, EarlyWarning
 from quanzu.models.intel import FraudIdentifier, FraudSighting, ScamSuggestion
+from quanzu.models.timers import Timer
+from quanzu.timers.service import TimerRow
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -68,8 +73,8 @@ IDENTIFIER_CONTEXT = "fraud.identifier"
 
 
 def on_warning(session: Session, rt: Runtime, actor: Actor, row: EarlyWarning, warning: WarningIn) -> None:
-    """A warning was stored: suggest a type if it has none, let the score raise the risk where
-    policy allows, and link its fraudster contacts to other cases."""
+    """A warning was stored: suggest a type if it has none and let the score raise the risk where
+    policy allows. (Its fraudster contacts are linked by the worker: `link_timers`.)"""
     case = session.get(Case, row.case_id)
     if case is None:
         return
@@ -77,8 +82,15 @@ def on_warning(session: Session, rt: Runtime, actor: Actor, row: EarlyWarning, w
         _suggest_for(session, rt, actor, case, opened_by=None if row.merged else row)
     if rt.policy.intel.auto_raise_risk:
         _raise_by_score(session, rt, actor, case)
-    contacts = [(str(c.kind), c.value) for c in warning.scam_contacts]
-    _record_contacts(session, rt, actor, case, contacts, "warning", new_case=not row.merged)
+
+
+def link_timers(row: EarlyWarning, warning: WarningIn) -> list[TimerRow]:
+    """The timer that links a stored warning's fraudster contacts, due at once, for the caller to
+    insert with its other timers; none for a warning without a usable contact. The worker reads
+    the contacts back from the warning's `scam_contacts` rows."""
+    if not any(normalise_contact(str(c.kind), c.value) is not None for c in warning.scam_contacts):
+        return []
+    return [(LINK_TIMER, row.id, row.received_at, "", "")]
 
 
 def warning_risk(warning: WarningIn) -> RiskAssessment:
@@ -124,9 +136,10 @@ def record_scored_level(
 
 
 def on_case_closed(session: Session, rt: Runtime, actor: Actor, case: Case, entries: Iterable[Any]) -> None:
-    """The reverse-check list (倒查清单) of a closed case joins the fraudster index."""
-    pairs = [(e.kind, e.value) for e in entries]
-    _record_contacts(session, rt, actor, case, pairs, "reverse_check", new_case=False)
+    """The reverse-check list (倒查清单) of a closed case joins the fraudster index (at once: a
+    close is rare, and the officer sees the links on the closed case)."""
+    contacts = _normalised(rt, [(e.kind, e.value) for e in entries])
+    _record_contacts(session, rt, actor, case, contacts, "reverse_check", seen_at=rt.clock.now())
 
 
 def _suggest_for(
@@ -192,6 +205,7 @@ class _Contact:
 
 
 def _normalised(rt: Runtime, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], _Contact]:
+    """(kind, blind index) → the contact, for the pairs that are usable contacts."""
     out: dict[tuple[str, str], _Contact] = {}
     for kind, raw in pairs:
         value = normalise_contact(str(kind), raw)
@@ -201,62 +215,124 @@ def _normalised(rt: Runtime, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str
     return out
 
 
+def _lock_keys(contacts: Iterable[tuple[str, str]]) -> list[str]:
+    return [f"fraud:{kind}:{bidx}" for kind, bidx in contacts]
+
+
+# --- a warning's contacts, linked by the worker ------------------------------------------------------
+
+LINK_TIMER = "intel_link"
+_LINK_BATCH = "quanzu.intel.link_batch"  # session.info: the batch's jobs, by warning id
+
+
+@dataclass(frozen=True, slots=True)
+class _LinkJob:
+    case_id: int
+    received_at: datetime
+    contacts: dict[tuple[str, str], _Contact]
+
+
+def _link_jobs(session: Session, rt: Runtime, warning_ids: list[int]) -> dict[int, _LinkJob]:
+    """The warnings' cases and normalised contacts, in one query."""
+    heads: dict[int, tuple[int, datetime]] = {}
+    pairs: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for warning_id, case_id, received_at, kind, value in repository.warning_contacts(session, warning_ids):
+        heads[warning_id] = (case_id, received_at)
+        pairs[warning_id].append((kind, value))
+    return {w: _LinkJob(c, at, _normalised(rt, pairs[w])) for w, (c, at) in heads.items()}
+
+
+def prepare_links(session: Session, rt: Runtime, timers: list[Timer]) -> list[Timer]:
+    """A batch of link timers shares its reads and locks: the warnings' contacts in one query,
+    their cases in another, every contact's advisory lock in one statement (sorted, so two
+    workers' batches cannot deadlock on them). The warnings fire in id order: of two warnings in
+    one batch that share a new phone, the later links to the earlier, as at intake."""
+    jobs = _link_jobs(session, rt, [t.subject_id for t in timers])
+    repository.cases_by_ids(session, {j.case_id for j in jobs.values()})  # the identity map keeps them
+    keys = [key for j in jobs.values() for key in _lock_keys(j.contacts)]
+    if keys:
+        advisory_lock(session, *keys)
+    session.info[_LINK_BATCH] = jobs  # last: a failed hook leaves the handlers to load for themselves
+    return sorted(timers, key=lambda t: (t.subject_id, t.id))
+
+
+def on_link_timer(session: Session, rt: Runtime, timer: Timer) -> str:
+    """Records the warning's contacts in its case (re-read: it may have closed since; a closed
+    case is linked but its officers are not alerted) and links the other cases sharing them."""
+    batch: dict[int, _LinkJob] | None = session.info.get(_LINK_BATCH)
+    jobs = batch if batch is not None else _link_jobs(session, rt, [timer.subject_id])
+    job = jobs.get(timer.subject_id)
+    case = session.get(Case, job.case_id) if job is not None else None
+    if job is None or case is None:
+        return "stale"  # no such warning (or no contacts left to read)
+    linked = _record_contacts(
+        session, rt, SYSTEM, case, job.contacts, "warning", seen_at=job.received_at, locked=batch is not None
+    )
+    return f"linked {linked} cases"
+
+
 def _record_contacts(
     session: Session,
     rt: Runtime,
     actor: Actor,
     case: Case,
-    pairs: list[tuple[str, str]],
+    contacts: dict[tuple[str, str], _Contact],
     source: str,
     *,
-    new_case: bool,
-) -> None:
-    """Round trips kept few (this runs inside intake): a lookup by blind index, one insert of the
-    new identifiers, one of the sightings, and a link query only for identifiers seen before."""
-    contacts = _normalised(rt, pairs)
+    seen_at: datetime,
+    locked: bool = False,
+) -> int:
+    """Records the contacts as seen in the case and links it to the other cases that share them;
+    returns how many cases it linked. Idempotent: contacts already sighted in the case link
+    nothing again, so a replayed link timer writes no second sighting, event or alert. Round
+    trips kept few: a lookup by blind index, one insert of the new identifiers, the case's
+    sightings, one insert of the new ones, and a link query only for identifiers seen before.
+    `locked`: the caller already holds the contacts' advisory locks (a batch of link timers)."""
     if not contacts:
-        return
-    advisory_lock(session, *(f"fraud:{kind}:{bidx}" for kind, bidx in contacts))
-    now = rt.clock.now()
+        return 0
+    if not locked:
+        advisory_lock(session, *_lock_keys(contacts))
     known = repository.identifiers(session, contacts)
     seen_before = {i.id for i in known.values()}
     for key, contact in contacts.items():
         if key in known:
-            known[key].last_seen_at = now
+            known[key].last_seen_at = max(known[key].last_seen_at, seen_at)
             continue
         known[key] = FraudIdentifier(
             kind=contact.kind,
             value_bidx=contact.bidx,
             value_enc=rt.cipher.encrypt(contact.value, context=IDENTIFIER_CONTEXT),
             value_masked=mask_contact(contact.kind, contact.value)[:300],
-            first_seen_at=now,
-            last_seen_at=now,
+            first_seen_at=seen_at,
+            last_seen_at=seen_at,
         )
         session.add(known[key])
     session.flush()
-    already = set() if new_case else repository.sighted_ids(session, case.id)
+    # Only an identifier seen before can already be sighted in this case (a new case's or a
+    # replayed timer's): no query when every contact is new.
+    already = repository.sighted_ids(session, case.id, seen_before) if seen_before else set()
     new = [i for i in known.values() if i.id not in already]
     session.add_all(
-        FraudSighting(identifier_id=i.id, case_id=case.id, source=source, seen_at=now) for i in new
+        FraudSighting(identifier_id=i.id, case_id=case.id, source=source, seen_at=seen_at) for i in new
     )
     session.flush()
-    _link(session, rt, actor, case, {i.id for i in new if i.kind in LINKING_KINDS} & seen_before)
+    return _link(session, rt, actor, case, {i.id for i in new if i.kind in LINKING_KINDS} & seen_before)
 
 
-def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[int]) -> None:
+def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[int]) -> int:
     """Both timelines say so; the officers of an open case hear of it live. A fraudster phone
     seen on hundreds of victims links the newest `LINK_FANOUT` (5) cases only (intake must stay
     fast, and officers need the live cases, not the whole history); /intel ranks the rest."""
     if not new_ids:
-        return
+        return 0
     shared: dict[int, list[FraudIdentifier]] = defaultdict(list)
     others: dict[int, Case] = {}
     for identifier, other in repository.other_cases_sighting(session, new_ids, case.id, LINK_FANOUT):
         shared[other.id].append(identifier)
         others[other.id] = other
     if not others:
-        return
-    units = rt.org.get(session).units  # the process's org snapshot: no query on the intake path
+        return 0
+    units = rt.org.get(session).units  # the process's org snapshot: no query per linked case
     alerts: list[tuple[Case, list[Case], str, list[dict[str, str]]]] = []
     for other_id, identifiers in shared.items():
         other = others[other_id]
@@ -286,6 +362,7 @@ def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[
         where = unit.name if unit else ("反诈中心待分流" if len(linked) == 1 else "其他")
         alerts.append((case, linked, where, every))
     _alert_links(session, rt, alerts)
+    return len(others)
 
 
 def _alert_links(

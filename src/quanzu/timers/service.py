@@ -3,13 +3,17 @@
 Firing claims due rows (SKIP LOCKED on PostgreSQL; SQLite's single writer serialises), runs the
 kind's handler, and marks the row fired — all in one transaction, so a timer's effect happens
 exactly once even with several workers or a crash in between. Handlers re-check their subject
-and compare tokens: a timer planned for a state that has since changed does nothing."""
+and compare tokens: a timer planned for a state that has since changed does nothing.
+
+A kind may also have a batch hook (`Prepare`): it sees all of the batch's timers of its kind
+before any fires, to load or lock for all of them at once, and decides their order among
+themselves (contact linking: one read and one lock statement per batch, warnings in id order)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +27,9 @@ from quanzu.timers import repository
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Session, Runtime, Timer], str]  # returns what firing did, e.g. "acted", "stale"
+# Gets the batch's timers of one kind (claim order) and returns the same timers in firing order.
+Prepare = Callable[[Session, Runtime, list[Timer]], list[Timer]]
+TimerRow = tuple[str, int, datetime, str, str]  # (kind, subject_id, due_at, token, key)
 RETRY_AFTER_ERROR = timedelta(seconds=30)
 
 
@@ -38,7 +45,7 @@ def schedule(
     return timer
 
 
-def schedule_many(session: Session, timers: list[tuple[str, int, datetime, str, str]]) -> None:
+def schedule_many(session: Session, timers: Sequence[TimerRow]) -> None:
     """(kind, subject_id, due_at, token, key) rows in one multi-row insert."""
     rows = [
         {"kind": k, "subject_id": sid, "due_at": due, "token": tok, "key": key}
@@ -49,17 +56,44 @@ def schedule_many(session: Session, timers: list[tuple[str, int, datetime, str, 
 
 
 def fire_due(
-    factory: sessionmaker[Session], rt: Runtime, handlers: Mapping[str, Handler], limit: int = 200
+    factory: sessionmaker[Session],
+    rt: Runtime,
+    handlers: Mapping[str, Handler],
+    limit: int = 200,
+    prepare: Mapping[str, Prepare] | None = None,
 ) -> int:
     """Fires up to `limit` due timers in one transaction; returns how many were claimed."""
     with transaction(factory) as session:
-        timers = repository.claim_due(session, rt.clock.now(), limit)
+        timers = _prepared(session, rt, repository.claim_due(session, rt.clock.now(), limit), prepare or {})
         # The claimed rows are marked in one bulk UPDATE at the end: touching them one by one
         # would make every handler's savepoint flush the previous mark (a round trip each).
         marks = [_fire_one(session, rt, handlers, timer) for timer in timers]
         if marks:
             session.execute(update(Timer), marks)
         return len(timers)
+
+
+def _prepared(
+    session: Session, rt: Runtime, timers: list[Timer], prepare: Mapping[str, Prepare]
+) -> list[Timer]:
+    """Runs each kind's batch hook; its timers keep the places their kind had in the claim order.
+    A failing hook only costs the batch its shortcut: the handlers then do their own loading."""
+    out = list(timers)
+    for kind, hook in prepare.items():
+        places = [i for i, t in enumerate(out) if t.kind == kind]
+        if not places:
+            continue
+        try:
+            with savepoint(session):
+                ordered = hook(session, rt, [out[i] for i in places])
+        except Exception:
+            log.exception("batch hook of %s timers failed; firing them one by one", kind)
+            continue
+        if sorted(t.id for t in ordered) != sorted(out[i].id for i in places):
+            raise ValueError(f"the batch hook of {kind} timers must return the same timers")
+        for i, timer in zip(places, ordered, strict=True):
+            out[i] = timer
+    return out
 
 
 def _fire_one(session: Session, rt: Runtime, handlers: Mapping[str, Handler], timer: Timer) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""The worker: fires due timers (SLA breaches, escalation rungs, shift handovers) and delivers
-due outbox messages. Woken at once after a commit queued something; otherwise it sleeps until
-the next timer is due, polling at least every second for rows other processes wrote."""
+"""The worker: fires due timers (SLA breaches, escalation rungs, shift handovers, the linking of
+new warnings' fraudster contacts) and delivers due outbox messages. Woken at once after a commit
+queued something; otherwise it sleeps until the next timer is due, polling at least every second
+for rows other processes wrote."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from quanzu.briefings.service import ensure_scheduled, on_briefing_timer
 from quanzu.dispatch.service import deliver_due
 from quanzu.escalation.service import on_climb_timer, on_shift_end, on_sla_timer
 from quanzu.followups.service import on_overdue_timer, on_remind_timer
+from quanzu.intel.service import LINK_TIMER, on_link_timer, prepare_links
 from quanzu.kit.db import transaction
 from quanzu.kit.runtime import Runtime
 from quanzu.reports.tasks import refresh_rollups
 from quanzu.review.service import NOTICE_TIMER, on_notice_timer
-from quanzu.timers.service import Handler, fire_due, next_due
+from quanzu.timers.service import Handler, Prepare, fire_due, next_due
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
@@ -38,7 +40,10 @@ TIMER_HANDLERS: Mapping[str, Handler] = {
     "followup_remind": on_remind_timer,
     "followup_overdue": on_overdue_timer,
     BRIEFING_TIMER: on_briefing_timer,
+    LINK_TIMER: on_link_timer,
 }
+# Kinds whose timers of one batch load and lock together (see `timers.service.Prepare`).
+TIMER_BATCH_HOOKS: Mapping[str, Prepare] = {LINK_TIMER: prepare_links}
 
 
 class Worker:
@@ -58,7 +63,7 @@ class Worker:
         self._wake.set()
 
     def fire_timers(self) -> int:
-        return fire_due(self._factory, self._rt, TIMER_HANDLERS)
+        return fire_due(self._factory, self._rt, TIMER_HANDLERS, prepare=TIMER_BATCH_HOOKS)
 
     def deliver(self) -> int:
         return deliver_due(
