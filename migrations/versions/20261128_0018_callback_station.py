@@ -68,7 +68,7 @@ def upgrade() -> None:
             "ix_follow_up_callbacks_done_at",
             ["done_at"],
             unique=False,
-            postgresql_include=["overdue_at", "station_id"],
+            postgresql_include=["overdue_at", "station_id", "case_id", "seq", "due_at", "id"],
         )
 
 

@@ -63,7 +63,11 @@ class FollowUpCallback(Base):
             postgresql_include=["station_id", "case_id", "seq", "due_at"],
         ),
         # ... and those recorded only after it (a past day's briefing).
-        Index("ix_follow_up_callbacks_done_at", "done_at", postgresql_include=["overdue_at", "station_id"]),
+        Index(
+            "ix_follow_up_callbacks_done_at",
+            "done_at",
+            postgresql_include=["overdue_at", "station_id", "case_id", "seq", "due_at", "id"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
