@@ -14,7 +14,8 @@ run. PostgreSQL only (DuckDB is the anchor).
    do; its flag `repeat_warned_30d` is set on the case as intake sets it, set-based); outcomes, amounts
    and the milestones the dissuasion service keeps on the case (signed_at, first_contact_at,
    first_meeting_outcome); 4 SLA clocks for 1 case in 10 and every open case; a follow-up plan
-   with its 4 callbacks (days 3, 7, 14, 28) for 1 in 10 of the cases that had a meeting. VACUUM
+   with its 4 callbacks (days 3, 7, 14, 28; each with its case's station, as the followups
+   service sets it) for 1 in 10 of the cases that had a meeting. VACUUM
    ANALYZE. --reuse skips all this. Every run sets on the database the settings of
    docs/operations.md that PostgreSQL takes per database (work_mem 16MB, random_page_cost 1.1,
    effective_cache_size 3/4 of RAM); the server-wide ones (shared_buffers) stay as they are.
@@ -26,7 +27,8 @@ run. PostgreSQL only (DuckDB is the anchor).
 3. rollups: the database is upgraded to head before the copy (a database generated before
    revision 0014 gets the rollup tables and triggers now, before 0016 the backfilled repeat flag;
    a reused DuckDB copy without that column gets it with the same backfill, and both must count
-   the same repeat-warned cases) and `reports.tasks.refresh_rollups` builds the daily rollups
+   the same repeat-warned cases; likewise before 0018 the callbacks' station, backfilled from
+   their case on both engines) and `reports.tasks.refresh_rollups` builds the daily rollups
    of the year in one call (timed). Today and yesterday are never rolled up.
 4. measure: per scenario (7, 30 and 365 days up to the newest data, district-wide and for one
    station; and the one-day district report a daily briefing needs), on PostgreSQL
@@ -267,24 +269,26 @@ SELECT id, id, person_id, risk_level, 'face_to_face', opened_at + interval '2 ho
 FROM cases WHERE first_meeting_outcome IS NOT NULL AND id %% 10 = 0
 """
 
-# Callbacks on days 3, 7, 14, 28; overdue at the due day's local end + 2 h. 85 % recorded in
+# Callbacks on days 3, 7, 14, 28, with their case's station (revision 0018, as the followups
+# service sets it); overdue at the due day's local end + 2 h. 85 % recorded in
 # time, 5 % late, the rest not recorded (overdue once the deadline passes). Those not due yet
 # are not recorded.
 SQL_CALLBACKS = """
-INSERT INTO follow_up_callbacks (plan_id, case_id, seq, day, due_at, overdue_at, token, done_at,
-                                 done_by, reached, warning_signs, note)
-SELECT plan_id, plan_id, seq, day, due_at, overdue_at, 'bench', done_at,
+INSERT INTO follow_up_callbacks (plan_id, case_id, station_id, seq, day, due_at, overdue_at, token,
+                                 done_at, done_by, reached, warning_signs, note)
+SELECT plan_id, case_id, station_id, seq, day, due_at, overdue_at, 'bench', done_at,
        CASE WHEN done_at IS NOT NULL THEN 'bench-officer' END,
        CASE WHEN done_at IS NOT NULL THEN u < 0.8 END, '[]', ''
 FROM (
-  SELECT p.id AS plan_id, d.seq, d.day, p.started_at + d.day * interval '1 day' AS due_at,
+  SELECT p.id AS plan_id, p.case_id, c.station_id, d.seq, d.day,
+         p.started_at + d.day * interval '1 day' AS due_at,
          (date_trunc('day', (p.started_at + d.day * interval '1 day') AT TIME ZONE 'Asia/Shanghai')
             + interval '26 hours') AT TIME ZONE 'Asia/Shanghai' AS overdue_at,
          random() AS u,
          CASE WHEN random() < 0.85 THEN p.started_at + d.day * interval '1 day' + interval '1 hour'
               WHEN random() < 0.33 THEN p.started_at + d.day * interval '1 day' + interval '3 days' END
            AS done_at
-  FROM follow_up_plans p
+  FROM follow_up_plans p JOIN cases c ON c.id = p.case_id
   CROSS JOIN (VALUES (1, 3), (2, 7), (3, 14), (4, 28)) d(seq, day)
 ) s
 WHERE done_at IS NULL OR done_at <= %(now)s
@@ -409,11 +413,21 @@ WHERE EXISTS (SELECT 1 FROM warnings e
 """
 
 
+# The callback's station of revision 0018 on a DuckDB copy made before it: its case's, as the
+# migration backfills it.
+DUCK_CALLBACK_STATION_BACKFILL = """
+UPDATE follow_up_callbacks SET station_id = c.station_id FROM cases c WHERE c.id = follow_up_callbacks.case_id
+"""
+CALLBACK_STATION_CHECK = (
+    "SELECT count(*), count(*) - count(station_id), coalesce(sum(station_id), 0) FROM follow_up_callbacks"
+)
+
+
 def sync_duckdb(workdir: Path) -> None:
     """A reused DuckDB copy gets the tables it lacks (copied from PostgreSQL: the briefing's
     tables for a copy made before the briefing scenario) and the columns added since it was made
-    (`cases.repeat_warned_30d`, backfilled as the migration does); then the flag must agree with
-    PostgreSQL's."""
+    (`cases.repeat_warned_30d` and `follow_up_callbacks.station_id`, backfilled as the migrations
+    do); then both must agree with PostgreSQL's."""
     duck = duckdb.connect(str(DUCK_FILE))
     try:
         have = {
@@ -439,14 +453,30 @@ def sync_duckdb(workdir: Path) -> None:
             )
         row = duck.execute("SELECT count(*) FROM cases WHERE repeat_warned_30d").fetchone()
         in_duck = int(row[0]) if row else 0
+        names = duck.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'follow_up_callbacks'"
+        ).fetchall()
+        if ("station_id",) not in names:
+            t = time.perf_counter()
+            duck.execute("ALTER TABLE follow_up_callbacks ADD COLUMN station_id INTEGER")
+            duck.execute(DUCK_CALLBACK_STATION_BACKFILL)
+            print(
+                f"  DuckDB: follow_up_callbacks.station_id backfilled in {time.perf_counter() - t:.1f} s",
+                flush=True,
+            )
+        cb_duck = duck.execute(CALLBACK_STATION_CHECK).fetchone()
     finally:
         duck.close()
     with psycopg.connect(PG_BENCH_URL) as conn:
         pg_row = conn.execute("SELECT count(*) FROM cases WHERE repeat_warned_30d").fetchone()
+        cb_pg = conn.execute(CALLBACK_STATION_CHECK).fetchone()
     in_pg = int(pg_row[0]) if pg_row else 0
     print(f"  repeat-warned cases: PostgreSQL {in_pg:,}, DuckDB {in_duck:,}", flush=True)
     if in_pg != in_duck:
         raise RuntimeError("the DuckDB copy and PostgreSQL disagree on cases.repeat_warned_30d")
+    print(f"  callbacks, of them without a station, sum of station ids: PostgreSQL {cb_pg}, DuckDB {cb_duck}")
+    if cb_pg is None or cb_duck is None or tuple(map(int, cb_pg)) != tuple(map(int, cb_duck)):
+        raise RuntimeError("the DuckDB copy and PostgreSQL disagree on follow_up_callbacks.station_id")
 
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")

@@ -13,20 +13,26 @@ from typing import Any
 
 from openpyxl import load_workbook
 from pypdf import PdfReader
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
-from quanzu.briefings import service
+from quanzu.auth.actor import Actor
+from quanzu.briefings import repository, service
+from quanzu.codes import Role
 from quanzu.kit.db import transaction
 from quanzu.models.audit import AuditEntry
 from quanzu.models.briefings import Briefing
+from quanzu.models.cases import Case
 from quanzu.models.dispatch import Notification
+from quanzu.models.followups import FollowUpCallback
 from quanzu.models.helpers import HelpRequest
-from quanzu.models.org import User
+from quanzu.models.org import OrgUnit, User
 from quanzu.models.timers import Timer
 from quanzu.worker.runner import Worker
 from tests.conftest import Env
-from tests.dissuasion.test_workflow_api import move, open_case
-from tests.factories import District, bearer, id_number
+from tests.dissuasion.test_workflow_api import SL, move, open_case
+from tests.factories import District, bearer, id_number, warning
+from tests.followups.test_followups import plan, record
 from tests.review.test_review_api import close_two, fire, post, review_of
 
 DAY = "2026-11-28"
@@ -305,3 +311,103 @@ def test_overdue_callbacks_are_counted_on_their_day(env: Env) -> None:
     ]
     earlier = get(env, day.district.tokens["centre"], "/api/v1/briefings/2026-11-30.json").json()
     assert earlier["overdue_callbacks"] == 0
+
+
+def _case_joined_overdue_callbacks(
+    session: Session, w: repository.Window
+) -> tuple[dict[int | None, int], list[tuple[int, int | None, int, datetime, datetime]]]:
+    """The overdue callbacks as the briefing read them before revision 0018: each through its
+    case, counted and listed under the case's station. The station kept on the callback must
+    give the same figures."""
+    cb = FollowUpCallback
+    stmt = (
+        w.scoped.join(cb, cb.case_id == Case.id)
+        .where(cb.overdue_at < w.as_of)
+        .where(or_(cb.done_at.is_(None), cb.done_at > w.as_of))
+    )
+    counts = session.execute(
+        stmt.with_only_columns(Case.station_id, func.count(cb.id)).group_by(Case.station_id)
+    ).all()
+    listed = session.execute(
+        stmt.with_only_columns(Case.id, Case.station_id, cb.seq, cb.due_at, cb.overdue_at).order_by(
+            cb.overdue_at, cb.id
+        )
+    ).all()
+    return {s: int(n) for s, n in counts}, [(c, s, q, d, o) for c, s, q, d, o in listed]
+
+
+def test_a_transferred_case_s_overdue_callback_counts_under_its_new_station(env: Env) -> None:
+    day = build_day(env)
+    t = day.district.tokens
+    target = {**SL, "id_number": id_number("19900909", "666"), "phone": "13962516666"}
+    r = env.client.post(
+        "/api/v1/warnings",
+        json=warning("W-moved", risk_level="high", target=target),
+        headers=bearer(day.district.feed_token),
+    )
+    assert r.status_code == 201, r.text
+    moved: int = r.json()["case_id"]
+    for step in (
+        {"kind": "sign"},
+        {"kind": "phone", "outcome": "answered"},
+        {"kind": "face_to_face", "outcome": "dissuaded"},  # SL meets the target: the plan starts
+    ):
+        assert move(env, t["sl-d1"], moved, "steps", step).status_code == 200
+    assert move(env, t["centre"], moved, "route", {"station": "SZ"}).status_code == 200
+    # Both first callbacks (day 3) are overdue from 12-01 18:00 UTC and nobody makes them.
+    env.clock.set(datetime(2026, 12, 3, 0, 0, tzinfo=UTC))
+    fire(env)
+    b = get(env, t["centre"], "/api/v1/briefings/2026-12-02.json").json()
+    assert b["overdue_callbacks"] == 2
+    assert {(c["case_id"], c["seq"], c["station"]) for c in b["overdue_callback_list"]} == {
+        (day.good, 1, "SL"),
+        (moved, 1, "SZ"),
+    }
+    assert {s["code"]: s["overdue_callbacks"] for s in b["stations"]} == {"SL": 1, "TL": 0, "SZ": 1}
+    sz = get(env, t["sz-leader"], "/api/v1/briefings/2026-12-02.json").json()
+    assert sz["scope"] == "SZ" and sz["overdue_callbacks"] == 1
+    assert [(c["case_id"], c["station"]) for c in sz["overdue_callback_list"]] == [(moved, "SZ")]
+    sl = get(env, t["sl-chief"], "/api/v1/briefings/2026-12-02.json").json()
+    assert (sl["overdue_callbacks"], sl["overdue_callback_list"][0]["case_id"]) == (1, day.good)
+    branch = get(env, t["b1-squad"], "/api/v1/briefings/2026-12-02.json", station="SL").json()
+    assert branch["overdue_callbacks"] == 1  # B1 holds SL and TL: the moved case is SZ's now
+
+    # SZ makes the moved case's callback the next morning: still overdue at the end of 12-02
+    # (recorded after it), no longer on 12-03.
+    first = plan(env, t["sz-d1"], moved)["callbacks"][0]
+    assert record(env, t["sz-d1"], moved, first["callback_id"], reached=True).status_code == 200
+    env.clock.advance(timedelta(hours=1))
+    again = get(env, t["centre"], "/api/v1/briefings/2026-12-02.json").json()
+    assert {(c["case_id"], c["station"]) for c in again["overdue_callback_list"]} == {
+        (day.good, "SL"),
+        (moved, "SZ"),
+    }
+    today = get(env, t["centre"], "/api/v1/briefings/2026-12-03.json").json()
+    assert [(c["case_id"], c["station"]) for c in today["overdue_callback_list"]] == [(day.good, "SL")]
+
+    # Every reader and moment: the same figures as counting through the cases.
+    with env.reader() as s:
+        units = {u.code: u for u in s.scalars(select(OrgUnit))}
+        sl_id, sz_id, b1_id = units["SL"].id, units["SZ"].id, units["B1"].id
+        readers = [
+            (Actor(kind="user", id=None, name="c", role=Role.CENTRE), None),
+            (Actor(kind="user", id=None, name="c", role=Role.CENTRE), sz_id),
+            (Actor(kind="user", id=None, name="s", role=Role.CHIEF, station_id=sl_id, branch_id=b1_id), None),
+            (Actor(kind="user", id=None, name="z", role=Role.DUTY_LEADER, station_id=sz_id), None),
+            (Actor(kind="user", id=None, name="b", role=Role.BRANCH, branch_id=b1_id), None),
+            (Actor(kind="user", id=None, name="b", role=Role.BRANCH, branch_id=b1_id), sl_id),
+        ]
+        seen = set()
+        for as_of in (
+            datetime(2026, 11, 30, 16, 0, tzinfo=UTC),
+            datetime(2026, 12, 2, 16, 0, tzinfo=UTC),
+            env.clock.now(),
+        ):
+            for actor, station_id in readers:
+                w = repository.window(actor, station_id, as_of - timedelta(days=1), as_of, as_of)
+                counts, listed = _case_joined_overdue_callbacks(s, w)
+                assert repository.overdue_callbacks_by_station(s, w) == counts
+                assert repository.overdue_callback_list(s, w, 200) == listed
+                assert repository.overdue_callback_list(s, w, 1) == listed[:1]
+                seen.add(tuple(sorted(counts.items(), key=str)))
+    assert len(seen) > 3  # the readers and moments do not all see the same callbacks

@@ -258,6 +258,24 @@ def test_centre_moves_a_case_across_stations_and_the_old_team_loses_it(env: Env)
     )
 
 
+def test_a_moved_case_takes_its_follow_up_callbacks_along(env: Env) -> None:
+    """The callbacks keep their case's station (the briefing counts them by it): a move to another
+    station moves them all, the recorded one too, in the same transaction."""
+    # Imported here: tests.followups imports this module's helpers at its top.
+    from tests.followups.test_followups import callback_stations, met_and_closed, plan, record
+
+    district = seed(env)
+    me = district.tokens["sl-d1"]
+    case = met_and_closed(env, district, "high", close=False)
+    first = plan(env, me, case)["callbacks"][0]
+    assert record(env, me, case, first["callback_id"], reached=True).status_code == 200
+    assert callback_stations(env, case) == ["SL"] * 4
+    assert move(env, district.tokens["centre"], case, "route", {"station": "SZ"}).status_code == 200
+    assert callback_stations(env, case) == ["SZ"] * 4
+    assert move(env, district.tokens["centre"], case, "route", {"station": "SL"}).status_code == 200
+    assert callback_stations(env, case) == ["SL"] * 4
+
+
 def test_triage_false_alarm_closed_by_the_centre_only(env: Env) -> None:
     district = seed(env)
     body = warning(

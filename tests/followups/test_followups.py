@@ -13,7 +13,8 @@ from quanzu.followups.service import follow_up_status
 from quanzu.models.audit import AuditEntry
 from quanzu.models.cases import CaseEvent
 from quanzu.models.dispatch import Notification
-from quanzu.models.org import User
+from quanzu.models.followups import FollowUpCallback
+from quanzu.models.org import OrgUnit, User
 from quanzu.models.timers import Timer
 from quanzu.worker.runner import Worker
 from tests.conftest import Env
@@ -93,6 +94,24 @@ def test_the_first_meeting_creates_the_plan_of_its_tier(env: Env) -> None:
     with env.reader() as s:
         kinds = s.scalars(select(Timer.kind).where(Timer.kind.like("followup_%"))).all()
     assert sorted(kinds) == ["followup_overdue"] * 4 + ["followup_remind"] * 4
+
+
+def callback_stations(env: Env, cid: int) -> list[str]:
+    """The station code each of the case's callbacks carries, in order."""
+    with env.reader() as s:
+        rows = s.scalars(
+            select(OrgUnit.code)
+            .join(FollowUpCallback, FollowUpCallback.station_id == OrgUnit.id)
+            .where(FollowUpCallback.case_id == cid)
+            .order_by(FollowUpCallback.seq)
+        ).all()
+    return list(rows)
+
+
+def test_the_callbacks_carry_the_case_s_station(env: Env) -> None:
+    district = seed(env)
+    cid = met_and_closed(env, district, "high", close=False)
+    assert callback_stations(env, cid) == ["SL"] * 4
 
 
 def test_extreme_gets_six_callbacks(env: Env) -> None:

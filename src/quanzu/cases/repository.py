@@ -27,6 +27,18 @@ def readable(actor: Actor) -> Select[Case]:
     return stmt.where(Case.station_id == scope.station_id)
 
 
+def readable_stations(stmt: Select[Any], station_column: Any, actor: Actor) -> Select[Any]:
+    """`stmt` narrowed by the rule of `readable` applied to a copy of the case's station kept on
+    another row (`station_column`): the rows of the cases `actor` may read."""
+    scope = case_scope(actor)
+    if scope.all_stations:
+        return stmt
+    if scope.branch_id is not None:
+        stations = select(OrgUnit.id).where(OrgUnit.parent_id == scope.branch_id)
+        return stmt.where(station_column.in_(stations.scalar_subquery()))
+    return stmt.where(station_column == scope.station_id)
+
+
 def get_readable(session: Session, actor: Actor, case_id: int, *, for_update: bool = False) -> Case | None:
     """`for_update` locks the row (PostgreSQL) so two moves on one case are serialised."""
     stmt = readable(actor).where(Case.id == case_id)

@@ -253,6 +253,7 @@ def route(session: Session, rt: Runtime, actor: Actor, case_id: int, body: Route
         a.released_at = now
     previous = case.station_id
     case.station_id = station.id
+    followups.follow_case_station(session, case)  # the callbacks keep the case's station
     case.routing_method, case.routing_detail = (
         "manual",
         f"反诈中心人工指派 → {station.name}" + (f"（{body.note}）" if body.note else ""),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from quanzu.auth.actor import Actor
@@ -23,6 +23,12 @@ def plan_of(session: Session, case_id: int) -> FollowUpPlan | None:
 def callbacks_of(session: Session, plan_id: int) -> list[FollowUpCallback]:
     stmt = select(FollowUpCallback).where(FollowUpCallback.plan_id == plan_id)
     return list(session.scalars(stmt.order_by(FollowUpCallback.seq)))
+
+
+def move_callbacks(session: Session, case_id: int, station_id: int) -> None:
+    """The case's callbacks follow it to another station (they keep the case's station)."""
+    stmt = update(FollowUpCallback).where(FollowUpCallback.case_id == case_id).values(station_id=station_id)
+    session.execute(stmt.execution_options(synchronize_session="fetch"))
 
 
 def callback(session: Session, callback_id: int, *, for_update: bool = False) -> FollowUpCallback | None:

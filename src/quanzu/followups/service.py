@@ -94,6 +94,8 @@ def start_on_step(
         return None
     if repository.plan_of(session, case.id) is not None:
         return None
+    if case.station_id is None:  # steps need a routed case; the callbacks carry its station
+        raise Conflict(f"case {case.id} has no station yet; route it first")
     now = rt.clock.now()
     plan = FollowUpPlan(
         case_id=case.id,
@@ -111,6 +113,7 @@ def start_on_step(
         cb = FollowUpCallback(
             plan_id=plan.id,
             case_id=case.id,
+            station_id=case.station_id,
             seq=p.seq,
             day=p.day,
             due_at=p.due_at,
@@ -127,6 +130,13 @@ def start_on_step(
         session, rt.clock, actor, "followup.planned", "case", case.id, {"days": [p.day for p in planned]}
     )
     return plan
+
+
+def follow_case_station(session: Session, case: Case) -> None:
+    """The case moved to another station: its callbacks (done or not) go with it, in the same
+    transaction, so what they count under (the briefing's overdue callbacks) is the case's station."""
+    if case.station_id is not None:
+        repository.move_callbacks(session, case.id, case.station_id)
 
 
 def follow_ups(session: Session, rt: Runtime, actor: Actor, case_id: int) -> FollowUps:

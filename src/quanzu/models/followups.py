@@ -52,11 +52,30 @@ class FollowUpCallback(Base):
             postgresql_where=text("done_at IS NULL"),
         ),
         Index("ix_follow_up_callbacks_due_at", "due_at"),  # the KPIs count callbacks by due time
+        # The daily briefing's overdue callbacks at a moment: the unrecorded ones overdue by then
+        # (in the order of its list; on PostgreSQL with what it counts and lists, index-only) ...
+        Index(
+            "ix_follow_up_callbacks_overdue_unrecorded",
+            "overdue_at",
+            "id",
+            sqlite_where=text("done_at IS NULL"),
+            postgresql_where=text("done_at IS NULL"),
+            postgresql_include=["station_id", "case_id", "seq", "due_at"],
+        ),
+        # ... and those recorded only after it (a past day's briefing).
+        Index(
+            "ix_follow_up_callbacks_done_at",
+            "done_at",
+            postgresql_include=["overdue_at", "station_id", "case_id", "seq", "due_at", "id"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("follow_up_plans.id"), index=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # The case's station, kept in step with it (set with the plan, moved with a transfer), so the
+    # briefing counts overdue callbacks per station without a probe into `cases` for each one.
+    station_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
     seq: Mapped[int] = mapped_column(Integer)
     day: Mapped[int] = mapped_column(Integer)  # days after the plan started
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
