@@ -13,12 +13,11 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from quanzu.auth.actor import Actor
 from quanzu.kit.clock import Clock
-from quanzu.kit.db import after_commit, is_postgres
+from quanzu.kit.db import after_commit, notify_at_commit
 
 CHANNEL = "quanzu_credentials"
 
@@ -61,7 +60,6 @@ class CredentialCache:
 def announce_credentials_change(session: Session, cache: CredentialCache | None) -> None:
     """Called in the transaction that revokes or disables a credential: every process forgets
     its cached credentials once it commits (a rollback announces nothing)."""
-    if is_postgres(session):
-        session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
+    notify_at_commit(session, CHANNEL, "")
     if cache is not None:
         after_commit(session, cache.forget_all)

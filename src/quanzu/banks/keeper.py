@@ -12,13 +12,12 @@ import logging
 import secrets
 import threading
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from quanzu.banks import repository
 from quanzu.banks.index import WatchIndex
 from quanzu.kit.crypto import PiiCipher
-from quanzu.kit.db import after_commit, is_postgres
+from quanzu.kit.db import after_commit, notify_at_commit
 from quanzu.kit.listener import PgListener
 
 log = logging.getLogger(__name__)
@@ -41,9 +40,7 @@ def announce_banks_change(session: Session, keeper: WatchKeeper | None) -> None:
 
 
 def _announce(session: Session, keeper: WatchKeeper | None, change: str) -> None:
-    if is_postgres(session):
-        payload = f"{keeper.origin if keeper else ''}:{change}"
-        session.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": payload})
+    notify_at_commit(session, CHANNEL, f"{keeper.origin if keeper else ''}:{change}")
 
 
 class WatchKeeper:

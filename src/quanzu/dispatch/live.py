@@ -20,10 +20,9 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from quanzu.kit.db import after_commit, before_commit, is_postgres
+from quanzu.kit.db import after_commit, before_commit, is_postgres, notify_at_commit
 from quanzu.models.dispatch import Notification
 
 if TYPE_CHECKING:
@@ -134,12 +133,8 @@ def release(
 def _notify_pending(session: Session) -> None:
     deliveries: list[Delivery] = session.info.pop(_PENDING, [])
     origin = session.info.pop(_ORIGIN, "")
-    payloads = _payloads(origin, deliveries)
-    if payloads:  # one round trip; the select list is evaluated in order, so the order holds
-        calls = ", ".join(f"pg_notify(:c, :p{i})" for i in range(len(payloads)))
-        session.execute(
-            text(f"SELECT {calls}"), {"c": CHANNEL, **{f"p{i}": p for i, p in enumerate(payloads)}}
-        )
+    for payload in _payloads(origin, deliveries):
+        notify_at_commit(session, CHANNEL, payload)
 
 
 def _payloads(origin: str, deliveries: list[Delivery]) -> list[str]:

@@ -106,6 +106,7 @@ def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmake
 
 _BEFORE = "quanzu.before_commit"
 _AFTER = "quanzu.after_commit"
+_NOTIFY = "quanzu.notify"  # a list: dropped with the transaction (or savepoint) that rolls back
 
 
 def before_commit(session: Session, fn: Callable[[Session], None]) -> None:
@@ -120,11 +121,28 @@ def after_commit(session: Session, fn: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER, []).append(fn)
 
 
+def notify_at_commit(session: Session, channel: str, payload: str) -> None:
+    """A PostgreSQL NOTIFY that other processes hear when (and only if) the transaction commits.
+    A transaction's notifications go in one statement just before it commits, after the other
+    before-commit hooks, in the order they were asked for. SQLite: nothing (one process)."""
+    if is_postgres(session):
+        session.info.setdefault(_NOTIFY, []).append((channel, payload))
+
+
 @event.listens_for(Session, "before_commit")
 def _run_before_commit(session: Session) -> None:
     hooks = session.info.pop(_BEFORE, [])
     for fn in hooks:
         fn(session)
+    _send_notifications(session)
+
+
+def _send_notifications(session: Session) -> None:
+    pending: list[tuple[str, str]] = session.info.pop(_NOTIFY, [])
+    if pending:  # the select list is evaluated in order, so the order holds
+        calls = ", ".join(f"pg_notify(:c{i}, :p{i})" for i in range(len(pending)))
+        params = {k: v for i, (c, p) in enumerate(pending) for k, v in ((f"c{i}", c), (f"p{i}", p))}
+        session.execute(text(f"SELECT {calls}"), params)
 
 
 @event.listens_for(Session, "after_commit")
