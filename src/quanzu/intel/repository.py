@@ -27,6 +27,24 @@ def identifiers(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple
     return {(i.kind, i.value_bidx): i for i in session.scalars(stmt)}
 
 
+def identifier_rows(
+    session: Session, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, str, datetime]]:
+    """(kind, blind index) → (id, masked value, last seen) of the known ones: a batch of link
+    jobs reads plain rows, no ORM objects to track."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    stmt = select(
+        FraudIdentifier.kind,
+        FraudIdentifier.value_bidx,
+        FraudIdentifier.id,
+        FraudIdentifier.value_masked,
+        FraudIdentifier.last_seen_at,
+    ).where(tuple_(FraudIdentifier.kind, FraudIdentifier.value_bidx).in_(keys))
+    return {(k, b): (i, m, at) for k, b, i, m, at in session.execute(stmt).all()}
+
+
 def identifiers_by_ids(session: Session, ids: list[int]) -> dict[int, FraudIdentifier]:
     if not ids:
         return {}
@@ -63,6 +81,42 @@ def sighted_ids(session: Session, case_id: int, identifier_ids: Iterable[int]) -
         FraudSighting.case_id == case_id, FraudSighting.identifier_id.in_(list(identifier_ids))
     )
     return set(session.scalars(stmt))
+
+
+def sightings_among(
+    session: Session, case_ids: Iterable[int], identifier_ids: Iterable[int]
+) -> set[tuple[int, int]]:
+    """(case id, identifier id) of the sightings of these identifiers in these cases."""
+    cases, ids = list(set(case_ids)), list(set(identifier_ids))
+    if not cases or not ids:
+        return set()
+    stmt = select(FraudSighting.case_id, FraudSighting.identifier_id).where(
+        FraudSighting.case_id.in_(cases), FraudSighting.identifier_id.in_(ids)
+    )
+    return {(c, i) for c, i in session.execute(stmt).all()}
+
+
+def newest_sightings(
+    session: Session, identifier_ids: Iterable[int], per_identifier: int
+) -> set[tuple[int, int]]:
+    """(case id, identifier id) of the `per_identifier` newest cases sighting each identifier:
+    among them are the newest `per_identifier` − 1 other cases of any case, for any subset of
+    the identifiers."""
+    ids = list(set(identifier_ids))
+    if not ids:
+        return set()
+    rank = (
+        func.row_number()
+        .over(partition_by=FraudSighting.identifier_id, order_by=FraudSighting.case_id.desc())
+        .label("rank")
+    )
+    ranked = (
+        select(FraudSighting.case_id, FraudSighting.identifier_id, rank)
+        .where(FraudSighting.identifier_id.in_(ids))
+        .subquery()
+    )
+    stmt = select(ranked.c.case_id, ranked.c.identifier_id).where(ranked.c.rank <= per_identifier)
+    return {(c, i) for c, i in session.execute(stmt).all()}
 
 
 def other_cases_sighting(

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from quanzu.audit import service as audit
@@ -25,7 +26,7 @@ from quanzu.auth.scoping import case_scope, require_role
 from quanzu.banks import service as banks
 from quanzu.cases import repository as cases_repo
 from quanzu.cases.service import urgency
-from quanzu.cases.timeline import add_event
+from quanzu.cases.timeline import add_event, add_events
 from quanzu.codes import OPEN_CASE_STATES, SCAM_TYPE_LABELS, STATE_LABELS, RiskLevel, Role
 from quanzu.dispatch.service import Announcement, announce_many, broadcast_change
 from quanzu.escalation.service import plan_slas
@@ -54,6 +55,7 @@ from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, EarlyWarning
 from quanzu.models.intel import FraudIdentifier, FraudSighting, ScamSuggestion
 from quanzu.models.timers import Timer
+from quanzu.org.cache import Unit
 from quanzu.timers.service import TimerRow
 
 if TYPE_CHECKING:
@@ -271,6 +273,149 @@ def on_link_timer(session: Session, rt: Runtime, timer: Timer) -> str:
     return f"linked {linked} cases"
 
 
+@dataclass(slots=True)
+class _Known:
+    """An identifier a batch of link jobs sights: `made_by` is the index of the job that made it
+    (−1: known before the batch)."""
+
+    id: int
+    kind: str
+    masked: str
+    last_seen_at: datetime
+    made_by: int
+    moved: bool = False  # a known one's last sighting moved: to update
+
+
+def link_batch(session: Session, rt: Runtime, timers: list[Timer]) -> dict[int, str]:
+    """Fires a batch of link timers (in firing order) set by set, with the result of firing
+    them one by one (`on_link_timer`): every statement is one for the whole batch — the known
+    identifiers, an insert of the new ones, the sightings already there, an insert of the new
+    ones, the newest cases sighting the identifiers to link (and which of those they share),
+    the other cases, an update of the last sightings, an insert of the events, the audiences and
+    an insert of the alerts. What an earlier job of the batch sighted counts for a later one
+    exactly as if it had been written before: it is kept in memory with its job's place."""
+    prepared: dict[int, _LinkJob] | None = session.info.get(_LINK_BATCH)
+    if prepared is None:  # no batch hook ran: load, lock and order here
+        timers = prepare_links(session, rt, timers)
+        prepared = session.info[_LINK_BATCH]
+    outcomes: dict[int, str] = {}
+    jobs: list[tuple[int, Case, _LinkJob]] = []
+    for timer in timers:
+        job = prepared.get(timer.subject_id)
+        case = session.get(Case, job.case_id) if job is not None else None
+        if job is None or case is None:
+            outcomes[timer.id] = "stale"
+        else:
+            jobs.append((timer.id, case, job))
+    known = _batch_identifiers(session, rt, [job for _, _, job in jobs])
+    # Sightings: one job's new ones, and which of them link (identifiers known before its turn).
+    before = [i.id for i in known.values() if i.made_by < 0]
+    sighted = repository.sightings_among(session, (case.id for _, case, _ in jobs), before)
+    ours: dict[tuple[int, int], int] = {}  # (case, identifier) sighted by the batch → the job's place
+    rows: list[dict[str, Any]] = []
+    to_link: list[list[int]] = []
+    for n, (_, case, job) in enumerate(jobs):
+        ids: list[int] = []
+        for key in job.contacts:
+            item = known[key]
+            if (case.id, item.id) in sighted or (case.id, item.id) in ours:
+                continue
+            ours[case.id, item.id] = n
+            rows.append(
+                {
+                    "identifier_id": item.id,
+                    "case_id": case.id,
+                    "source": "warning",
+                    "seen_at": job.received_at,
+                }
+            )
+            if item.kind in LINKING_KINDS and item.made_by < n:
+                ids.append(item.id)
+        to_link.append(sorted(ids))
+    # The newest other cases per job: the database's (the newest LINK_FANOUT + 1 per identifier
+    # hold any job's newest LINK_FANOUT others) and the batch's earlier jobs'.
+    linking = {i for ids in to_link for i in ids}
+    newest: dict[int, set[int]] = defaultdict(set)
+    for other_id, identifier_id in repository.newest_sightings(session, linking, LINK_FANOUT + 1):
+        newest[identifier_id].add(other_id)
+    by_identifier: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for (case_id, identifier_id), n in ours.items():
+        by_identifier[identifier_id].append((case_id, n))
+    chosen: list[list[int]] = []
+    for n, (_, case, _) in enumerate(jobs):
+        candidates = {c for i in to_link[n] for c in newest[i]}
+        candidates |= {c for i in to_link[n] for c, m in by_identifier[i] if m <= n}
+        candidates.discard(case.id)
+        chosen.append(sorted(candidates, reverse=True)[:LINK_FANOUT][::-1])
+    every = {c for ids in chosen for c in ids}
+    shared = repository.sightings_among(session, every, linking)
+    others = {c.id: c for c in repository.cases_by_ids(session, every)}
+    units = rt.org.get(session).units
+    names = {i.id: {"kind": i.kind, "value": i.masked} for i in known.values()}
+    events: list[tuple[Case, dict[str, Any]]] = []
+    alerts: list[_Alert] = []
+    for n, (timer_id, case, _) in enumerate(jobs):
+        outcomes[timer_id] = f"linked {len(chosen[n])} cases"
+        if not chosen[n]:
+            continue
+        linked = [
+            (
+                others[c],
+                [names[i] for i in to_link[n] if (c, i) in shared or ours.get((c, i), n + 1) <= n],
+            )
+            for c in chosen[n]
+        ]
+        more_events, more_alerts = _link_effects(units, case, linked)
+        events += more_events
+        alerts += more_alerts
+    if rows:
+        session.execute(insert(FraudSighting), rows)
+    moved = [{"id": i.id, "last_seen_at": i.last_seen_at} for i in known.values() if i.moved]
+    if moved:
+        session.execute(update(FraudIdentifier), moved)
+    add_events(session, rt, SYSTEM, [(this, "intel_linked", data) for this, data in events])
+    if alerts:
+        _alert_links(session, rt, alerts)
+    return outcomes
+
+
+def _batch_identifiers(session: Session, rt: Runtime, jobs: list[_LinkJob]) -> dict[tuple[str, str], _Known]:
+    """The jobs' identifiers: the known ones in one read, the new ones in one insert (in the
+    order the jobs would have made them, with the last sighting of the whole batch)."""
+    known = {
+        key: _Known(i, key[0], masked, last, -1)
+        for key, (i, masked, last) in repository.identifier_rows(
+            session, {key for job in jobs for key in job.contacts}
+        ).items()
+    }
+    new: list[tuple[_Known, _Contact, datetime]] = []
+    for n, job in enumerate(jobs):
+        for key, contact in job.contacts.items():
+            item = known.get(key)
+            if item is None:
+                masked = mask_contact(contact.kind, contact.value)[:300]
+                known[key] = item = _Known(0, contact.kind, masked, job.received_at, n)
+                new.append((item, contact, job.received_at))
+            elif job.received_at > item.last_seen_at:
+                item.last_seen_at, item.moved = job.received_at, item.made_by < 0
+    if new:
+        rows = [
+            {
+                "kind": contact.kind,
+                "value_bidx": contact.bidx,
+                "value_enc": rt.cipher.encrypt(contact.value, context=IDENTIFIER_CONTEXT),
+                "value_masked": item.masked,
+                "first_seen_at": first,
+                "last_seen_at": item.last_seen_at,
+            }
+            for item, contact, first in new
+        ]
+        stmt = insert(FraudIdentifier).returning(FraudIdentifier.id, sort_by_parameter_order=True)
+        for (item, _, _), new_id in zip(new, session.scalars(stmt, rows).all(), strict=True):
+            item.id = new_id
+    return known
+
+
 def _record_contacts(
     session: Session,
     rt: Runtime,
@@ -325,49 +470,59 @@ def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[
     fast, and officers need the live cases, not the whole history); /intel ranks the rest."""
     if not new_ids:
         return 0
-    shared: dict[int, list[FraudIdentifier]] = defaultdict(list)
-    others: dict[int, Case] = {}
+    linked: dict[int, tuple[Case, list[dict[str, str]]]] = {}
     for identifier, other in repository.other_cases_sighting(session, new_ids, case.id, LINK_FANOUT):
-        shared[other.id].append(identifier)
-        others[other.id] = other
-    if not others:
+        linked.setdefault(other.id, (other, []))[1].append(
+            {"kind": identifier.kind, "value": identifier.value_masked}
+        )
+    if not linked:
         return 0
-    units = rt.org.get(session).units  # the process's org snapshot: no query per linked case
-    alerts: list[tuple[Case, list[Case], str, list[dict[str, str]]]] = []
-    for other_id, identifiers in shared.items():
-        other = others[other_id]
-        items = [{"kind": i.kind, "value": i.value_masked} for i in identifiers]
+    events, alerts = _link_effects(rt.org.get(session).units, case, list(linked.values()))
+    for this, data in events:
+        add_event(session, rt, this, "intel_linked", actor, **data)
+    _alert_links(session, rt, alerts)
+    return len(linked)
+
+
+_Alert = tuple[Case, list[Case], str, list[dict[str, str]]]  # (alerted case, linked cases, where, shared)
+
+
+def _link_effects(
+    units: dict[int, Unit], case: Case, linked: list[tuple[Case, list[dict[str, str]]]]
+) -> tuple[list[tuple[Case, dict[str, Any]]], list[_Alert]]:
+    """The `intel_linked` events (case, data) and the alerts of linking `case` to the other cases
+    (in case id order, each with the identifiers they share, masked)."""
+    events: list[tuple[Case, dict[str, Any]]] = []
+    alerts: list[_Alert] = []
+    for other, items in linked:
         for this, that in ((case, other), (other, case)):
             unit = units.get(that.station_id) if that.station_id is not None else None
-            add_event(
-                session,
-                rt,
-                this,
-                "intel_linked",
-                actor,
-                other_case_id=that.id,
-                station_code=unit.code if unit else None,
-                station_name=unit.name if unit else None,
-                state=that.state,
-                scam_type=that.scam_type,
-                shared=items,
+            events.append(
+                (
+                    this,
+                    {
+                        "other_case_id": that.id,
+                        "station_code": unit.code if unit else None,
+                        "station_name": unit.name if unit else None,
+                        "state": that.state,
+                        "scam_type": that.scam_type,
+                        "shared": items,
+                    },
+                )
             )
         if other.state in OPEN_CASE_STATES:  # a closed case's officers have moved on
             unit = units.get(case.station_id) if case.station_id is not None else None
             alerts.append((other, [case], unit.name if unit else "反诈中心待分流", items))
     if case.state in OPEN_CASE_STATES:  # one alert for the new case, however many it links
-        every = [{"kind": i.kind, "value": i.value_masked} for ids in shared.values() for i in ids]
-        linked = list(others.values())
-        unit = units.get(linked[0].station_id) if len(linked) == 1 and linked[0].station_id else None
-        where = unit.name if unit else ("反诈中心待分流" if len(linked) == 1 else "其他")
-        alerts.append((case, linked, where, every))
-    _alert_links(session, rt, alerts)
-    return len(others)
+        every = [item for _, items in linked for item in items]
+        others = [other for other, _ in linked]
+        unit = units.get(others[0].station_id) if len(others) == 1 and others[0].station_id else None
+        where = unit.name if unit else ("反诈中心待分流" if len(others) == 1 else "其他")
+        alerts.append((case, others, where, every))
+    return events, alerts
 
 
-def _alert_links(
-    session: Session, rt: Runtime, alerts: list[tuple[Case, list[Case], str, list[dict[str, str]]]]
-) -> None:
+def _alert_links(session: Session, rt: Runtime, alerts: list[_Alert]) -> None:
     """Each alerted case's leaders on shift and officers hear, all in one audience query and one
     insert."""
     audiences = cases_repo.audiences(session, [a[0] for a in alerts], on_shift="leaders", at=rt.clock.now())

@@ -38,7 +38,7 @@ from quanzu.org.service import import_org
 from quanzu.simulation.district import District
 from quanzu.simulation.model import CaseRecord
 from quanzu.timers.service import fire_due, next_due
-from quanzu.worker.runner import TIMER_BATCH_HOOKS, TIMER_HANDLERS
+from quanzu.worker.runner import TIMER_BATCH_HOOKS, TIMER_BATCHES, TIMER_HANDLERS
 
 FEED = Actor(kind="client", id=None, name="simulation-feed", role=Role.FEED)
 REVERSE_CHECK = [{"kind": "app", "value": "模拟诈骗APP"}]
@@ -101,7 +101,7 @@ class Replayer:
         """Fires every timer due before `when`, each at its own due time, as the worker would."""
         while (due := next_due(self.factory)) is not None and due <= when:
             self.clock.set(max(due, self.clock.now()))
-            fire_due(self.factory, self.rt, TIMER_HANDLERS, prepare=TIMER_BATCH_HOOKS)
+            fire_due(self.factory, self.rt, TIMER_HANDLERS, prepare=TIMER_BATCH_HOOKS, batches=TIMER_BATCHES)
         self.clock.set(max(when, self.clock.now()))
 
     def apply(self, session: Session, a: Action) -> None:

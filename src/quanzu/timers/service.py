@@ -7,7 +7,10 @@ and compare tokens: a timer planned for a state that has since changed does noth
 
 A kind may also have a batch hook (`Prepare`): it sees all of the batch's timers of its kind
 before any fires, to load or lock for all of them at once, and decides their order among
-themselves (contact linking: one read and one lock statement per batch, warnings in id order)."""
+themselves (contact linking: one read and one lock statement per batch, warnings in id order).
+It may also have a batch handler (`FireBatch`) that fires them all at once, in one savepoint, set
+by set rather than timer by timer; if that fails, its work is rolled back and they fire one by
+one through their handler, so one bad timer still cannot cost the others."""
 
 from __future__ import annotations
 
@@ -29,6 +32,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Session, Runtime, Timer], str]  # returns what firing did, e.g. "acted", "stale"
 # Gets the batch's timers of one kind (claim order) and returns the same timers in firing order.
 Prepare = Callable[[Session, Runtime, list[Timer]], list[Timer]]
+# Gets the batch's timers of one kind (firing order) and fires them all; returns each one's outcome
+# by timer id (every one of them, or the batch counts as failed).
+FireBatch = Callable[[Session, Runtime, list[Timer]], Mapping[int, str]]
 TimerRow = tuple[str, int, datetime, str, str]  # (kind, subject_id, due_at, token, key)
 RETRY_AFTER_ERROR = timedelta(seconds=30)
 
@@ -61,13 +67,20 @@ def fire_due(
     handlers: Mapping[str, Handler],
     limit: int = 200,
     prepare: Mapping[str, Prepare] | None = None,
+    batches: Mapping[str, FireBatch] | None = None,
 ) -> int:
     """Fires up to `limit` due timers in one transaction; returns how many were claimed."""
     with transaction(factory) as session:
         timers = _prepared(session, rt, repository.claim_due(session, rt.clock.now(), limit), prepare or {})
+        done = _fired_in_batches(session, rt, timers, batches or {})
         # The claimed rows are marked in one bulk UPDATE at the end: touching them one by one
         # would make every handler's savepoint flush the previous mark (a round trip each).
-        marks = [_fire_one(session, rt, handlers, timer) for timer in timers]
+        marks = [
+            {"id": t.id, "fired_at": rt.clock.now(), "outcome": done[t.id][:40]}
+            if t.id in done
+            else _fire_one(session, rt, handlers, t)
+            for t in timers
+        ]
         if marks:
             session.execute(update(Timer), marks)
         return len(timers)
@@ -94,6 +107,29 @@ def _prepared(
         for i, timer in zip(places, ordered, strict=True):
             out[i] = timer
     return out
+
+
+def _fired_in_batches(
+    session: Session, rt: Runtime, timers: list[Timer], batches: Mapping[str, FireBatch]
+) -> dict[int, str]:
+    """The outcomes of the timers that kinds with a batch handler fired together (before the
+    others: timers of different kinds do not depend on each other's order). A failed batch
+    leaves its timers out, for `_fire_one`."""
+    done: dict[int, str] = {}
+    for kind, fire in batches.items():
+        group = [t for t in timers if t.kind == kind]
+        if not group:
+            continue
+        try:
+            with savepoint(session):
+                outcomes = fire(session, rt, group)
+                if set(outcomes) != {t.id for t in group}:
+                    raise ValueError(f"the batch handler of {kind} timers must fire every one of them")
+        except Exception:
+            log.exception("batch of %s %s timers failed; firing them one by one", len(group), kind)
+            continue
+        done.update(outcomes)
+    return done
 
 
 def _fire_one(session: Session, rt: Runtime, handlers: Mapping[str, Handler], timer: Timer) -> dict[str, Any]:

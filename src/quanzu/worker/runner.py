@@ -19,12 +19,12 @@ from quanzu.briefings.service import ensure_scheduled, on_briefing_timer
 from quanzu.dispatch.service import deliver_due
 from quanzu.escalation.service import on_climb_timer, on_shift_end, on_sla_timer
 from quanzu.followups.service import on_overdue_timer, on_remind_timer
-from quanzu.intel.service import LINK_TIMER, on_link_timer, prepare_links
+from quanzu.intel.service import LINK_TIMER, link_batch, on_link_timer, prepare_links
 from quanzu.kit.db import transaction
 from quanzu.kit.runtime import Runtime
 from quanzu.reports.tasks import refresh_rollups
 from quanzu.review.service import NOTICE_TIMER, on_notice_timer
-from quanzu.timers.service import Handler, Prepare, fire_due, next_due
+from quanzu.timers.service import FireBatch, Handler, Prepare, fire_due, next_due
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
@@ -44,6 +44,8 @@ TIMER_HANDLERS: Mapping[str, Handler] = {
 }
 # Kinds whose timers of one batch load and lock together (see `timers.service.Prepare`).
 TIMER_BATCH_HOOKS: Mapping[str, Prepare] = {LINK_TIMER: prepare_links}
+# Kinds whose timers of one batch fire together, set by set (see `timers.service.FireBatch`).
+TIMER_BATCHES: Mapping[str, FireBatch] = {LINK_TIMER: link_batch}
 
 
 class Worker:
@@ -63,7 +65,9 @@ class Worker:
         self._wake.set()
 
     def fire_timers(self) -> int:
-        return fire_due(self._factory, self._rt, TIMER_HANDLERS, prepare=TIMER_BATCH_HOOKS)
+        return fire_due(
+            self._factory, self._rt, TIMER_HANDLERS, prepare=TIMER_BATCH_HOOKS, batches=TIMER_BATCHES
+        )
 
     def deliver(self) -> int:
         return deliver_due(
