@@ -8,8 +8,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, update
 
+from quanzu.intel import repository as intel_repository
 from quanzu.intel.service import LINK_TIMER
 from quanzu.kit.db import transaction
 from quanzu.models.cases import Case, CaseEvent
@@ -17,7 +19,7 @@ from quanzu.models.dispatch import Notification
 from quanzu.models.intel import FraudIdentifier, FraudSighting
 from quanzu.models.timers import Timer
 from quanzu.timers.service import fire_due, schedule_many
-from quanzu.worker.runner import TIMER_HANDLERS, Worker
+from quanzu.worker.runner import TIMER_BATCH_HOOKS, TIMER_HANDLERS, Worker
 from tests.conftest import Env
 from tests.dissuasion.test_workflow_api import SL
 from tests.factories import District, bearer, id_number, seed, warning
@@ -194,3 +196,54 @@ def test_a_warning_without_a_usable_contact_schedules_nothing(env: Env) -> None:
     # An app links no cases but is ranked on /intel: it is still recorded by the worker.
     assert [t.subject_id for t in link_timers(env)] == [app_only]
     assert link(env) == 1 and counts(env) == (1, 0, 0)
+
+
+def person(n: int) -> dict[str, str]:
+    return {
+        "address": "江苏省苏州市吴江区盛泽镇舜湖西路1号",
+        "id_number": id_number("19600101", f"{n:03d}"),
+        "phone": f"139625{n:05d}",
+    }
+
+
+@pytest.mark.parametrize("mode", ["batch", "one_by_one", "batch_fails"])
+def test_a_batch_links_each_warning_as_if_linked_one_by_one(
+    env: Env, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newest LINK_FANOUT (5) other cases per warning, counting the batch's earlier warnings
+    and what the database held before; a failing batch is rolled back and its timers fire one
+    by one with the same result."""
+    district = seed(env)
+    if mode == "batch_fails":
+
+        def broken(*args: object) -> object:
+            raise RuntimeError("the batch's query failed")
+
+        monkeypatch.setattr(intel_repository, "newest_sightings", broken)
+
+    def fire() -> int:
+        if mode == "one_by_one":
+            return fire_due(env.factory, env.rt, TIMER_HANDLERS, prepare=TIMER_BATCH_HOOKS)
+        return link(env)
+
+    qq = {"kind": "qq", "value": "55667788"}
+    cases = [post(env, district, f"LF-{n}", target=person(n), scam_contacts=[RING])[0] for n in range(1, 8)]
+    assert fire() == 7
+    assert [t.outcome for t in link_timers(env)] == [f"linked {n} cases" for n in (0, 1, 2, 3, 4, 5, 5)]
+    assert linked_to(env, cases[6]) == set(cases[1:6])
+    # Two more in one batch: the ring's newest five before them, then the eighth's new qq too.
+    c8, _ = post(env, district, "LF-8", target=person(8), scam_contacts=[RING, qq])
+    c9, _ = post(env, district, "LF-9", target=person(9), scam_contacts=[qq, RING])
+    assert fire() == 2
+    assert [t.outcome for t in link_timers(env)][-2:] == ["linked 5 cases", "linked 5 cases"]
+    assert linked_to(env, c8) == set(cases[2:7]) | {c9}
+    assert linked_to(env, c9) == set(cases[3:7]) | {c8}
+    with env.reader() as s:
+        shared = s.scalars(
+            select(CaseEvent.data).where(CaseEvent.case_id == c9, CaseEvent.kind == "intel_linked")
+        ).all()
+    by_other = {int(d["other_case_id"]): [i["kind"] for i in d["shared"]] for d in shared}
+    assert by_other[c8] == ["phone", "qq"] and by_other[cases[6]] == ["phone"]
+    # Each linked pair is on both timelines once: 0 + 1 + 2 + 3 + 4 + 5 + 5, then 5 + 5 pairs.
+    sightings, events, alerts = counts(env)
+    assert (sightings, events) == (7 + 2 + 2, 2 * (20 + 10)) and alerts > 0

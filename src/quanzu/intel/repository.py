@@ -99,9 +99,8 @@ def sightings_among(
 def newest_sightings(
     session: Session, identifier_ids: Iterable[int], per_identifier: int
 ) -> set[tuple[int, int]]:
-    """(case id, identifier id) of the `per_identifier` newest cases sighting each identifier:
-    among them are the newest `per_identifier` − 1 other cases of any case, for any subset of
-    the identifiers."""
+    """(case id, identifier id) of the `per_identifier` newest cases sighting each identifier, in
+    one query for all of them."""
     ids = list(set(identifier_ids))
     if not ids:
         return set()

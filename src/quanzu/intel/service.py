@@ -332,11 +332,12 @@ def link_batch(session: Session, rt: Runtime, timers: list[Timer]) -> dict[int, 
             if item.kind in LINKING_KINDS and item.made_by < n:
                 ids.append(item.id)
         to_link.append(sorted(ids))
-    # The newest other cases per job: the database's (the newest LINK_FANOUT + 1 per identifier
-    # hold any job's newest LINK_FANOUT others) and the batch's earlier jobs'.
+    # The newest other cases per job: the database's and the batch's earlier jobs'. A job's case
+    # had not sighted the identifiers it links, so the newest LINK_FANOUT cases per identifier
+    # in the database hold its newest LINK_FANOUT others there.
     linking = {i for ids in to_link for i in ids}
     newest: dict[int, set[int]] = defaultdict(set)
-    for other_id, identifier_id in repository.newest_sightings(session, linking, LINK_FANOUT + 1):
+    for other_id, identifier_id in repository.newest_sightings(session, linking, LINK_FANOUT):
         newest[identifier_id].add(other_id)
     by_identifier: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for (case_id, identifier_id), n in ours.items():
