@@ -225,6 +225,7 @@ def _lock_keys(contacts: Iterable[tuple[str, str]]) -> list[str]:
 
 LINK_TIMER = "intel_link"
 _LINK_BATCH = "quanzu.intel.link_batch"  # session.info: the batch's jobs, by warning id
+_LINK_CASES = "quanzu.intel.link_cases"  # session.info: their cases (a tuple: not a savepoint's list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +251,8 @@ def prepare_links(session: Session, rt: Runtime, timers: list[Timer]) -> list[Ti
     workers' batches cannot deadlock on them). The warnings fire in id order: of two warnings in
     one batch that share a new phone, the later links to the earlier, as at intake."""
     jobs = _link_jobs(session, rt, [t.subject_id for t in timers])
-    repository.cases_by_ids(session, {j.case_id for j in jobs.values()})  # the identity map keeps them
+    # Held here: the identity map holds objects weakly, and `session.get` would read them again.
+    session.info[_LINK_CASES] = tuple(repository.cases_by_ids(session, {j.case_id for j in jobs.values()}))
     keys = [key for j in jobs.values() for key in _lock_keys(j.contacts)]
     if keys:
         advisory_lock(session, *keys)
