@@ -262,7 +262,9 @@ def prepare_links(session: Session, rt: Runtime, timers: list[Timer]) -> list[Ti
 
 def on_link_timer(session: Session, rt: Runtime, timer: Timer) -> str:
     """Records the warning's contacts in its case (re-read: it may have closed since; a closed
-    case is linked but its officers are not alerted) and links the other cases sharing them."""
+    case is linked but its officers are not alerted) and links the other cases sharing them.
+    One timer at a time: the worker fires a batch with `link_batch`, and this only if that fails
+    (or without the batch handler)."""
     batch: dict[int, _LinkJob] | None = session.info.get(_LINK_BATCH)
     jobs = batch if batch is not None else _link_jobs(session, rt, [timer.subject_id])
     job = jobs.get(timer.subject_id)
