@@ -396,6 +396,25 @@ def anchor(engine: str, url: str, threads: int, seconds: float) -> Sample:
 # --- one engine ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Layout:
+    """The processes as each engine is deployed: PostgreSQL as the Procfile runs it, SQLite as
+    one box (`make demo`), where more writer processes only queue on the database's one lock."""
+
+    processes: int
+    embedded_worker: bool
+
+    @classmethod
+    def of(cls, engine: str, args: argparse.Namespace) -> Layout:
+        one_box = engine == "sqlite"
+        embedded = args.embedded_worker if args.embedded_worker is not None else one_box
+        return cls(args.workers or (1 if one_box else 2), embedded)
+
+    def __str__(self) -> str:
+        worker = "embedded in the server" if self.embedded_worker else "its own process"
+        return f"{self.processes} server process(es), worker {worker}"
+
+
 def bench_engine(engine: str, args: argparse.Namespace) -> EngineResult:
     print(f"\n== {engine} ==", flush=True)
     if engine == "postgresql":
@@ -405,11 +424,13 @@ def bench_engine(engine: str, args: argparse.Namespace) -> EngineResult:
         url = fresh_database(engine, workdir)
         env = server_env(url, workdir / "data")
         token = prepare(env, workdir)
-        serve_env = env | {"QUANZU_EMBEDDED_WORKER": "true" if args.embedded_worker else "false"}
+        layout = Layout.of(engine, args)
+        serve_env = env | {"QUANZU_EMBEDDED_WORKER": "true" if layout.embedded_worker else "false"}
         with (
-            running_server(serve_env, workdir, args.workers) as (base, pid),
-            worker_process(env, workdir, not args.embedded_worker) as worker,
+            running_server(serve_env, workdir, layout.processes) as (base, pid),
+            worker_process(env, workdir, not layout.embedded_worker) as worker,
         ):
+            print(f"layout: {layout}")
             print(f"server up at {base}; warm-up, {args.seconds:g} s at {args.rate:g}/s, then max rate")
             steady, burst = asyncio.run(load_phases(base, pid, worker, token, args))
         rows = count_rows(url)
@@ -486,14 +507,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--workers",
         type=int,
-        default=2,
-        help="server processes (`quanzu serve --workers`; the Procfile deploys 2)",
+        help="server processes (`quanzu serve --workers`); default as deployed: 2 on PostgreSQL (the"
+        " Procfile), 1 on SQLite (`make demo`, one box)",
     )
     p.add_argument(
         "--embedded-worker",
-        action="store_true",
-        help="run the timer/delivery worker inside the server (one-box installs) instead of as its own"
-        " process, as the Procfile deploys it",
+        action=argparse.BooleanOptionalAction,
+        help="run the timer/delivery worker inside the server instead of as its own process; default"
+        " as deployed: its own process on PostgreSQL, embedded on SQLite",
     )
     p.add_argument("--profile", type=Path, help="py-spy (GIL holders only) on the server at the set rate")
     args = p.parse_args(argv)

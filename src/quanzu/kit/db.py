@@ -106,6 +106,7 @@ def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmake
 
 _BEFORE = "quanzu.before_commit"
 _AFTER = "quanzu.after_commit"
+_RELEASED = "quanzu.released"
 _NOTIFY = "quanzu.notify"  # a list: dropped with the transaction (or savepoint) that rolls back
 
 
@@ -147,8 +148,25 @@ def _send_notifications(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
-    for fn in session.info.pop(_AFTER, []):
+    hooks = session.info.pop(_AFTER, [])
+    later: _Released | None = session.info.get(_RELEASED)
+    if later is not None:
+        later.hooks.extend(hooks)
+        return
+    for fn in hooks:
         fn()
+
+
+class _Released:
+    """The after-commit hooks of a `transaction()`, run once its session has given its connection
+    back. SQLAlchemy calls after_commit while the connection is still checked out: a hook that
+    opens a session of its own (the screening index reading the new watch entries) would hold
+    one connection while waiting for another, and with every pooled connection held that way
+    the process deadlocks (seen at 100 warnings/s on SQLite). Not a list: a rollback does not
+    touch it (`_drop_on_rollback`)."""
+
+    def __init__(self) -> None:
+        self.hooks: list[Callable[[], None]] = []
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -178,8 +196,10 @@ def savepoint(session: Session) -> Iterator[None]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """The edge's transaction: commit on success, roll back on any error."""
+    """The edge's transaction: commit on success, roll back on any error; the side effects
+    released by the commit (`after_commit`) run once the session is closed."""
     session = factory()
+    released = session.info[_RELEASED] = _Released()
     try:
         yield session
         session.commit()
@@ -188,6 +208,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+    for fn in released.hooks:
+        fn()
 
 
 def advisory_key(key: str) -> int:
