@@ -19,14 +19,6 @@ from quanzu.models.intel import FraudIdentifier, FraudSighting, ScamSuggestion
 from quanzu.models.org import OrgUnit
 
 
-def identifiers(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FraudIdentifier]:
-    keys = list(keys)
-    if not keys:
-        return {}
-    stmt = select(FraudIdentifier).where(tuple_(FraudIdentifier.kind, FraudIdentifier.value_bidx).in_(keys))
-    return {(i.kind, i.value_bidx): i for i in session.scalars(stmt)}
-
-
 def identifier_rows(
     session: Session, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[int, str, datetime]]:
@@ -75,14 +67,6 @@ def cases_by_ids(session: Session, case_ids: Iterable[int]) -> list[Case]:
     return list(session.scalars(select(Case).where(Case.id.in_(ids)))) if ids else []
 
 
-def sighted_ids(session: Session, case_id: int, identifier_ids: Iterable[int]) -> set[int]:
-    """Which of these identifiers the case has already sighted."""
-    stmt = select(FraudSighting.identifier_id).where(
-        FraudSighting.case_id == case_id, FraudSighting.identifier_id.in_(list(identifier_ids))
-    )
-    return set(session.scalars(stmt))
-
-
 def sightings_among(
     session: Session, case_ids: Iterable[int], identifier_ids: Iterable[int]
 ) -> set[tuple[int, int]]:
@@ -116,31 +100,6 @@ def newest_sightings(
     )
     stmt = select(ranked.c.case_id, ranked.c.identifier_id).where(ranked.c.rank <= per_identifier)
     return {(c, i) for c, i in session.execute(stmt).all()}
-
-
-def other_cases_sighting(
-    session: Session, identifier_ids: Iterable[int], case_id: int, limit: int
-) -> list[tuple[FraudIdentifier, Case]]:
-    """(identifier, other case) pairs for the given identifiers, this case excluded, for the
-    `limit` newest other cases."""
-    ids = list(identifier_ids)
-    if not ids:
-        return []
-    newest = (
-        select(FraudSighting.case_id)
-        .where(FraudSighting.identifier_id.in_(ids), FraudSighting.case_id != case_id)
-        .group_by(FraudSighting.case_id)
-        .order_by(FraudSighting.case_id.desc())
-        .limit(limit)
-    )
-    stmt = (
-        select(FraudIdentifier, Case)
-        .join(FraudSighting, FraudSighting.identifier_id == FraudIdentifier.id)
-        .join(Case, Case.id == FraudSighting.case_id)
-        .where(FraudIdentifier.id.in_(ids), Case.id.in_(newest.scalar_subquery()))
-        .order_by(Case.id)
-    )
-    return [(i, c) for i, c in session.execute(stmt).all()]
 
 
 def case_identifiers(session: Session, case_id: int) -> list[tuple[FraudIdentifier, FraudSighting]]:

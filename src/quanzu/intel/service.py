@@ -141,7 +141,9 @@ def on_case_closed(session: Session, rt: Runtime, actor: Actor, case: Case, entr
     """The reverse-check list (倒查清单) of a closed case joins the fraudster index (at once: a
     close is rare, and the officer sees the links on the closed case)."""
     contacts = _normalised(rt, [(e.kind, e.value) for e in entries])
-    _record_contacts(session, rt, actor, case, contacts, "reverse_check", seen_at=rt.clock.now())
+    if contacts:
+        advisory_lock(session, *_lock_keys(contacts))
+        _link_set(session, rt, actor, [(case, _LinkJob(case.id, rt.clock.now(), contacts, "reverse_check"))])
 
 
 def _suggest_for(
@@ -231,8 +233,9 @@ _LINK_CASES = "quanzu.intel.link_cases"  # session.info: their cases (a tuple: n
 @dataclass(frozen=True, slots=True)
 class _LinkJob:
     case_id: int
-    received_at: datetime
+    received_at: datetime  # when the contacts were seen
     contacts: dict[tuple[str, str], _Contact]
+    source: str = "warning"  # or "reverse_check": a closed case's list
 
 
 def _link_jobs(session: Session, rt: Runtime, warning_ids: list[int]) -> dict[int, _LinkJob]:
@@ -261,20 +264,9 @@ def prepare_links(session: Session, rt: Runtime, timers: list[Timer]) -> list[Ti
 
 
 def on_link_timer(session: Session, rt: Runtime, timer: Timer) -> str:
-    """Records the warning's contacts in its case (re-read: it may have closed since; a closed
-    case is linked but its officers are not alerted) and links the other cases sharing them.
-    One timer at a time: the worker fires a batch with `link_batch`, and this only if that fails
-    (or without the batch handler)."""
-    batch: dict[int, _LinkJob] | None = session.info.get(_LINK_BATCH)
-    jobs = batch if batch is not None else _link_jobs(session, rt, [timer.subject_id])
-    job = jobs.get(timer.subject_id)
-    case = session.get(Case, job.case_id) if job is not None else None
-    if job is None or case is None:
-        return "stale"  # no such warning (or no contacts left to read)
-    linked = _record_contacts(
-        session, rt, SYSTEM, case, job.contacts, "warning", seen_at=job.received_at, locked=batch is not None
-    )
-    return f"linked {linked} cases"
+    """One timer alone (a batch of one): the worker fires a batch with `link_batch`, and this
+    only if that fails (or without the batch handler)."""
+    return link_batch(session, rt, [timer])[timer.id]
 
 
 @dataclass(slots=True)
@@ -291,76 +283,49 @@ class _Known:
 
 
 def link_batch(session: Session, rt: Runtime, timers: list[Timer]) -> dict[int, str]:
-    """Fires a batch of link timers (in firing order) set by set, with the result of firing
-    them one by one (`on_link_timer`): every statement is one for the whole batch — the known
-    identifiers, an insert of the new ones, the sightings already there, an insert of the new
-    ones, the newest cases sighting the identifiers to link (and which of those they share),
-    the other cases, an update of the last sightings, an insert of the events, the audiences and
-    an insert of the alerts. What an earlier job of the batch sighted counts for a later one
-    exactly as if it had been written before: it is kept in memory with its job's place."""
+    """Fires a batch of link timers (in firing order), set by set (`_link_set`); each warning's
+    case is re-read: it may have closed since (a closed case is linked, its officers not alerted)."""
     prepared: dict[int, _LinkJob] | None = session.info.get(_LINK_BATCH)
     if prepared is None:  # no batch hook ran: load, lock and order here
         timers = prepare_links(session, rt, timers)
         prepared = session.info[_LINK_BATCH]
     outcomes: dict[int, str] = {}
-    jobs: list[tuple[int, Case, _LinkJob]] = []
+    jobs: list[tuple[Case, _LinkJob]] = []
+    fired: list[int] = []
     for timer in timers:
         job = prepared.get(timer.subject_id)
         case = session.get(Case, job.case_id) if job is not None else None
         if job is None or case is None:
-            outcomes[timer.id] = "stale"
+            outcomes[timer.id] = "stale"  # no such warning (or no contacts left to read)
         else:
-            jobs.append((timer.id, case, job))
-    known = _batch_identifiers(session, rt, [job for _, _, job in jobs])
-    # Sightings: one job's new ones, and which of them link (identifiers known before its turn).
-    before = [i.id for i in known.values() if i.made_by < 0]
-    sighted = repository.sightings_among(session, (case.id for _, case, _ in jobs), before)
-    ours: dict[tuple[int, int], int] = {}  # (case, identifier) sighted by the batch → the job's place
-    rows: list[dict[str, Any]] = []
-    to_link: list[list[int]] = []
-    for n, (_, case, job) in enumerate(jobs):
-        ids: list[int] = []
-        for key in job.contacts:
-            item = known[key]
-            if (case.id, item.id) in sighted or (case.id, item.id) in ours:
-                continue
-            ours[case.id, item.id] = n
-            rows.append(
-                {
-                    "identifier_id": item.id,
-                    "case_id": case.id,
-                    "source": "warning",
-                    "seen_at": job.received_at,
-                }
-            )
-            if item.kind in LINKING_KINDS and item.made_by < n:
-                ids.append(item.id)
-        to_link.append(sorted(ids))
-    # The newest other cases per job: the database's and the batch's earlier jobs'. A job's case
-    # had not sighted the identifiers it links, so the newest LINK_FANOUT cases per identifier
-    # in the database hold its newest LINK_FANOUT others there.
-    linking = {i for ids in to_link for i in ids}
-    newest: dict[int, set[int]] = defaultdict(set)
-    for other_id, identifier_id in repository.newest_sightings(session, linking, LINK_FANOUT):
-        newest[identifier_id].add(other_id)
-    by_identifier: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for (case_id, identifier_id), n in ours.items():
-        by_identifier[identifier_id].append((case_id, n))
-    chosen: list[list[int]] = []
-    for n, (_, case, _) in enumerate(jobs):
-        candidates = {c for i in to_link[n] for c in newest[i]}
-        candidates |= {c for i in to_link[n] for c, m in by_identifier[i] if m <= n}
-        candidates.discard(case.id)
-        chosen.append(sorted(candidates, reverse=True)[:LINK_FANOUT][::-1])
+            jobs.append((case, job))
+            fired.append(timer.id)
+    for timer_id, linked in zip(fired, _link_set(session, rt, SYSTEM, jobs), strict=True):
+        outcomes[timer_id] = f"linked {linked} cases"
+    return outcomes
+
+
+def _link_set(session: Session, rt: Runtime, actor: Actor, jobs: list[tuple[Case, _LinkJob]]) -> list[int]:
+    """Records each job's contacts as seen in its case and links it to the other cases sharing
+    them; returns how many cases each job linked. The caller holds the contacts' advisory locks.
+    Every statement is one for all the jobs — the known identifiers, an insert of the new ones,
+    the sightings already there, an insert of the new ones, the newest cases sighting the
+    identifiers to link (and which of those they share), the other cases, an update of the last
+    sightings, an insert of the events, the audiences and an insert of the alerts. What an
+    earlier job sighted counts for a later one exactly as if it had been written before (kept in
+    memory with the job's place), so the result is that of the jobs one after another.
+    Idempotent: contacts a case has already sighted link nothing again (a replayed timer)."""
+    known = _batch_identifiers(session, rt, [job for _, job in jobs])
+    ours, rows, to_link = _new_sightings(session, jobs, known)
+    chosen = _cases_to_link(session, jobs, ours, to_link)
     every = {c for ids in chosen for c in ids}
-    shared = repository.sightings_among(session, every, linking)
+    shared = repository.sightings_among(session, every, {i for ids in to_link for i in ids})
     others = {c.id: c for c in repository.cases_by_ids(session, every)}
     units = rt.org.get(session).units
     names = {i.id: {"kind": i.kind, "value": i.masked} for i in known.values()}
     events: list[tuple[Case, dict[str, Any]]] = []
     alerts: list[_Alert] = []
-    for n, (timer_id, case, _) in enumerate(jobs):
-        outcomes[timer_id] = f"linked {len(chosen[n])} cases"
+    for n, (case, _) in enumerate(jobs):
         if not chosen[n]:
             continue
         linked = [
@@ -378,10 +343,66 @@ def link_batch(session: Session, rt: Runtime, timers: list[Timer]) -> dict[int, 
     moved = [{"id": i.id, "last_seen_at": i.last_seen_at} for i in known.values() if i.moved]
     if moved:
         session.execute(update(FraudIdentifier), moved)
-    add_events(session, rt, SYSTEM, [(this, "intel_linked", data) for this, data in events])
+    add_events(session, rt, actor, [(this, "intel_linked", data) for this, data in events])
     if alerts:
         _alert_links(session, rt, alerts)
-    return outcomes
+    return [len(c) for c in chosen]
+
+
+def _new_sightings(
+    session: Session, jobs: list[tuple[Case, _LinkJob]], known: dict[tuple[str, str], _Known]
+) -> tuple[dict[tuple[int, int], int], list[dict[str, Any]], list[list[int]]]:
+    """The jobs' new sightings: (case, identifier) → the job's place, their rows, and per job the
+    identifiers it links (those known before its turn)."""
+    before = [i.id for i in known.values() if i.made_by < 0]
+    sighted = repository.sightings_among(session, (case.id for case, _ in jobs), before)
+    ours: dict[tuple[int, int], int] = {}
+    rows: list[dict[str, Any]] = []
+    to_link: list[list[int]] = []
+    for n, (case, job) in enumerate(jobs):
+        ids: list[int] = []
+        for key in job.contacts:
+            item = known[key]
+            if (case.id, item.id) in sighted or (case.id, item.id) in ours:
+                continue
+            ours[case.id, item.id] = n
+            rows.append(
+                {
+                    "identifier_id": item.id,
+                    "case_id": case.id,
+                    "source": job.source,
+                    "seen_at": job.received_at,
+                }
+            )
+            if item.kind in LINKING_KINDS and item.made_by < n:
+                ids.append(item.id)
+        to_link.append(sorted(ids))
+    return ours, rows, to_link
+
+
+def _cases_to_link(
+    session: Session,
+    jobs: list[tuple[Case, _LinkJob]],
+    ours: dict[tuple[int, int], int],
+    to_link: list[list[int]],
+) -> list[list[int]]:
+    """Per job, the newest `LINK_FANOUT` other cases sighting what it links: the database's and
+    the earlier jobs'. A job's case had not sighted the identifiers it links, so the newest
+    LINK_FANOUT cases per identifier in the database hold its newest LINK_FANOUT others there."""
+    newest: dict[int, set[int]] = defaultdict(set)
+    linking = {i for ids in to_link for i in ids}
+    for other_id, identifier_id in repository.newest_sightings(session, linking, LINK_FANOUT):
+        newest[identifier_id].add(other_id)
+    by_identifier: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for (case_id, identifier_id), n in ours.items():
+        by_identifier[identifier_id].append((case_id, n))
+    chosen: list[list[int]] = []
+    for n, (case, _) in enumerate(jobs):
+        candidates = {c for i in to_link[n] for c in newest[i]}
+        candidates |= {c for i in to_link[n] for c, m in by_identifier[i] if m <= n}
+        candidates.discard(case.id)
+        chosen.append(sorted(candidates, reverse=True)[:LINK_FANOUT][::-1])
+    return chosen
 
 
 def _batch_identifiers(session: Session, rt: Runtime, jobs: list[_LinkJob]) -> dict[tuple[str, str], _Known]:
@@ -419,74 +440,6 @@ def _batch_identifiers(session: Session, rt: Runtime, jobs: list[_LinkJob]) -> d
         for (item, _, _), new_id in zip(new, session.scalars(stmt, rows).all(), strict=True):
             item.id = new_id
     return known
-
-
-def _record_contacts(
-    session: Session,
-    rt: Runtime,
-    actor: Actor,
-    case: Case,
-    contacts: dict[tuple[str, str], _Contact],
-    source: str,
-    *,
-    seen_at: datetime,
-    locked: bool = False,
-) -> int:
-    """Records the contacts as seen in the case and links it to the other cases that share them;
-    returns how many cases it linked. Idempotent: contacts already sighted in the case link
-    nothing again, so a replayed link timer writes no second sighting, event or alert. Round
-    trips kept few: a lookup by blind index, one insert of the new identifiers, the case's
-    sightings, one insert of the new ones, and a link query only for identifiers seen before.
-    `locked`: the caller already holds the contacts' advisory locks (a batch of link timers)."""
-    if not contacts:
-        return 0
-    if not locked:
-        advisory_lock(session, *_lock_keys(contacts))
-    known = repository.identifiers(session, contacts)
-    seen_before = {i.id for i in known.values()}
-    for key, contact in contacts.items():
-        if key in known:
-            known[key].last_seen_at = max(known[key].last_seen_at, seen_at)
-            continue
-        known[key] = FraudIdentifier(
-            kind=contact.kind,
-            value_bidx=contact.bidx,
-            value_enc=rt.cipher.encrypt(contact.value, context=IDENTIFIER_CONTEXT),
-            value_masked=mask_contact(contact.kind, contact.value)[:300],
-            first_seen_at=seen_at,
-            last_seen_at=seen_at,
-        )
-        session.add(known[key])
-    session.flush()
-    # Only an identifier seen before can already be sighted in this case (a new case's or a
-    # replayed timer's): no query when every contact is new.
-    already = repository.sighted_ids(session, case.id, seen_before) if seen_before else set()
-    new = [i for i in known.values() if i.id not in already]
-    session.add_all(
-        FraudSighting(identifier_id=i.id, case_id=case.id, source=source, seen_at=seen_at) for i in new
-    )
-    session.flush()
-    return _link(session, rt, actor, case, {i.id for i in new if i.kind in LINKING_KINDS} & seen_before)
-
-
-def _link(session: Session, rt: Runtime, actor: Actor, case: Case, new_ids: set[int]) -> int:
-    """Both timelines say so; the officers of an open case hear of it live. A fraudster phone
-    seen on hundreds of victims links the newest `LINK_FANOUT` (5) cases only (intake must stay
-    fast, and officers need the live cases, not the whole history); /intel ranks the rest."""
-    if not new_ids:
-        return 0
-    linked: dict[int, tuple[Case, list[dict[str, str]]]] = {}
-    for identifier, other in repository.other_cases_sighting(session, new_ids, case.id, LINK_FANOUT):
-        linked.setdefault(other.id, (other, []))[1].append(
-            {"kind": identifier.kind, "value": identifier.value_masked}
-        )
-    if not linked:
-        return 0
-    events, alerts = _link_effects(rt.org.get(session).units, case, list(linked.values()))
-    for this, data in events:
-        add_event(session, rt, this, "intel_linked", actor, **data)
-    _alert_links(session, rt, alerts)
-    return len(linked)
 
 
 _Alert = tuple[Case, list[Case], str, list[dict[str, str]]]  # (alerted case, linked cases, where, shared)
