@@ -22,7 +22,7 @@ from quanzu.models.banks import StopPaymentAccount
 from quanzu.models.cases import CaseEvent
 from quanzu.models.dispatch import Notification
 from quanzu.models.org import User
-from quanzu.worker.runner import Worker
+from quanzu.worker.runner import SEAL_EVERY_S, Worker
 from tests.conftest import Env
 from tests.dispatch.test_dispatch import RecordingPublisher
 from tests.dissuasion.test_workflow_api import REVERSE, SL, move, open_case
@@ -452,6 +452,33 @@ def test_screening_records_are_sealed_into_the_audit_chain_and_tampering_shows(e
         _checked, problems = verify(s)
     assert [p.seq for p in problems] == [seals[0].seq]
     assert "changed" in problems[0].problem
+
+
+def test_the_worker_seals_screening_in_ranges_not_on_every_round(env: Env) -> None:
+    """Under screening load some records come of age on every round: sealing them each time
+    made the worker spin (a chain entry per few dozen calls). A round seals at most every
+    SEAL_EVERY_S of its upkeep clock, and loops again at once only while a backlog is left."""
+    district = seed(env)
+    ticks = [0.0]
+    worker = Worker(env.factory, env.rt, max_attempts=3, timeout_s=5.0, upkeep_clock=lambda: ticks[0])
+
+    def seals() -> list[int]:
+        with env.reader() as s:
+            entries = s.scalars(select(AuditEntry).where(AuditEntry.action == SEAL_ACTION)).all()
+            return [int(e.detail["count"]) for e in entries]
+
+    for _ in range(3):
+        assert screen(env, district.bank_token, {"phone": "13900000000"}).status_code == 200
+    env.clock.advance(SEAL_AFTER)
+    assert worker.seal_screening_when_due() == 0  # three sealed, no backlog: no round again at once
+    assert seals() == [3]
+    assert screen(env, district.bank_token, {"phone": "13900000001"}).status_code == 200
+    env.clock.advance(SEAL_AFTER)
+    worker.run_once()
+    assert seals() == [3]  # of age, but the range is cut only every SEAL_EVERY_S
+    ticks[0] += SEAL_EVERY_S
+    worker.run_once()
+    assert seals() == [3, 1]
 
 
 def _tamper_with_screening_record(env: Env, record_id: int) -> None:

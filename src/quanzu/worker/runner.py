@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from quanzu.audit.screening import seal
+from quanzu.audit.screening import SEAL_MAX_ROWS, seal
 from quanzu.banks.service import on_stop_ack_timer, on_watch_expiry
 from quanzu.briefings.service import TIMER_KIND as BRIEFING_TIMER
 from quanzu.briefings.service import ensure_scheduled, on_briefing_timer
@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 5.0
 KPI_ROLLUP_EVERY_S = 300.0  # stale KPI rollup days are rebuilt at most this often
+# The screening log is sealed in ranges of about this many seconds of calls. Sealing whatever
+# had just come of age on every round made the worker spin under screening load: a seal entry
+# in the audit chain, its lock and a scan of the recent records for every few dozen calls.
+SEAL_EVERY_S = 5.0
 TIMER_HANDLERS: Mapping[str, Handler] = {
     "sla": on_sla_timer,
     "escalation": on_climb_timer,
@@ -50,7 +54,13 @@ TIMER_BATCHES: Mapping[str, FireBatch] = {LINK_TIMER: link_batch}
 
 class Worker:
     def __init__(
-        self, factory: sessionmaker[Session], rt: Runtime, *, max_attempts: int, timeout_s: float
+        self,
+        factory: sessionmaker[Session],
+        rt: Runtime,
+        *,
+        max_attempts: int,
+        timeout_s: float,
+        upkeep_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._factory = factory
         self._rt = rt
@@ -59,7 +69,8 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._rollups_at: float | None = None
+        self._rollups = _Upkeep(KPI_ROLLUP_EVERY_S, upkeep_clock)
+        self._sealing = _Upkeep(SEAL_EVERY_S, upkeep_clock)
 
     def wake(self) -> None:
         self._wake.set()
@@ -78,18 +89,27 @@ class Worker:
         with transaction(self._factory) as session:
             return seal(session, self._rt.clock)
 
-    def refresh_kpi_rollups(self) -> int:
-        """Stale daily KPI rollups, at most every KPI_ROLLUP_EVERY_S (wall time: upkeep, not a
-        business deadline)."""
-        if self._rollups_at is not None and time.monotonic() - self._rollups_at < KPI_ROLLUP_EVERY_S:
+    def seal_screening_when_due(self) -> int:
+        """The screening log's seal, at most every SEAL_EVERY_S. Counts as work (another round at
+        once) only when a full range was sealed: a backlog is left."""
+        if not self._sealing.due():
             return 0
-        self._rollups_at = time.monotonic()
-        return refresh_rollups(self._factory, self._rt)
+        sealed = self.seal_screening()
+        if sealed < SEAL_MAX_ROWS:
+            return 0
+        self._sealing.reset()
+        return sealed
+
+    def refresh_kpi_rollups(self) -> int:
+        """Stale daily KPI rollups, at most every KPI_ROLLUP_EVERY_S."""
+        return refresh_rollups(self._factory, self._rt) if self._rollups.due() else 0
 
     def run_once(self) -> int:
         """One round: every due timer, every due delivery, then the screening log's seal and
-        the KPI rollups. Returns how much was done."""
-        return self.fire_timers() + self.deliver() + self.seal_screening() + self.refresh_kpi_rollups()
+        the KPI rollups when due. Returns how much was done."""
+        return (
+            self.fire_timers() + self.deliver() + self.seal_screening_when_due() + self.refresh_kpi_rollups()
+        )
 
     def run_forever(self) -> None:
         failures = 0
@@ -132,3 +152,23 @@ class Worker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+class _Upkeep:
+    """Upkeep run at most every `every_s` seconds of a monotonic clock (upkeep, not a business
+    deadline: not the injected business clock); the first call is always due."""
+
+    def __init__(self, every_s: float, clock: Callable[[], float]) -> None:
+        self._every_s = every_s
+        self._clock = clock
+        self._at: float | None = None
+
+    def due(self) -> bool:
+        now = self._clock()
+        if self._at is not None and now - self._at < self._every_s:
+            return False
+        self._at = now
+        return True
+
+    def reset(self) -> None:
+        self._at = None
