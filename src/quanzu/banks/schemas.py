@@ -164,11 +164,18 @@ class StationContact(BaseModel):
 
 
 class ScreenOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     hit: bool
     watch_id: int | None = None
     risk_level: RiskLevel | None = None
     advice: str | None = None
     station: StationContact | None = None
+
+
+# Nearly every screening call is a miss: one shared, frozen answer (and, in the lean route, its
+# rendering done once).
+MISS = ScreenOut(hit=False)
 
 
 class BankEventIn(IdentifiersIn):

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from quanzu.banks import service
-from quanzu.banks.schemas import parse_screen
+from quanzu.banks.schemas import MISS, parse_screen
 from quanzu.kit.errors import DomainError, FieldError, ValidationFailed
 from quanzu.web.edge import AppState, PayloadTooLarge, error_body, machine_actor_of
 
@@ -74,7 +74,7 @@ class ScreenRoute:
         st = self._st
         actor = await machine_actor_of(st, authorization or "")
         answer = await service.screen(st.reader, st.rt, actor, body)
-        return _json(answer.model_dump(mode="json"))
+        return _MISS if answer is MISS else _json(answer.model_dump(mode="json"))
 
     async def _body(self, receive: Receive, declared: str | None) -> bytes:
         """The whole body, refused past the limit before it is read (as `web.edge.json_body`)."""
@@ -107,6 +107,9 @@ def _json(content: Any) -> bytes:
     return json.dumps(
         content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
     ).encode()
+
+
+_MISS = _json(MISS.model_dump(mode="json"))
 
 
 async def _send(send: Send, status: int, body: bytes, content_type: bytes, extra: dict[str, str]) -> None:

@@ -24,6 +24,7 @@ from quanzu.banks import repository
 from quanzu.banks.keeper import announce_banks_change, announce_watch_change
 from quanzu.banks.rules import OPEN_STOP_STATES, STOP_STATE_LABELS, StopAction, StopState, guard, outcome
 from quanzu.banks.schemas import (
+    MISS,
     BankEventIn,
     BankEventOut,
     BankLinkage,
@@ -287,7 +288,7 @@ async def screen(reader: sessionmaker[Session], rt: Runtime, actor: Actor, body:
     if rt.audit_batcher is None:
         raise RuntimeError("screening runs in a serving process (it needs the audit batcher)")
     matching = _matching_watches(rt, bank_id, body)
-    answer, watch_id = ScreenOut(hit=False), None
+    answer, watch_id = MISS, None
     if matching:
         answer, watch_id = await asyncio.to_thread(_live_answer, reader, rt, matching)
     detail = {
@@ -318,7 +319,7 @@ def _live_answer(
         live = [w for w in repository.live_for_screening(session, watch_ids) if w.expires_at > now]
         hit = max(live, key=lambda w: (RiskLevel(w.risk_level).rank, w.id), default=None)
         if hit is None:
-            return ScreenOut(hit=False), None
+            return MISS, None
         org = rt.org.get(session)
         contact = (org.units.get(hit.station_id) if hit.station_id else None) or org.centre
         level = RiskLevel(hit.risk_level)
