@@ -1,7 +1,8 @@
 """Fraudster contacts are linked by the worker, just after intake commits, on both databases: not
 before its timer fires, never twice for a replayed or duplicated timer, in warning order within a
 batch (two warnings sharing a new phone link each other), for merged warnings too, and a warning
-without a usable contact schedules nothing."""
+without a usable contact schedules nothing. Each linking tells each officer once, however many of
+its cases they follow."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from quanzu.kit.db import transaction
 from quanzu.models.cases import Case, CaseEvent
 from quanzu.models.dispatch import Notification
 from quanzu.models.intel import FraudIdentifier, FraudSighting
+from quanzu.models.org import User
 from quanzu.models.timers import Timer
 from quanzu.timers.service import fire_due, schedule_many
 from quanzu.worker.runner import TIMER_BATCH_HOOKS, TIMER_HANDLERS, Worker
@@ -250,3 +252,68 @@ def test_a_batch_links_each_warning_as_if_linked_one_by_one(
     # Each linked pair is on both timelines once: 0 + 1 + 2 + 3 + 4 + 5 + 5, then 5 + 5 pairs.
     sightings, events, alerts = counts(env)
     assert (sightings, events) == (7 + 2 + 2, 2 * (20 + 10)) and alerts > 0
+
+
+def sl_person(n: int) -> dict[str, str]:
+    return {**SL, "id_number": id_number("19610101", f"{n:03d}"), "phone": f"139625{n + 20000:05d}"}
+
+
+def told_since(env: Env, after_id: int) -> dict[str, list[Notification]]:
+    """username → the intel.linked notifications made after `after_id`."""
+    with env.reader() as s:
+        rows = s.execute(
+            select(User.username, Notification)
+            .join(Notification, Notification.user_id == User.id)
+            .where(Notification.kind == "intel.linked", Notification.id > after_id)
+            .order_by(Notification.id)
+        ).all()
+    out: dict[str, list[Notification]] = {}
+    for username, notification in rows:
+        out.setdefault(username, []).append(notification)
+    return out
+
+
+def two_linked_sl_cases(env: Env, district: District) -> tuple[int, int, int]:
+    """Two open cases in 松陵 sharing the ring phone, linked; (older, newer, the last notification id)."""
+    older = post(env, district, "LO-1", target=sl_person(1), scam_contacts=[RING])[0]
+    newer = post(env, district, "LO-2", target=sl_person(2), scam_contacts=[RING])[0]
+    assert link(env) == 2 and linked_to(env, newer) == {older}
+    with env.reader() as s:
+        return older, newer, s.scalar(select(func.max(Notification.id))) or 0
+
+
+def test_an_officer_on_the_new_case_and_on_the_cases_it_links_is_told_once_of_the_new_case(env: Env) -> None:
+    district = seed(env)
+    older, newer, mark = two_linked_sl_cases(env, district)
+    new_case = post(env, district, "LO-3", target=sl_person(3), scam_contacts=[RING])[0]
+    assert link(env) == 1 and linked_to(env, new_case) == {older, newer}
+    told = told_since(env, mark)
+    # The station's chief follows all three cases: before, three alerts of the same news.
+    [chief] = told["sl-chief"]
+    assert chief.case_id == new_case
+    assert chief.title == f"关联案件：#{new_case} ↔ 2 起案件"
+    assert f"#{older}、#{newer}" in chief.body
+    assert all(len(notes) == 1 for notes in told.values())
+    # The timelines still record every pair, each way.
+    assert linked_to(env, older) == {newer, new_case} and linked_to(env, newer) == {older, new_case}
+
+
+def test_an_officer_only_on_linked_cases_is_told_once_naming_them_and_others_not_at_all(env: Env) -> None:
+    district = seed(env)
+    older, newer, mark = two_linked_sl_cases(env, district)
+    sz = {**SZ, "name": "王五", "phone": "13862517777"}
+    new_case = post(env, district, "LO-4", target=sz, scam_contacts=[RING])[0]
+    assert link(env) == 1
+    told = told_since(env, mark)
+    [chief] = told["sl-chief"]
+    assert chief.case_id == newer  # the newer of the officer's two cases
+    assert chief.title == f"关联案件：#{newer}、#{older} ↔ #{new_case}"
+    assert chief.body == (
+        f"案件 #{newer}、#{older} 的骗子联系方式（phone 171****5555）"
+        f"也出现在盛泽派出所的案件 #{new_case}（待签收）。"
+    )
+    assert "王五" not in chief.body and "7777" not in chief.body  # the other station's target: no PII
+    [sz_leader] = told["sz-leader"]
+    assert sz_leader.case_id == new_case and f"#{older}、#{newer}" in sz_leader.body
+    assert all(len(notes) == 1 for notes in told.values())
+    assert "centre" not in told and "b1-squad" not in told  # in neither case's audience

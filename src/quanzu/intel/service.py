@@ -323,29 +323,29 @@ def _link_set(session: Session, rt: Runtime, actor: Actor, jobs: list[tuple[Case
     others = {c.id: c for c in repository.cases_by_ids(session, every)}
     units = rt.org.get(session).units
     names = {i.id: {"kind": i.kind, "value": i.masked} for i in known.values()}
-    events: list[tuple[Case, dict[str, Any]]] = []
-    alerts: list[_Alert] = []
-    for n, (case, _) in enumerate(jobs):
-        if not chosen[n]:
-            continue
-        linked = [
-            (
-                others[c],
-                [names[i] for i in to_link[n] if (c, i) in shared or ours.get((c, i), n + 1) <= n],
-            )
-            for c in chosen[n]
-        ]
-        more_events, more_alerts = _link_effects(units, case, linked)
-        events += more_events
-        alerts += more_alerts
+    linkings: list[_Linking] = [
+        (
+            case,
+            [
+                (
+                    others[c],
+                    [names[i] for i in to_link[n] if (c, i) in shared or ours.get((c, i), n + 1) <= n],
+                )
+                for c in chosen[n]
+            ],
+        )
+        for n, (case, _) in enumerate(jobs)
+        if chosen[n]
+    ]
     if rows:
         session.execute(insert(FraudSighting), rows)
     moved = [{"id": i.id, "last_seen_at": i.last_seen_at} for i in known.values() if i.moved]
     if moved:
         session.execute(update(FraudIdentifier), moved)
+    events = [event for case, linked in linkings for event in _link_events(units, case, linked)]
     add_events(session, rt, actor, [(this, "intel_linked", data) for this, data in events])
-    if alerts:
-        _alert_links(session, rt, alerts)
+    if linkings:
+        _alert_links(session, rt, units, linkings)
     return [len(c) for c in chosen]
 
 
@@ -442,16 +442,18 @@ def _batch_identifiers(session: Session, rt: Runtime, jobs: list[_LinkJob]) -> d
     return known
 
 
-_Alert = tuple[Case, list[Case], str, list[dict[str, str]]]  # (alerted case, linked cases, where, shared)
+_Shared = list[dict[str, str]]  # the identifiers two cases share, masked: {"kind", "value"}
+_Linking = tuple[Case, list[tuple[Case, _Shared]]]  # a job's case and the cases it linked (id order)
+_Alert = tuple[Announcement, list[int], list[int]]  # for `announce_many`: to users, to no endpoint
+TRIAGE = "反诈中心待分流"  # where a case without a station is
 
 
-def _link_effects(
-    units: dict[int, Unit], case: Case, linked: list[tuple[Case, list[dict[str, str]]]]
-) -> tuple[list[tuple[Case, dict[str, Any]]], list[_Alert]]:
-    """The `intel_linked` events (case, data) and the alerts of linking `case` to the other cases
-    (in case id order, each with the identifiers they share, masked)."""
+def _link_events(
+    units: dict[int, Unit], case: Case, linked: list[tuple[Case, _Shared]]
+) -> list[tuple[Case, dict[str, Any]]]:
+    """The `intel_linked` events (case, data) of linking `case` to the other cases: one on each
+    timeline per pair."""
     events: list[tuple[Case, dict[str, Any]]] = []
-    alerts: list[_Alert] = []
     for other, items in linked:
         for this, that in ((case, other), (other, case)):
             unit = units.get(that.station_id) if that.station_id is not None else None
@@ -468,37 +470,92 @@ def _link_effects(
                     },
                 )
             )
-        if other.state in OPEN_CASE_STATES:  # a closed case's officers have moved on
-            unit = units.get(case.station_id) if case.station_id is not None else None
-            alerts.append((other, [case], unit.name if unit else "反诈中心待分流", items))
-    if case.state in OPEN_CASE_STATES:  # one alert for the new case, however many it links
-        every = [item for _, items in linked for item in items]
-        others = [other for other, _ in linked]
-        unit = units.get(others[0].station_id) if len(others) == 1 and others[0].station_id else None
-        where = unit.name if unit else ("反诈中心待分流" if len(others) == 1 else "其他")
-        alerts.append((case, others, where, every))
-    return events, alerts
+    return events
 
 
-def _alert_links(session: Session, rt: Runtime, alerts: list[_Alert]) -> None:
-    """Each alerted case's leaders on shift and officers hear, all in one audience query and one
-    insert."""
-    audiences = cases_repo.audiences(session, [a[0] for a in alerts], on_shift="leaders", at=rt.clock.now())
-    announce_many(session, rt, [(_link_announcement(*alert), audiences[alert[0].id], []) for alert in alerts])
+def _alert_links(session: Session, rt: Runtime, units: dict[int, Unit], linkings: list[_Linking]) -> None:
+    """The open cases' audiences (leaders on shift, officers, leads) hear of each linking, all in
+    one audience query and one insert. A closed case's officers have moved on: not told."""
+    alerted = {
+        c.id: c
+        for case, linked in linkings
+        for c in (case, *(other for other, _ in linked))
+        if c.state in OPEN_CASE_STATES
+    }
+    if not alerted:
+        return
+    audiences = cases_repo.audiences(session, list(alerted.values()), on_shift="leaders", at=rt.clock.now())
+    announce_many(
+        session, rt, [alert for linking in linkings for alert in _linking_alerts(units, linking, audiences)]
+    )
 
 
-def _link_announcement(
-    this: Case, those: list[Case], where: str, items: list[dict[str, str]]
-) -> Announcement:
-    what = "、".join(dict.fromkeys(f"{i['kind']} {i['value']}" for i in items[:3]))
-    if len(those) == 1:
-        that = those[0]
+def _linking_alerts(
+    units: dict[int, Unit], linking: _Linking, audiences: dict[int, list[int]]
+) -> list[_Alert]:
+    """One alert per user per linking, however many of its cases they follow: a duty leader on
+    shift is in the audience of most of a station's cases, and a ring phone links the new case to
+    five, so one alert per case told the same people the same news up to six times. The new
+    case's audience hear of it (naming every case it linked); anyone else hears of their own
+    open cases it linked, and of the new case only what one of those alerts said before."""
+    case, linked = linking
+    told = audiences[case.id] if case.state in OPEN_CASE_STATES else []
+    alerts: list[_Alert] = [(_new_case_alert(units, case, linked), told, [])] if told else []
+    theirs: dict[int, list[tuple[Case, _Shared]]] = defaultdict(list)  # user → their cases, newest first
+    for other, items in reversed(linked):
+        if other.state in OPEN_CASE_STATES:
+            for user_id in audiences[other.id]:
+                theirs[user_id].append((other, items))
+    for user_id in told:
+        theirs.pop(user_id, None)
+    by_cases: dict[tuple[int, ...], list[int]] = defaultdict(list)  # one announcement per set of cases
+    for user_id, cases in theirs.items():
+        by_cases[tuple(c.id for c, _ in cases)].append(user_id)
+    for user_ids in by_cases.values():
+        alerts.append((_their_cases_alert(units, case, theirs[user_ids[0]]), user_ids, []))
+    return alerts
+
+
+def _new_case_alert(units: dict[int, Unit], case: Case, linked: list[tuple[Case, _Shared]]) -> Announcement:
+    """About the new case, naming every case it linked (one: with its station and state)."""
+    what = _shared_text(item for _, items in linked for item in items)
+    if len(linked) == 1:
+        that = linked[0][0]
         state = STATE_LABELS.get(that.state, that.state)
-        title, body = f"关联案件：#{this.id} ↔ #{that.id}", f"{where}的案件 #{that.id}（{state}）"
+        title = f"关联案件：#{case.id} ↔ #{that.id}"
+        body = f"{_where(units, that)}的案件 #{that.id}（{state}）"
     else:
-        ids = "、".join(f"#{c.id}" for c in those)
-        title, body = f"关联案件：#{this.id} ↔ {len(those)} 起案件", f"{where}案件 {ids}"
-    return Announcement("intel.linked", this.id, title, f"本案的骗子联系方式（{what}）也出现在{body}。")
+        ids = "、".join(f"#{c.id}" for c, _ in linked)
+        title, body = f"关联案件：#{case.id} ↔ {len(linked)} 起案件", f"其他案件 {ids}"
+    return Announcement("intel.linked", case.id, title, f"本案的骗子联系方式（{what}）也出现在{body}。")
+
+
+def _their_cases_alert(
+    units: dict[int, Unit], case: Case, theirs: list[tuple[Case, _Shared]]
+) -> Announcement:
+    """About the user's own cases (newest first) that the new case linked: where the new case is,
+    its state and what it shares with them — as each case's alert said before, nothing of the
+    other cases it linked."""
+    what = _shared_text(item for _, items in theirs for item in items)
+    ids = "、".join(f"#{c.id}" for c, _ in theirs)
+    whose = "本案" if len(theirs) == 1 else f"案件 {ids} "
+    state = STATE_LABELS.get(case.state, case.state)
+    return Announcement(
+        "intel.linked",
+        theirs[0][0].id,
+        f"关联案件：{ids} ↔ #{case.id}",
+        f"{whose}的骗子联系方式（{what}）也出现在{_where(units, case)}的案件 #{case.id}（{state}）。",
+    )
+
+
+def _where(units: dict[int, Unit], case: Case) -> str:
+    unit = units.get(case.station_id) if case.station_id is not None else None
+    return unit.name if unit else TRIAGE
+
+
+def _shared_text(items: Iterable[dict[str, str]]) -> str:
+    """The first three distinct identifiers, masked."""
+    return "、".join(list(dict.fromkeys(f"{i['kind']} {i['value']}" for i in items))[:3])
 
 
 # --- reading: the case's intelligence panel ----------------------------------------------------------
