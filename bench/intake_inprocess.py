@@ -1,11 +1,13 @@
 """Intake in process: what one warning costs the server's Python and the database, without HTTP.
 
     PYTHONPATH=src .venv/bin/python bench/intake_inprocess.py [--warnings 300] [--warmup 50]
-        [--db intake_inprocess] [--profile FILE]
+        [--db intake_inprocess] [--asgi] [--profile FILE] [--fingerprint FILE]
 
 A fresh PostgreSQL database, migrated and loaded with the demo district; then demo-feed warnings
 (fixed seed) go through the endpoint's steps one by one: parse the body, `intake.service.receive`
-in its own transaction, render the answer. The worker's timers fire every 20 warnings (not
+in its own transaction, render the answer; or, with --asgi, the whole application as the server
+runs it (middleware, routing, the thread hop, after-commit hooks, the screening index's refresh),
+called through its ASGI interface without sockets or uvicorn. The worker's timers fire every 20 warnings (not
 counted), so linked cases and merged signals build up as they do in a real run. The clock is a
 FakeClock that moves one second per warning, which makes every row the run writes the same on
 every run of the same code, apart from random tokens and ciphertexts: the fingerprint printed at
@@ -18,24 +20,29 @@ machine is shared, so report the load average with it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import hashlib
 import json
 import os
 import pstats
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
-from benchkit import PG_ADMIN_URL
+from benchkit import PG_ADMIN_URL, UNTHROTTLED
 from sqlalchemy import Engine, event, text
 
+from quanzu.app import create_app
 from quanzu.auth import service as auth
 from quanzu.auth.actor import Actor
+from quanzu.config import Settings
 from quanzu.demo import service as demo
 from quanzu.demo.feed import DemoFeed
 from quanzu.intake import service as intake
@@ -47,6 +54,7 @@ from quanzu.kit.migrate import upgrade
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import parse
 from quanzu.timers.service import fire_due
+from quanzu.web.edge import AppState
 from quanzu.worker.runner import TIMER_BATCH_HOOKS, TIMER_BATCHES, TIMER_HANDLERS
 
 PII_KEY = "q3xQ0ZCw1cQd8Zb3m0aQ3L5p0YbX9b2h8cZ1s6T4u7w="  # bench-only key (the tests' one)
@@ -88,7 +96,7 @@ def fresh_database(name: str) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
-def setup(url: str) -> tuple[Engine, Runtime, Actor]:
+def setup(url: str) -> tuple[Engine, Runtime, Actor, str]:
     upgrade(url)
     engine = make_engine(url)
     rt = Runtime(clock=FakeClock(START), cipher=PiiCipher(PII_KEY))
@@ -99,10 +107,74 @@ def setup(url: str) -> tuple[Engine, Runtime, Actor]:
         raise RuntimeError("the demo feed client was not created")
     with transaction(factory) as session:
         caller = auth.authenticate(session, rt, token)
-    return engine, rt, caller
+    return engine, rt, caller, token
 
 
-def run(engine: Engine, rt: Runtime, caller: Actor, args: argparse.Namespace) -> Tally:
+@contextmanager
+def served(url: str, token: str, rt: Runtime) -> Iterator[tuple[Engine, Runtime, Callable[[bytes], int]]]:
+    """The application as `quanzu serve` builds it (its worker not started: `run` fires the
+    timers), and a function posting one warning body through its ASGI interface."""
+    settings = Settings.model_validate(
+        {
+            "database_url": url,
+            "data_dir": Path(tempfile.mkdtemp(prefix="intake_inprocess_")),
+            "pii_key": PII_KEY,
+            **{k.removeprefix("QUANZU_").lower(): v for k, v in UNTHROTTLED.items()},
+        }
+    )
+    app = create_app(settings, clock=rt.clock, start_worker=False)
+    st: AppState = app.state.quanzu
+    loop = asyncio.new_event_loop()
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"authorization", f"Bearer {token}".encode()),
+        (b"content-type", b"application/json"),
+    ]
+
+    async def call(body: bytes) -> int:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/api/v1/warnings",
+            "raw_path": b"/api/v1/warnings",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+        }
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        status = [0]
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+
+        await app(scope, receive, send)
+        return status[0]
+
+    lifespan = app.router.lifespan_context(app)
+    loop.run_until_complete(lifespan.__aenter__())
+    try:
+        yield st.engine, st.rt, lambda body: loop.run_until_complete(call(body))
+    finally:
+        loop.run_until_complete(lifespan.__aexit__(None, None, None))
+        loop.close()
+
+
+def run(
+    engine: Engine,
+    rt: Runtime,
+    caller: Actor,
+    args: argparse.Namespace,
+    post: Callable[[bytes], int] | None = None,
+) -> Tally:
     factory = make_sessionmaker(engine)
     feed = DemoFeed(SEED)
     clock = rt.clock
@@ -120,12 +192,18 @@ def run(engine: Engine, rt: Runtime, caller: Actor, args: argparse.Namespace) ->
             if profiler and measured:
                 profiler.enable()
             t0 = time.process_time()
-            warning = parse(WarningIn, body)
-            t1 = time.process_time()
-            with transaction(factory) as session:
-                outcome = intake.receive(session, rt, caller, warning)
-            t2 = time.process_time()
-            json.dumps(outcome.accepted.model_dump(mode="json"), ensure_ascii=False)
+            if post is not None:
+                t1 = t0  # the application parses, receives and renders: all under "receive"
+                status = post(json.dumps(body, ensure_ascii=False).encode())
+                t2 = time.process_time()
+            else:
+                warning = parse(WarningIn, body)
+                t1 = time.process_time()
+                with transaction(factory) as session:
+                    outcome = intake.receive(session, rt, caller, warning)
+                status = outcome.status
+                t2 = time.process_time()
+                json.dumps(outcome.accepted.model_dump(mode="json"), ensure_ascii=False)
             t3 = time.process_time()
             if profiler and measured:
                 profiler.disable()
@@ -134,7 +212,7 @@ def run(engine: Engine, rt: Runtime, caller: Actor, args: argparse.Namespace) ->
                 tally.parse_s += t1 - t0
                 tally.receive_s += t2 - t1
                 tally.render_s += t3 - t2
-                tally.statuses[outcome.status] = tally.statuses.get(outcome.status, 0) + 1
+                tally.statuses[status] = tally.statuses.get(status, 0) + 1
             clock.advance(timedelta(seconds=1))
             if (i + 1) % WORKER_EVERY == 0:
                 while fire_due(factory, rt, TIMER_HANDLERS, prepare=TIMER_BATCH_HOOKS, batches=TIMER_BATCHES):
@@ -178,13 +256,19 @@ def main() -> None:
     parser.add_argument("--warnings", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--db", default="intake_inprocess", help="database name (dropped and recreated)")
+    parser.add_argument("--asgi", action="store_true", help="through the whole application (ASGI)")
     parser.add_argument("--profile", help="write a cProfile of the measured warnings here")
     parser.add_argument("--fingerprint", help="write the per-table fingerprint (JSON) here")
     args = parser.parse_args()
     url = fresh_database(args.db)
-    engine, rt, caller = setup(url)
+    engine, rt, caller, token = setup(url)
     load0 = os.getloadavg()[0]
-    tally = run(engine, rt, caller, args)
+    if args.asgi:
+        engine.dispose()
+        with served(url, token, rt) as (engine, rt, post):
+            tally = run(engine, rt, caller, args, post)
+    else:
+        tally = run(engine, rt, caller, args)
     load1 = os.getloadavg()[0]
     n = args.warnings
     print(f"{n} warnings after {args.warmup} warm-up, statuses {dict(sorted(tally.statuses.items()))}")
