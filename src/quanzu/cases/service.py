@@ -153,7 +153,7 @@ def dispatch_to_station(
         recipients = [u.id for u in repository.station_leads(session, case.station_id)]
         recipients += [u.id for u in repository.centre_users(session)]
         events.append((case, "nobody_on_duty", {}))
-    events.append((case, "dispatched", {"user_ids": recipients if on_duty else []}))
+    events.append((case, "dispatched", {"user_ids": [user_id for user_id, _ in on_duty]}))
     add_events(session, rt, actor, events)
     announce(
         session,
