@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from quanzu.audit import repository
 from quanzu.auth.actor import Actor
 from quanzu.kit.clock import Clock
-from quanzu.kit.db import advisory_lock, before_commit
+from quanzu.kit.db import advisory_lock, before_commit, insert_rows
 from quanzu.models.audit import AuditEntry
 
 GENESIS = repository.GENESIS
@@ -60,7 +59,7 @@ def _seal_pending(session: Session) -> None:
         row = {"seq": seq, "prev_hash": prev_hash, **fields}
         row["hash"] = prev_hash = chain_hash(**row)
         rows.append(row)
-    session.execute(insert(AuditEntry), rows)  # Core: no unit of work for rows nothing reads back
+    insert_rows(session, AuditEntry, rows)
 
 
 def entry_hash(entry: AuditEntry) -> str:

@@ -47,7 +47,7 @@ from quanzu.codes import RiskLevel, Role
 from quanzu.dispatch.service import Announcement, announce
 from quanzu.escalation.service import climb_on_breach
 from quanzu.kit.crypto import mask_id_number, mask_name, mask_phone
-from quanzu.kit.db import advisory_lock
+from quanzu.kit.db import advisory_lock, insert_rows
 from quanzu.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from quanzu.kit.runtime import Runtime
 from quanzu.models.banks import (
@@ -218,21 +218,22 @@ def _person_identifiers(session: Session, rt: Runtime, case: Case) -> list[tuple
 def _add_identifiers(
     session: Session, rt: Runtime, entry: WatchEntry, identifiers: list[tuple[str, str]], known: set[str]
 ) -> None:
+    rows = []
     for kind, value in identifiers:
         bidx = rt.cipher.blind_index(value, kind=kind)
         if bidx in known:
             continue
         known.add(bidx)
-        session.add(
-            WatchIdentifier(
-                watch_id=entry.id,
-                kind=kind,
-                bidx=bidx,
-                value_enc=rt.cipher.encrypt(value, context=f"watch.{kind}"),
-                masked=_MASKERS[kind](value),
-            )
+        rows.append(
+            {
+                "watch_id": entry.id,
+                "kind": kind,
+                "bidx": bidx,
+                "value_enc": rt.cipher.encrypt(value, context=f"watch.{kind}"),
+                "masked": _MASKERS[kind](value),
+            }
         )
-    session.flush()
+    insert_rows(session, WatchIdentifier, rows)
 
 
 def end_watch(session: Session, rt: Runtime, actor: Actor, case_id: int, body: WatchEndIn) -> BankLinkage:

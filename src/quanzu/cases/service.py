@@ -28,13 +28,14 @@ from quanzu.cases.schemas import (
     StepView,
     TargetView,
 )
-from quanzu.cases.timeline import add_event
+from quanzu.cases.timeline import Event, add_event, add_events
 from quanzu.codes import REPEAT_WARNING_WINDOW, RISK_LABELS, SCAM_TYPE_LABELS, CaseState, RiskLevel
 from quanzu.dispatch.service import Announcement, announce
 from quanzu.dissuasion import repository as dissuasion_repo
 from quanzu.escalation import repository as escalation_repo
 from quanzu.escalation.service import plan_slas
 from quanzu.intake.schemas import RoutingOut, WarningAccepted, WarningIn
+from quanzu.kit.db import insert_rows
 from quanzu.kit.errors import Conflict, NotFound
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, CaseAssignee, CaseSla, EarlyWarning, Person, ScamContact
@@ -109,41 +110,51 @@ def record_first_signal(
 ) -> None:
     """Dispatch the new case: to the station's people on duty now, or to the centre's triage;
     its SLA clocks start now (with `timers`, the warning's other timers, in the same insert)."""
-    add_event(
-        session,
-        rt,
+    opened: Event = (
         case,
         "opened",
-        actor,
-        warning_id=warning.id,
-        source=warning.source,
-        routing_method=case.routing_method,
-        routing_detail=case.routing_detail,
+        {
+            "warning_id": warning.id,
+            "source": warning.source,
+            "routing_method": case.routing_method,
+            "routing_detail": case.routing_detail,
+        },
     )
     plan_slas(session, rt, case, new=True, also=timers)
     if case.station_id is None:
+        add_events(session, rt, actor, [opened])
         _announce_triage(session, rt, case)
         return
-    dispatch_to_station(session, rt, actor, case)
+    dispatch_to_station(session, rt, actor, case, also=[opened])
 
 
-def dispatch_to_station(session: Session, rt: Runtime, actor: Actor, case: Case) -> None:
-    """Assigns the station's on-duty team and tells them (or its leads, if nobody is rostered)."""
+def dispatch_to_station(
+    session: Session, rt: Runtime, actor: Actor, case: Case, *, also: Sequence[Event] = ()
+) -> None:
+    """Assigns the station's on-duty team and tells them (or its leads, if nobody is rostered).
+    `also`: earlier timeline events of the transaction, written in the same insert as its own
+    (intake's `opened`)."""
     if case.station_id is None:
         raise Conflict(f"case {case.id} has no station yet; route it first")
     now = rt.clock.now()
     on_duty = org_repo.on_duty(session, case.station_id, now)
-    session.add_all(
-        CaseAssignee(case_id=case.id, user_id=u.id, position=position, assigned_at=now)
-        for u, position in on_duty
+    insert_rows(
+        session,
+        CaseAssignee,
+        [
+            {"case_id": case.id, "user_id": user_id, "position": position, "assigned_at": now}
+            for user_id, position in on_duty
+        ],
     )
-    recipients = [u.id for u, _ in on_duty]
+    recipients = [user_id for user_id, _ in on_duty]
+    events = list(also)
     if not on_duty:
         # Nobody rostered: the station's leads and the centre hear, so the warning still lands.
         recipients = [u.id for u in repository.station_leads(session, case.station_id)]
         recipients += [u.id for u in repository.centre_users(session)]
-        add_event(session, rt, case, "nobody_on_duty", actor)
-    add_event(session, rt, case, "dispatched", actor, user_ids=[u.id for u, _ in on_duty])
+        events.append((case, "nobody_on_duty", {}))
+    events.append((case, "dispatched", {"user_ids": [user_id for user_id, _ in on_duty]}))
+    add_events(session, rt, actor, events)
     announce(
         session,
         rt,

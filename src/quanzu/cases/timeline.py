@@ -5,24 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from quanzu.auth.actor import Actor
+from quanzu.kit.db import insert_rows
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, CaseEvent
+
+Event = tuple[Case, str, dict[str, Any]]  # (case, kind, data)
 
 
 def add_event(session: Session, rt: Runtime, case: Case, kind: str, actor: Actor, **data: object) -> None:
     session.add(CaseEvent(case_id=case.id, at=rt.clock.now(), kind=kind, actor=actor.label, data=data))
 
 
-def add_events(
-    session: Session, rt: Runtime, actor: Actor, events: Iterable[tuple[Case, str, dict[str, Any]]]
-) -> None:
+def add_events(session: Session, rt: Runtime, actor: Actor, events: Iterable[Event]) -> None:
     """Many (case, kind, data) events in one insert, in order (a batch of link jobs writes
     hundreds)."""
     now = rt.clock.now()
     rows = [{"case_id": c.id, "at": now, "kind": k, "actor": actor.label, "data": d} for c, k, d in events]
-    if rows:
-        session.execute(insert(CaseEvent), rows)
+    insert_rows(session, CaseEvent, rows)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from quanzu.auth.actor import Actor
@@ -23,7 +22,7 @@ from quanzu.dispatch.channels import (
     OutboundMessage,
     channel_for,
 )
-from quanzu.kit.db import after_commit, transaction
+from quanzu.kit.db import after_commit, insert_returning_ids, insert_rows, transaction
 from quanzu.kit.runtime import Runtime
 from quanzu.models.dispatch import DeliveryAttempt, Notification, OutboxMessage
 
@@ -85,16 +84,8 @@ def announce_many(
                 }
                 for e in endpoint_ids
             ]
-    # The ids are needed for the live push.
-    ids = (
-        session.scalars(
-            insert(Notification).returning(Notification.id, sort_by_parameter_order=True), notices
-        ).all()
-        if notices
-        else []
-    )
-    if messages:
-        session.execute(insert(OutboxMessage), messages)
+    ids = insert_returning_ids(session, Notification, notices)  # the live push needs them
+    insert_rows(session, OutboxMessage, messages)
     live_events = [([n["user_id"]], _live_event(nid, n)) for nid, n in zip(ids, notices, strict=True)]
     live.release(session, rt, live_events, then=rt.wake_delivery if messages else None)
 

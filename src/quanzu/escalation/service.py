@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from quanzu.audit import service as audit
@@ -21,6 +20,7 @@ from quanzu.codes import RISK_LABELS, SCAM_TYPE_LABELS, CaseState, RiskLevel, Ro
 from quanzu.dispatch.service import Announcement, announce
 from quanzu.dissuasion import repository as dissuasion_repo
 from quanzu.escalation import repository
+from quanzu.kit.db import insert_rows
 from quanzu.kit.errors import Conflict, Forbidden
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, CaseAssignee, CaseSla
@@ -54,7 +54,7 @@ def plan_slas(
     if new:  # the hot path of every new warning: two multi-row inserts, no unit-of-work pass
         clocks = [(kind, case.opened_at + allowed, new_token()) for kind, allowed in deadlines]
         rows = [{"case_id": case.id, "kind": k, "due_at": due, "token": tok} for k, due, tok in clocks]
-        session.execute(insert(CaseSla), rows)
+        insert_rows(session, CaseSla, rows)
         schedule_many(session, [*(("sla", case.id, due, tok, k) for k, due, tok in clocks), *also])
         return
     schedule_many(session, also)
@@ -142,7 +142,9 @@ def _rung_recipients(session: Session, rt: Runtime, case: Case, notify: str) -> 
     chiefs = [u.id for u in repository.users_with_role(session, Role.CHIEF, station_units)]
     if notify == "duty_leader" and case.station_id:
         on_duty = [
-            u.id for u, pos in org_repo.on_duty(session, case.station_id, rt.clock.now()) if pos == "leader"
+            user_id
+            for user_id, pos in org_repo.on_duty(session, case.station_id, rt.clock.now())
+            if pos == "leader"
         ]
         leaders = on_duty or [
             u.id for u in repository.users_with_role(session, Role.DUTY_LEADER, station_units)
@@ -284,8 +286,8 @@ def on_shift_end(session: Session, rt: Runtime, timer: Timer) -> str:
     with nobody on duty goes to the incoming duty leader, with a handover note."""
     now = rt.clock.now()
     on_duty = org_repo.on_duty(session, timer.subject_id, now)
-    on_duty_ids = {u.id for u, _ in on_duty}
-    leaders = [u for u, pos in on_duty if pos == "leader"]
+    on_duty_ids = {user_id for user_id, _ in on_duty}
+    leaders = [user_id for user_id, pos in on_duty if pos == "leader"]
     handed = 0
     for case in repository.open_cases_at(session, timer.subject_id):
         active = dissuasion_repo.active_assignees(session, case.id)
@@ -296,28 +298,15 @@ def on_shift_end(session: Session, rt: Runtime, timer: Timer) -> str:
             continue
         handed += 1
         leader = leaders[0]
-        session.add(CaseAssignee(case_id=case.id, user_id=leader.id, position="leader", assigned_at=now))
-        names = _names(session, [a.user_id for a in leaving])
-        note = f"交接班：{names} 已下班，案件由值班所领导 {leader.display_name} 接手；当前状态：{case.state}"
-        add_event(
-            session,
-            rt,
-            case,
-            "handover",
-            SYSTEM,
-            from_user_ids=[a.user_id for a in leaving],
-            to_user_id=leader.id,
-            note=note,
-        )
-        audit.record(
-            session, rt.clock, SYSTEM, "case.handed_over", "case", case.id, {"to_user_id": leader.id}
-        )
+        session.add(CaseAssignee(case_id=case.id, user_id=leader, position="leader", assigned_at=now))
+        left = [a.user_id for a in leaving]
+        users = org_repo.users_by_ids(session, {leader, *left})
+        names = "、".join(users[i].display_name for i in left if i in users)
+        leader_name = users[leader].display_name
+        note = f"交接班：{names} 已下班，案件由值班所领导 {leader_name} 接手；当前状态：{case.state}"
+        add_event(session, rt, case, "handover", SYSTEM, from_user_ids=left, to_user_id=leader, note=note)
+        audit.record(session, rt.clock, SYSTEM, "case.handed_over", "case", case.id, {"to_user_id": leader})
         announce(
-            session, rt, Announcement("case.handover", case.id, f"交接案件 #{case.id}", note), [leader.id], []
+            session, rt, Announcement("case.handover", case.id, f"交接案件 #{case.id}", note), [leader], []
         )
     return f"handed over {handed}"
-
-
-def _names(session: Session, user_ids: list[int]) -> str:
-    users = org_repo.users_by_ids(session, set(user_ids))
-    return "、".join(users[i].display_name for i in user_ids if i in users)

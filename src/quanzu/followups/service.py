@@ -463,7 +463,7 @@ def on_overdue_timer(session: Session, rt: Runtime, timer: Timer) -> str:
         return "overdue, " + escalation.climb_on_breach(session, rt, case, reason)
     audience = _callers(session, case)
     if case.station_id is not None:
-        audience += [u.id for u, pos in org_repo.on_duty(session, case.station_id, now) if pos == "leader"]
+        audience += [uid for uid, pos in org_repo.on_duty(session, case.station_id, now) if pos == "leader"]
         audience += [u.id for u in cases_repo.station_leads(session, case.station_id)]
     announce(
         session,

@@ -6,7 +6,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from quanzu.audit import service as audit
@@ -20,7 +19,7 @@ from quanzu.intake import repository
 from quanzu.intake.schemas import WarningAccepted, WarningIn
 from quanzu.intel import service as intel
 from quanzu.kit.crypto import mask_id_number, mask_name, mask_phone
-from quanzu.kit.db import advisory_lock, after_commit
+from quanzu.kit.db import advisory_lock, after_commit, insert_rows
 from quanzu.kit.errors import Conflict
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, EarlyWarning, Person, ScamContact
@@ -235,9 +234,6 @@ def _store_warning(
     )
     session.add(row)
     session.flush()
-    if warning.scam_contacts:
-        session.execute(
-            insert(ScamContact),
-            [{"warning_id": row.id, "kind": c.kind, "value": c.value} for c in warning.scam_contacts],
-        )
+    contacts = [{"warning_id": row.id, "kind": c.kind, "value": c.value} for c in warning.scam_contacts]
+    insert_rows(session, ScamContact, contacts)
     return row

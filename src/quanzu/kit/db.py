@@ -4,12 +4,12 @@ the unit-of-work hooks (work to run just before commit, side effects to release 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event, insert, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -100,6 +100,35 @@ def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmake
     the write lock; on PostgreSQL the two are the same."""
     bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
     return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True)
+
+
+# --- rows written without the unit of work ------------------------------------------------------
+
+
+def insert_rows(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Rows that nothing in the transaction reads back as objects (timeline events, timers,
+    audit entries …), in one statement on the model's table. `insert(Model)` would take the ORM's
+    bulk path, about a quarter of a millisecond more per statement on intake's path; like it, this
+    flushes pending objects first when the session autoflushes."""
+    if rows:
+        if session.autoflush:
+            session.flush()
+        session.execute(insert(_table(model)), rows)
+
+
+def insert_returning_ids(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """`insert_rows` that also returns the new rows' ids, in the order of `rows`."""
+    if not rows:
+        return []
+    if session.autoflush:
+        session.flush()
+    table = _table(model)
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(session.scalars(stmt, rows))
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
 
 # --- unit-of-work hooks -------------------------------------------------------------------------

@@ -38,10 +38,12 @@ def all_areas(session: Session) -> list[tuple[JurisdictionArea, str]]:
     return [(area, code) for area, code in session.execute(stmt).all()]
 
 
-def on_duty(session: Session, station_id: int, at: datetime) -> list[tuple[User, str]]:
-    """The people on the station's roster at `at`, with their position (leader first)."""
+def on_duty(session: Session, station_id: int, at: datetime) -> list[tuple[int, str]]:
+    """The ids of the people on the station's roster at `at`, with their position (leader first).
+    Ids only: intake asks for every warning, and loading the users as objects cost more than
+    the query."""
     stmt = (
-        select(User, DutyShift.position)
+        select(User.id, DutyShift.position)
         .join(DutyShift, DutyShift.user_id == User.id)
         .where(
             DutyShift.station_id == station_id,
@@ -51,7 +53,7 @@ def on_duty(session: Session, station_id: int, at: datetime) -> list[tuple[User,
         )
         .order_by(DutyShift.position, User.id)
     )
-    return [(user, position) for user, position in session.execute(stmt).all()]
+    return [(user_id, position) for user_id, position in session.execute(stmt).all()]
 
 
 def user_by_username(session: Session, username: str) -> User | None:

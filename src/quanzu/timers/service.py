@@ -20,10 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from quanzu.kit.db import savepoint, transaction
+from quanzu.kit.db import insert_rows, savepoint, transaction
 from quanzu.kit.runtime import Runtime
 from quanzu.models.timers import Timer
 from quanzu.timers import repository
@@ -57,8 +57,7 @@ def schedule_many(session: Session, timers: Sequence[TimerRow]) -> None:
         {"kind": k, "subject_id": sid, "due_at": due, "token": tok, "key": key}
         for k, sid, due, tok, key in timers
     ]
-    if rows:
-        session.execute(insert(Timer), rows)
+    insert_rows(session, Timer, rows)
 
 
 def fire_due(
