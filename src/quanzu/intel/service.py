@@ -17,7 +17,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from quanzu.audit import service as audit
@@ -49,7 +49,7 @@ from quanzu.intel.schemas import (
 )
 from quanzu.intel.suggest import suggest
 from quanzu.intel.text import normalise
-from quanzu.kit.db import advisory_lock
+from quanzu.kit.db import advisory_lock, insert_returning_ids, insert_rows
 from quanzu.kit.errors import NotFound
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, EarlyWarning
@@ -337,8 +337,7 @@ def _link_set(session: Session, rt: Runtime, actor: Actor, jobs: list[tuple[Case
         for n, (case, _) in enumerate(jobs)
         if chosen[n]
     ]
-    if rows:
-        session.execute(insert(FraudSighting), rows)
+    insert_rows(session, FraudSighting, rows)
     moved = [{"id": i.id, "last_seen_at": i.last_seen_at} for i in known.values() if i.moved]
     if moved:
         session.execute(update(FraudIdentifier), moved)
@@ -436,8 +435,8 @@ def _batch_identifiers(session: Session, rt: Runtime, jobs: list[_LinkJob]) -> d
             }
             for item, contact, first in new
         ]
-        stmt = insert(FraudIdentifier).returning(FraudIdentifier.id, sort_by_parameter_order=True)
-        for (item, _, _), new_id in zip(new, session.scalars(stmt, rows).all(), strict=True):
+        ids = insert_returning_ids(session, FraudIdentifier, rows)
+        for (item, _, _), new_id in zip(new, ids, strict=True):
             item.id = new_id
     return known
 
