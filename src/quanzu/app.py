@@ -40,6 +40,7 @@ from quanzu.kit.clock import Clock, SystemClock
 from quanzu.kit.crypto import PiiCipher
 from quanzu.kit.db import make_engine, make_sessionmaker
 from quanzu.kit.errors import DomainError, NotFound
+from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.listener import PgListener
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import REF_TEMPLATE
@@ -149,6 +150,7 @@ def create_app(
         rt=rt,
         hub=hub,
         credentials=credentials,
+        commits=GroupCommit(factory, max_batch=settings.group_commit_max),
     )
     app.lean_routes = {("POST", SCREEN_PATH): hardening.harden(ScreenRoute(app_state), settings, limiter)}
     app.state.worker = worker

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     max_batch_size: int = Field(default=500, ge=1)
+    # At most this many warnings share one transaction (group commit): a bigger batch commits
+    # less often, but its last warning waits for all the others before it.
+    group_commit_max: int = Field(default=32, ge=1)
     embedded_worker: bool = True  # `quanzu serve` also runs the delivery worker (one-box installs)
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_timeout_s: float = Field(default=5.0, gt=0)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from quanzu.auth.actor import Actor
 from quanzu.intake import service
 from quanzu.intake.schemas import BatchItemOut, BatchOut, WarningAccepted, WarningBatchIn, WarningIn
 from quanzu.kit.errors import DomainError, FieldError, ValidationFailed
+from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import body_doc, parse
-from quanzu.web.edge import actor, json_body, machine_actor, state, unit_of_work
+from quanzu.web.edge import actor, json_body, machine_actor, run_service, state
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 
@@ -42,7 +44,7 @@ async def post_warning(request: Request) -> JSONResponse:
     """Receive one warning (role `feed`). 201: a new case; 200: a replay of the same
     `(source, external_id)`, or a new signal merged into the person's open case."""
     warning = parse(WarningIn, await json_body(request))
-    outcome = await run_in_threadpool(_receive, request, warning, await _bearer_caller(request))
+    outcome = await _receive(request, warning, await _bearer_caller(request))
     return JSONResponse(outcome.accepted.model_dump(mode="json"), status_code=outcome.status)
 
 
@@ -53,35 +55,43 @@ async def _bearer_caller(request: Request) -> Actor | None:
     return await machine_actor(request) if "authorization" in request.headers else None
 
 
-def _receive(request: Request, warning: WarningIn, caller: Actor | None) -> service.IntakeOutcome:
-    with unit_of_work(request) as (session, rt):
-        return service.receive(session, rt, caller or actor(session, request), warning)
+async def _receive(request: Request, warning: WarningIn, caller: Actor | None) -> service.IntakeOutcome:
+    """In a transaction shared with the warnings arriving at the same time (`GroupCommit`)."""
+    st = state(request)
+
+    def work(session: Session) -> service.IntakeOutcome:
+        return service.receive(session, st.rt, caller or actor(session, request), warning)
+
+    return await st.commits.submit(work, lock_keys=service.lock_keys(st.rt, warning))
 
 
 @router.post(
     "/warnings/batch", response_model=BatchOut, responses=_ERRORS, openapi_extra=body_doc(WarningBatchIn)
 )
 async def post_batch(request: Request) -> BatchOut:
-    """Many warnings at once. Each item is validated and stored in its own transaction, so one bad
-    item never blocks or half-stores the others; each gets the status the single endpoint gives."""
+    """Many warnings at once. Each item is validated and stored in a savepoint (or transaction) of
+    its own, so one bad item never blocks or half-stores the others; each gets the status the
+    single endpoint gives."""
     batch = parse(WarningBatchIn, await json_body(request))
     limit = state(request).settings.max_batch_size
     if len(batch.warnings) > limit:
         raise ValidationFailed([FieldError("warnings", f"最多 {limit} 条")])
-    return await run_in_threadpool(_receive_batch, request, batch, await _bearer_caller(request))
+    caller = await _bearer_caller(request)
+    if caller is None:  # a browser session, resolved (with its CSRF check) in a transaction
+        caller = await run_service(request, _intake_caller)
+    service.require_intake(caller)  # a bad token fails the whole call: 401
+    items = [_batch_item(request, i, item, caller) for i, item in enumerate(batch.warnings)]
+    return BatchOut(results=list(await asyncio.gather(*items)))
 
 
-def _receive_batch(request: Request, batch: WarningBatchIn, caller: Actor | None) -> BatchOut:
-    with unit_of_work(request) as (session, _rt):
-        caller = caller or actor(session, request)
-        service.require_intake(caller)  # a bad token fails the whole call: 401
-    return BatchOut(results=[_batch_item(request, i, item, caller) for i, item in enumerate(batch.warnings)])
+def _intake_caller(_session: Session, _rt: Runtime, caller: Actor) -> Actor:
+    return caller
 
 
-def _batch_item(request: Request, index: int, item: dict[str, Any], caller: Actor) -> BatchItemOut:
+async def _batch_item(request: Request, index: int, item: dict[str, Any], caller: Actor) -> BatchItemOut:
     try:
         warning = parse(WarningIn, item)
-        outcome = _receive(request, warning, caller)
+        outcome = await _receive(request, warning, caller)
     except DomainError as exc:
         errors = getattr(exc, "errors", None) or [FieldError("", exc.message)]
         return BatchItemOut(

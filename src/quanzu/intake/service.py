@@ -44,11 +44,21 @@ def require_intake(actor: Actor) -> None:
     require_role(actor, *INTAKE_ROLES)
 
 
+def lock_keys(rt: Runtime, warning: WarningIn) -> list[str]:
+    """The advisory locks `receive` takes: the idempotency key and the person's identifiers (for
+    a group commit, which takes a whole batch's at once)."""
+    return _lock_keys(warning, _identity_keys(rt, warning))
+
+
+def _lock_keys(warning: WarningIn, keys: _IdentityKeys) -> list[str]:
+    return [f"warning:{warning.source}:{warning.external_id}", *keys.lock_keys()]
+
+
 def receive(session: Session, rt: Runtime, actor: Actor, warning: WarningIn) -> IntakeOutcome:
     require_intake(actor)
     content_hash = _content_hash(warning)
     keys = _identity_keys(rt, warning)
-    advisory_lock(session, f"warning:{warning.source}:{warning.external_id}", *keys.lock_keys())
+    advisory_lock(session, *_lock_keys(warning, keys))
 
     existing = repository.warning_by_key(session, warning.source, warning.external_id)
     if existing is not None:

@@ -161,6 +161,11 @@ def notify_at_commit(session: Session, channel: str, payload: str) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _run_before_commit(session: Session) -> None:
+    # SQLAlchemy also calls this when a savepoint is released. The hooks wait for the real
+    # commit: the audit chain is sealed (and its lock taken) once per transaction, not once per
+    # savepoint, and what a savepoint queued still vanishes if an outer level rolls back.
+    if session.in_nested_transaction():
+        return
     hooks = session.info.pop(_BEFORE, [])
     for fn in hooks:
         fn(session)
@@ -177,6 +182,7 @@ def _send_notifications(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
+    session.info.pop(_HELD, None)  # the commit released them
     hooks = session.info.pop(_AFTER, [])
     later: _Released | None = session.info.get(_RELEASED)
     if later is not None:
@@ -202,6 +208,7 @@ class _Released:
 def _drop_on_rollback(session: Session, previous: Any) -> None:
     # Only the outermost rollback drops everything; a savepoint's share is dropped by `savepoint`.
     if previous.parent is None:
+        session.info.pop(_HELD, None)
         for key in [k for k, v in session.info.items() if isinstance(v, list)]:
             del session.info[key]
 
@@ -245,14 +252,36 @@ def advisory_key(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
 
 
+_HELD = "quanzu.held_locks"  # a set, not a list: a savepoint's rollback leaves it alone
+
+
 def advisory_lock(session: Session, *keys: str) -> None:
     """Serialise work on the same logical keys (an idempotency key, a person) across processes.
 
     PostgreSQL: transaction-scoped advisory locks, taken in sorted order so two writers never
-    deadlock. SQLite: BEGIN IMMEDIATE already serialises every writer."""
+    deadlock; keys the transaction already holds (`hold_advisory_locks`) cost nothing. SQLite:
+    BEGIN IMMEDIATE already serialises every writer."""
     if not is_postgres(session):
         return
-    ids = [advisory_key(k) for k in sorted(set(keys))]
+    held: set[str] = session.info.get(_HELD, set())
+    _lock(session, sorted(set(keys) - held))
+
+
+def hold_advisory_locks(session: Session, *keys: str) -> None:
+    """Takes every key a group of jobs will ask for, at once and sorted, at the top of the
+    transaction (never inside a savepoint, whose rollback would release them): two such groups
+    cannot deadlock, and the jobs' own `advisory_lock` calls find the keys held."""
+    if not is_postgres(session):
+        return
+    wanted = set(keys)
+    _lock(session, sorted(wanted))
+    session.info.setdefault(_HELD, set()).update(wanted)
+
+
+def _lock(session: Session, sorted_keys: list[str]) -> None:
+    if not sorted_keys:
+        return
+    ids = [advisory_key(k) for k in sorted_keys]
     # One round trip; PostgreSQL evaluates the select list left to right, so the order holds.
     calls = ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(len(ids)))
     session.execute(text(f"SELECT {calls}"), {f"k{i}": lock_id for i, lock_id in enumerate(ids)})

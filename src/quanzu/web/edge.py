@@ -22,6 +22,7 @@ from quanzu.config import Settings
 from quanzu.dispatch.live import LiveHub
 from quanzu.kit.db import transaction
 from quanzu.kit.errors import DomainError, FieldError, Forbidden, NotAuthenticated, ValidationFailed
+from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.runtime import Runtime
 
 SESSION_COOKIE = "qz_session"
@@ -37,6 +38,7 @@ class AppState:
     rt: Runtime
     hub: LiveHub
     credentials: CredentialCache
+    commits: GroupCommit  # intake's writes, committed together when they arrive together
 
 
 def state(request: Request) -> AppState:
