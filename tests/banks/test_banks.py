@@ -10,13 +10,18 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from quanzu.app import create_app
 from quanzu.audit.screening import SEAL_ACTION, SEAL_AFTER
 from quanzu.audit.service import verify
+from quanzu.banks.keeper import CHANNEL as WATCH_CHANNEL
+from quanzu.banks.keeper import WatchKeeper, announce_watch_change
+from quanzu.kit.db import libpq_url, savepoint, transaction
 from quanzu.models.audit import AuditEntry, ScreeningRecord
 from quanzu.models.banks import StopPaymentAccount
 from quanzu.models.cases import CaseEvent
@@ -492,3 +497,27 @@ def _tamper_with_screening_record(env: Env, record_id: int) -> None:
             s.execute(text("DROP TRIGGER screening_log_no_update"))
             s.execute(text("UPDATE screening_log SET hit = NOT hit WHERE id = :i"), {"i": record_id})
         s.commit()
+
+
+@pytest.mark.postgres_only
+def test_a_transactions_watch_changes_go_out_in_one_notification(env: Env) -> None:
+    """A group commit's warnings each create a watch: the other processes hear of them once, with
+    the commit, and not of a change whose savepoint rolled back."""
+    listener = psycopg.connect(libpq_url(env.app.state.quanzu.engine), autocommit=True)
+    listener.execute(f"LISTEN {WATCH_CHANNEL}")
+    keeper = env.rt.watch
+    with transaction(env.factory) as session:
+        announce_watch_change(session, keeper, [101])
+        with pytest.raises(RuntimeError):
+            _refused_change(session, keeper, 102)
+        announce_watch_change(session, keeper, [103, 101])
+    heard = [n.payload for n in listener.notifies(timeout=5, stop_after=1)]
+    listener.close()
+    assert keeper is not None
+    assert heard == [f"{keeper.origin}:101,103"]
+
+
+def _refused_change(session: Session, keeper: WatchKeeper | None, watch_id: int) -> None:
+    with savepoint(session):
+        announce_watch_change(session, keeper, [watch_id])
+        raise RuntimeError("this warning is refused")

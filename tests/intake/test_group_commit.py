@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from quanzu.audit import service as audit
 from quanzu.auth.actor import SYSTEM
-from quanzu.kit.db import advisory_lock, before_commit, hold_advisory_locks
+from quanzu.kit.db import advisory_lock, after_commit, before_commit, hold_advisory_locks, savepoint
 from quanzu.kit.errors import Conflict
 from quanzu.kit.groupcommit import GroupCommit
 from quanzu.models.audit import AuditEntry
@@ -132,8 +132,10 @@ def test_held_locks_are_not_taken_twice_and_end_with_the_transaction(env: Env) -
         hold_advisory_locks(session, "person:a", "warning:x")
         statements: list[str] = []
         event.listen(session.connection(), "before_cursor_execute", lambda *a: statements.append(a[2]))
-        advisory_lock(session, "warning:x", "person:a")
-        assert statements == []  # both held already: no round trip
+        with savepoint(session):  # a job's savepoint, released
+            advisory_lock(session, "warning:x", "person:a")
+        advisory_lock(session, "person:a")
+        assert [s for s in statements if "advisory" in s] == []  # held already: no round trip
         assert advisory_locks(session) == 2
         session.commit()
         assert advisory_locks(session) == 0
@@ -175,3 +177,27 @@ def test_warnings_posted_together_are_stored_together(env: Env) -> None:
     assert sorted(responses[n].status_code for n in (1, 4)) == [200, 201]  # whichever queued first
     assert responses[4].json() == responses[1].json()
     assert commits.batches == 1
+
+
+class _Bell:
+    rung = 0
+
+    def ring(self) -> None:
+        self.rung += 1
+
+
+def test_a_batch_wakes_the_worker_once_and_only_after_it_commits(env: Env) -> None:
+    bell = _Bell()
+
+    def job(n: int) -> Callable[[Session], object]:
+        def waking(session: Session) -> object:
+            after_commit(session, bell.ring)
+            assert bell.rung == 0  # nothing rings before the commit
+            return _audited(env, n)(session)
+
+        return waking
+
+    commits = GroupCommit(env.factory)
+    asyncio.run(_after_a_held_job(commits, [job(n) for n in range(4)]))
+    assert commits.batches == 1
+    assert bell.rung == 1

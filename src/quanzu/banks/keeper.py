@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from quanzu.banks import repository
 from quanzu.banks.index import WatchIndex
 from quanzu.kit.crypto import PiiCipher
-from quanzu.kit.db import after_commit, notify_at_commit
+from quanzu.kit.db import after_commit, before_commit, notify_at_commit
 from quanzu.kit.listener import PgListener
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,27 @@ CHANNEL = "quanzu_watch"
 BANKS_CHANGED = "banks"  # payload meaning "reload the banks' blinding keys"
 
 
+_CHANGED = "quanzu.watch.changed"  # a list: a rolled-back savepoint's changes go with it
+_KEEPER = "quanzu.watch.keeper"
+_IDS_PER_NOTIFY = 500  # a NOTIFY payload must stay under 8,000 bytes
+
+
 def announce_watch_change(session: Session, keeper: WatchKeeper | None, watch_ids: list[int]) -> None:
     """Called in the changing transaction: other processes hear of it with the commit, this one
-    right after."""
-    _announce(session, keeper, ",".join(map(str, watch_ids)))
+    right after. A transaction's changes go out together (a group commit's warnings: one
+    notification and one refresh, not one per warning)."""
+    session.info.setdefault(_CHANGED, []).extend(watch_ids)
+    session.info[_KEEPER] = keeper
+    before_commit(session, _announce_changes)
+
+
+def _announce_changes(session: Session) -> None:
+    watch_ids: list[int] = list(dict.fromkeys(session.info.pop(_CHANGED, [])))
+    keeper: WatchKeeper | None = session.info.pop(_KEEPER, None)
+    if not watch_ids:
+        return
+    for start in range(0, len(watch_ids), _IDS_PER_NOTIFY):
+        _announce(session, keeper, ",".join(map(str, watch_ids[start : start + _IDS_PER_NOTIFY])))
     if keeper is not None:
         after_commit(session, lambda: keeper.refresh(watch_ids))
 

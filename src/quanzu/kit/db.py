@@ -147,8 +147,12 @@ def before_commit(session: Session, fn: Callable[[Session], None]) -> None:
 
 
 def after_commit(session: Session, fn: Callable[[], None]) -> None:
-    """Release a side effect only once the data it talks about is durable; dropped on rollback."""
-    session.info.setdefault(_AFTER, []).append(fn)
+    """Release a side effect only once the data it talks about is durable; dropped on rollback.
+    The same callable queued again runs once: these are wake-ups and invalidations, and a group
+    commit's warnings would otherwise wake the worker once each."""
+    hooks: list[Callable[[], None]] = session.info.setdefault(_AFTER, [])
+    if fn not in hooks:
+        hooks.append(fn)
 
 
 def notify_at_commit(session: Session, channel: str, payload: str) -> None:
@@ -182,6 +186,8 @@ def _send_notifications(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the real commit is still to come
+        return
     session.info.pop(_HELD, None)  # the commit released them
     hooks = session.info.pop(_AFTER, [])
     later: _Released | None = session.info.get(_RELEASED)
