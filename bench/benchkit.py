@@ -217,7 +217,7 @@ def profiling(pid: int, out: Path | None, seconds: float) -> Iterator[None]:
     if out is None:
         yield
         return
-    cmd = [str(BIN / "py-spy"), "record", "--gil", "-r", "250", "-f", "raw", "-o", str(out)]
+    cmd = [str(BIN / "py-spy"), "record", "--gil", "--subprocesses", "-r", "250", "-f", "raw", "-o", str(out)]
     proc = subprocess.Popen([*cmd, "-d", str(int(seconds)), "-p", str(pid)])  # noqa: S603
     try:
         yield

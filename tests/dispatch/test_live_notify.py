@@ -7,7 +7,7 @@ import asyncio
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from quanzu.dispatch.live import NOTIFY_LIMIT, LiveHub, _payloads
 from quanzu.kit.db import transaction
@@ -74,3 +74,28 @@ def test_an_event_sent_by_reference_is_read_back_from_the_inbox(env: Env) -> Non
 
     event = asyncio.run(scenario())
     assert event["notification_id"] == nid and event["body"] == "长" * 5000
+
+
+def test_a_reference_for_someone_connected_elsewhere_is_not_read_back(env: Env) -> None:
+    """Every process hears every event: one only reads back what its own subscribers need."""
+    statements: list[str] = []
+    engine = env.app.state.quanzu.engine
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    [payload] = _payloads("another-process", [([41], _event(1, "长" * 8000))])
+
+    async def scenario() -> int:
+        hub = LiveHub()
+        hub.attach(PgListener(engine), env.reader)
+        hub.receive(payload)  # nobody connected here at all
+        queue = hub.subscribe(42)  # someone else is
+        hub.receive(payload)
+        await asyncio.sleep(0)
+        return queue.qsize()
+
+    assert asyncio.run(scenario()) == 0
+    event.remove(engine, "before_cursor_execute", count)
+    assert statements == []

@@ -78,10 +78,14 @@ class LiveHub:
         listener.on(CHANNEL, self.receive)
 
     def receive(self, payload: str) -> None:
+        if not self._subscribers:
+            return  # nobody is connected to this process: nothing to parse or deliver
         message = json.loads(payload)
         if message.get("o") == self.origin:
             return  # delivered directly after our own commit
         for user_ids, event in message["d"]:
+            if not any(map(self.connected, user_ids)):
+                continue  # in particular, an oversized event is not read back for nobody
             resolved = self._resolve(event) if "ref" in event else event
             if resolved is not None:
                 self.publish(user_ids, resolved)
