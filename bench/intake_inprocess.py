@@ -38,6 +38,7 @@ from typing import Any
 import psycopg
 from benchkit import PG_ADMIN_URL, UNTHROTTLED
 from sqlalchemy import Engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from quanzu.app import create_app
 from quanzu.auth import service as auth
@@ -50,6 +51,7 @@ from quanzu.intake.schemas import WarningIn
 from quanzu.kit.clock import FakeClock
 from quanzu.kit.crypto import PiiCipher
 from quanzu.kit.db import make_engine, make_sessionmaker, transaction
+from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.migrate import upgrade
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import parse
@@ -185,6 +187,8 @@ def run(
     ]
     tally = Tally()
     profiler = cProfile.Profile(time.process_time) if args.profile else None
+    if args.group > 1:
+        return run_grouped(factory, rt, caller, args, bodies)
     with counting(engine) as count:
         for i, body in enumerate(bodies):
             measured = i >= args.warmup
@@ -223,6 +227,57 @@ def run(
     return tally
 
 
+def run_grouped(
+    factory: sessionmaker[Session], rt: Runtime, caller: Actor, args: argparse.Namespace, bodies: list[Any]
+) -> Tally:
+    """`--group N`: N warnings at a time through the server's group commit (one transaction for
+    the N, as when N arrive together), the clock advancing a second per warning as above."""
+    commits = GroupCommit(factory, max_batch=args.group)
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    tally = Tally()
+    engine = factory.kw["bind"]
+    with counting(engine) as count:
+        for start in range(0, len(bodies), args.group):
+            chunk = bodies[start : start + args.group]
+            measured = start >= args.warmup
+            before, t0 = count[0], time.process_time()
+            warnings = [parse(WarningIn, body) for body in chunk]
+            t1 = time.process_time()
+            works = [_receiver(rt, caller, w, clock) for w in warnings]
+            keys = [key for w in warnings for key in intake.lock_keys(rt, w)]
+            outcomes = commits.write(works, keys)
+            t2 = time.process_time()
+            for outcome in outcomes:
+                assert isinstance(outcome, intake.IntakeOutcome), outcome
+                json.dumps(outcome.accepted.model_dump(mode="json"), ensure_ascii=False)
+                if measured:
+                    tally.statuses[outcome.status] = tally.statuses.get(outcome.status, 0) + 1
+            t3 = time.process_time()
+            if measured:
+                tally.statements += count[0] - before
+                tally.parse_s += t1 - t0
+                tally.receive_s += t2 - t1
+                tally.render_s += t3 - t2
+            if (start + len(chunk)) % WORKER_EVERY == 0:  # as one by one (N dividing it)
+                while fire_due(factory, rt, TIMER_HANDLERS, prepare=TIMER_BATCH_HOOKS, batches=TIMER_BATCHES):
+                    pass
+    return tally
+
+
+def _receiver(
+    rt: Runtime, caller: Actor, warning: WarningIn, clock: FakeClock
+) -> Callable[[Session], intake.IntakeOutcome]:
+    """One warning of a group, received a second after the one before it, as one by one."""
+
+    def work(session: Session) -> intake.IntakeOutcome:
+        outcome = intake.receive(session, rt, caller, warning)
+        clock.advance(timedelta(seconds=1))
+        return outcome
+
+    return work
+
+
 def fingerprint(engine: Engine) -> dict[str, tuple[int, str]]:
     """(rows, hash) per table, random columns left out, rows in primary-key order."""
     out: dict[str, tuple[int, str]] = {}
@@ -257,6 +312,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--db", default="intake_inprocess", help="database name (dropped and recreated)")
     parser.add_argument("--asgi", action="store_true", help="through the whole application (ASGI)")
+    parser.add_argument("--group", type=int, default=1, help="warnings per shared transaction (group commit)")
     parser.add_argument("--profile", help="write a cProfile of the measured warnings here")
     parser.add_argument("--fingerprint", help="write the per-table fingerprint (JSON) here")
     args = parser.parse_args()

@@ -48,8 +48,8 @@ class _Refused(Exception):
 class _Job(Generic[T]):
     work: Callable[[Session], T]
     lock_keys: Sequence[str]
-    future: asyncio.Future[T]
-    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[T] | None = None  # None: a caller in the drain's own thread (`write`)
+    loop: asyncio.AbstractEventLoop | None = None
     result: Any = None
     error: BaseException | None = None
 
@@ -57,10 +57,11 @@ class _Job(Generic[T]):
         self.result, self.error = self.work(session), None
 
     def settle(self) -> None:
-        self.loop.call_soon_threadsafe(self._settle_on_loop)
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._settle_on_loop)
 
     def _settle_on_loop(self) -> None:
-        if self.future.done():  # the caller went away (cancelled): nobody to answer
+        if self.future is None or self.future.done():  # the caller went away (cancelled)
             return
         if self.error is not None:
             self.future.set_exception(self.error)
@@ -90,13 +91,24 @@ class GroupCommit:
         """Runs `work(session)` in a transaction shared with whatever else is queued; returns its
         result once that transaction has committed, or raises what `work` raised."""
         loop = asyncio.get_running_loop()
-        job: _Job[T] = _Job(work, lock_keys, loop.create_future(), loop)
+        answer: asyncio.Future[T] = loop.create_future()
+        job: _Job[T] = _Job(work, lock_keys, answer, loop)
         with self._lock:
             self._queue.append(job)
             start, self._draining = not self._draining, True
         if start:
             self._drain_task = loop.run_in_executor(None, self._drain)
-        return await job.future
+        return await answer
+
+    def write(
+        self, works: Sequence[Callable[[Session], T]], lock_keys: Sequence[str] = ()
+    ) -> list[T | Exception]:
+        """The same batch written synchronously, in this thread (imports, benchmarks): each
+        work's result, or the exception it raised."""
+        jobs: list[_Job[T]] = [_Job(work, lock_keys) for work in works]
+        if jobs:
+            self._write(list(jobs))
+        return [job.error if isinstance(job.error, Exception) else job.result for job in jobs]
 
     def _drain(self) -> None:
         while batch := self._next_batch():
