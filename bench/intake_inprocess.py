@@ -236,11 +236,14 @@ def run_grouped(
     clock = rt.clock
     assert isinstance(clock, FakeClock)
     tally = Tally()
+    profiler = cProfile.Profile(time.process_time) if args.profile else None
     engine = factory.kw["bind"]
     with counting(engine) as count:
         for start in range(0, len(bodies), args.group):
             chunk = bodies[start : start + args.group]
             measured = start >= args.warmup
+            if profiler and measured:
+                profiler.enable()
             before, t0 = count[0], time.process_time()
             warnings = [parse(WarningIn, body) for body in chunk]
             t1 = time.process_time()
@@ -254,6 +257,8 @@ def run_grouped(
                 if measured:
                     tally.statuses[outcome.status] = tally.statuses.get(outcome.status, 0) + 1
             t3 = time.process_time()
+            if profiler and measured:
+                profiler.disable()
             if measured:
                 tally.statements += count[0] - before
                 tally.parse_s += t1 - t0
@@ -262,6 +267,9 @@ def run_grouped(
             if (start + len(chunk)) % WORKER_EVERY == 0:  # as one by one (N dividing it)
                 while fire_due(factory, rt, TIMER_HANDLERS, prepare=TIMER_BATCH_HOOKS, batches=TIMER_BATCHES):
                     pass
+    if profiler:
+        profiler.dump_stats(args.profile)
+        tally.calls = pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
     return tally
 
 

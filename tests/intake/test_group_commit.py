@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from quanzu.audit import service as audit
 from quanzu.auth.actor import SYSTEM
+from quanzu.intake.tabular import import_rows
 from quanzu.kit.db import advisory_lock, after_commit, before_commit, hold_advisory_locks, savepoint
 from quanzu.kit.errors import Conflict
 from quanzu.kit.groupcommit import GroupCommit
@@ -201,3 +202,42 @@ def test_a_batch_wakes_the_worker_once_and_only_after_it_commits(env: Env) -> No
     asyncio.run(_after_a_held_job(commits, [job(n) for n in range(4)]))
     assert commits.batches == 1
     assert bell.rung == 1
+
+
+def test_a_spreadsheet_is_stored_a_group_at_a_time_and_each_row_answers_for_itself(env: Env) -> None:
+    """Rows 2–5 valid, one of them a conflicting replay of a stored warning (refused when it is
+    written, in the middle of its group) and row 6 invalid: the report keeps the sheet's order."""
+    district = seed(env)
+    stored = warning("S-0", target={"phone": "13862519000", "id_number": id_number(seq="500")})
+    assert (
+        env.client.post("/api/v1/warnings", json=stored, headers=bearer(district.feed_token)).status_code
+        == 201
+    )
+    people = [{"phone": f"1386251900{n}", "id_number": id_number(seq=f"50{n}")} for n in range(1, 4)]
+    sheet: list[dict[str, Any]] = [
+        _row("S-1", people[0]),
+        _row("S-0", people[1]),  # the stored key with other content: 409
+        _row("S-2", people[2]),
+        _row("S-1", people[0]),  # a replay of row 2 in the same group: 200, same case
+        {"外部编号": "S-9", "来源": "hotline", "手机号": "123"},
+    ]
+    results = import_rows(env.factory, env.rt, sheet, default_source="hotline")
+    assert [r.row for r in results] == [2, 3, 4, 5, 6]
+    assert [r.status for r in results[:4]] == [201, None, 201, 200]
+    assert results[1].errors and "different content" in results[1].errors[0].message
+    assert results[3].case_id == results[0].case_id
+    assert results[4].errors and "target.phone" in [e.field for e in results[4].errors]
+
+
+def _row(external_id: str, person: dict[str, str]) -> dict[str, Any]:
+    return {
+        "外部编号": external_id,
+        "来源": "national",
+        "预警时间": "2026-11-28T10:00:00+08:00",
+        "姓名": "李四",
+        "手机号": person["phone"],
+        "身份证号": person["id_number"],
+        "地址": "江苏省苏州市吴江区震泽镇宝塔街1号",
+        "诈骗类型": "investment",
+        "风险等级": "high",
+    }

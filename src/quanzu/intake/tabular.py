@@ -1,9 +1,10 @@
 """Warnings from a spreadsheet (Excel or CSV): one row per warning, Chinese or English headers.
-Each row is validated and stored on its own, so a bad row is reported and the rest still land."""
+Each row is validated and stored in its own right, so a bad row is reported and the rest still land."""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ from quanzu.auth.actor import Actor
 from quanzu.codes import Role
 from quanzu.intake import service
 from quanzu.intake.schemas import WarningIn
-from quanzu.kit.db import transaction
 from quanzu.kit.errors import DomainError, FieldError
+from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import parse
 
@@ -83,15 +84,33 @@ def to_warning_dict(raw: dict[str, Any], default_source: str) -> dict[str, Any]:
 def import_rows(
     factory: sessionmaker[Session], rt: Runtime, rows: list[dict[str, Any]], *, default_source: str = "manual"
 ) -> list[RowResult]:
-    results = []
+    """Every row is validated first; the valid ones are stored a group at a time in a shared
+    transaction (`GroupCommit`), each in its own right: a refused row is reported, the rest land."""
+    results: dict[int, RowResult] = {}
+    valid: list[tuple[int, WarningIn]] = []
     for number, raw in enumerate(rows, start=2):  # row 1 is the header, as the user sees the sheet
         try:
-            warning = parse(WarningIn, to_warning_dict(raw, default_source))
-            with transaction(factory) as session:
-                outcome = service.receive(session, rt, IMPORT_ACTOR, warning)
-            results.append(RowResult(number, outcome.status, outcome.accepted.case_id))
+            valid.append((number, parse(WarningIn, to_warning_dict(raw, default_source))))
         except DomainError as exc:
-            results.append(
-                RowResult(number, errors=getattr(exc, "errors", None) or [FieldError("", exc.message)])
-            )
-    return results
+            results[number] = _refused(number, exc)
+    commits = GroupCommit(factory)
+    for start in range(0, len(valid), commits.max_batch):
+        group = valid[start : start + commits.max_batch]
+        works = [_receiver(rt, warning) for _number, warning in group]
+        keys = [key for _number, warning in group for key in service.lock_keys(rt, warning)]
+        for (number, _warning), outcome in zip(group, commits.write(works, keys), strict=True):
+            if isinstance(outcome, DomainError):
+                results[number] = _refused(number, outcome)
+            elif isinstance(outcome, Exception):
+                raise outcome
+            else:
+                results[number] = RowResult(number, outcome.status, outcome.accepted.case_id)
+    return [results[number] for number in sorted(results)]
+
+
+def _receiver(rt: Runtime, warning: WarningIn) -> Callable[[Session], service.IntakeOutcome]:
+    return lambda session: service.receive(session, rt, IMPORT_ACTOR, warning)
+
+
+def _refused(number: int, exc: DomainError) -> RowResult:
+    return RowResult(number, errors=getattr(exc, "errors", None) or [FieldError("", exc.message)])
