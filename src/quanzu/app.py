@@ -150,7 +150,11 @@ def create_app(
         rt=rt,
         hub=hub,
         credentials=credentials,
-        commits=GroupCommit(factory, max_batch=settings.group_commit_max),
+        commits=GroupCommit(
+            factory,
+            max_batch=settings.group_commit_max,
+            writers=settings.group_commit_writers if engine.dialect.name == "postgresql" else 1,
+        ),
     )
     app.lean_routes = {("POST", SCREEN_PATH): hardening.harden(ScreenRoute(app_state), settings, limiter)}
     app.state.worker = worker

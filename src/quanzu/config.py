@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     # At most this many warnings share one transaction (group commit): a bigger batch commits
     # less often, but its last warning waits for all the others before it.
     group_commit_max: int = Field(default=32, ge=1)
+    group_commit_writers: int = Field(default=2, ge=1)  # batches written at once (PostgreSQL; SQLite: 1)
     embedded_worker: bool = True  # `quanzu serve` also runs the delivery worker (one-box installs)
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_timeout_s: float = Field(default=5.0, gt=0)

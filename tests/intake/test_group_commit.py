@@ -150,6 +150,7 @@ def test_warnings_posted_together_are_stored_together(env: Env) -> None:
     a replay of a key already in the batch gets the same ids, as if they came one by one."""
     district = seed(env)
     commits: GroupCommit = env.app.state.quanzu.commits
+    commits.writers = 1  # the held job keeps the only writer busy while the posts queue
     people = [{"phone": f"1386251000{n}", "id_number": id_number(seq=f"40{n}")} for n in range(4)]
     bodies = [warning(f"G-{n}", target=people[n]) for n in range(4)] + [warning("G-1", target=people[1])]
 
@@ -241,3 +242,19 @@ def _row(external_id: str, person: dict[str, str]) -> dict[str, Any]:
         "诈骗类型": "investment",
         "风险等级": "high",
     }
+
+
+def test_a_second_writer_takes_what_arrives_while_the_first_is_busy(env: Env) -> None:
+    commits = GroupCommit(env.factory, writers=2)
+
+    async def scenario() -> list[object]:
+        gate, started = threading.Event(), threading.Event()
+        held = asyncio.ensure_future(commits.submit(_gated(gate, started)))
+        await asyncio.to_thread(started.wait, 30)
+        answered = await asyncio.wait_for(commits.submit(_audited(env, 1)), timeout=30)  # not stuck
+        gate.set()
+        return [await held, answered]
+
+    held, answered = asyncio.run(scenario())
+    assert held is not answered  # two transactions
+    assert _subjects(env) == ["1"]

@@ -124,8 +124,9 @@ def insert_rows(session: Session, model: type[Base], rows: Sequence[Mapping[str,
 
 
 def write_deferred(session: Session) -> None:
-    """Writes the rows `insert_rows` has kept back, one statement per table and column set, in
-    the order they were asked for; pending objects are flushed first, as the rows refer to them."""
+    """Writes the rows `insert_rows` has kept back, one statement per table (and column set),
+    tables and rows in the order they were first asked for; pending objects are flushed first, as
+    the rows refer to them."""
     pending: list[tuple[Table, list[Mapping[str, Any]]]] = session.info.pop(_DEFERRED, [])
     if not pending:
         return
@@ -344,5 +345,7 @@ def _lock(session: Session, sorted_keys: list[str]) -> None:
         return
     ids = [advisory_key(k) for k in sorted_keys]
     # One round trip; PostgreSQL evaluates the select list left to right, so the order holds.
+    # On the connection: plain SQL through the session would write the rows kept back first.
     calls = ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(len(ids)))
-    session.execute(text(f"SELECT {calls}"), {f"k{i}": lock_id for i, lock_id in enumerate(ids)})
+    params = {f"k{i}": lock_id for i, lock_id in enumerate(ids)}
+    session.connection().execute(text(f"SELECT {calls}"), params)

@@ -1,8 +1,8 @@
 """Group commit in the application: the writes that arrive together share one transaction.
 
 A request hands its unit of work (a function of the session) to `GroupCommit.submit` and awaits
-it. One drain thread per process takes everything queued when it is free and runs it in one
-transaction, each job in its own savepoint, then commits once and answers every caller. Under
+it. A writer thread (`writers` of them per process) takes everything queued when it is free,
+runs it in one transaction, commits once and answers every caller. Under
 load the jobs that arrive while a batch is being written form the next batch, so the per-
 transaction costs — checkout, BEGIN, the audit chain's lock and seal, the NOTIFY statement, the
 commit's WAL flush, the after-commit hooks — are paid once per batch instead of once per
@@ -75,10 +75,14 @@ class GroupCommit:
 
     factory: sessionmaker[Session]
     max_batch: int = 32
+    # Batches written at once. Two on PostgreSQL: while one waits for the database, the other
+    # runs Python; they hold different locks (a person in both waits) and meet only at the
+    # audit chain's lock for their commits. One on SQLite, whose writers queue anyway.
+    writers: int = 1
     _queue: list[_Job[Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _draining: bool = False
-    _drain_task: asyncio.Future[None] | None = None
+    _active: int = 0  # writers draining now
+    _drains: set[asyncio.Future[None]] = field(default_factory=set)
     batches: int = 0  # how many shared transactions committed (tests, benchmarks)
 
     @property
@@ -95,9 +99,12 @@ class GroupCommit:
         job: _Job[T] = _Job(work, lock_keys, answer, loop)
         with self._lock:
             self._queue.append(job)
-            start, self._draining = not self._draining, True
+            start = self._active < self.writers
+            self._active += start
         if start:
-            self._drain_task = loop.run_in_executor(None, self._drain)
+            drain = loop.run_in_executor(None, self._drain)
+            self._drains.add(drain)  # held, so it is not collected while it runs
+            drain.add_done_callback(self._drains.discard)
         return await answer
 
     def write(
@@ -125,7 +132,7 @@ class GroupCommit:
         with self._lock:
             batch = self._queue[: self.max_batch]
             del self._queue[: len(batch)]
-            self._draining = bool(batch)
+            self._active -= not batch
         return batch
 
     def _write(self, batch: list[_Job[Any]]) -> None:
