@@ -76,6 +76,16 @@ class Tally:
     statuses: dict[int, int] = field(default_factory=dict)
     calls: int = 0  # Python function calls (with --profile): exact, unlike CPU time
 
+    def add(self, statements: int, t0: float, t1: float, t2: float, t3: float) -> None:
+        """One measured step: parsing from t0 to t1, receiving (and commit) to t2, rendering to t3."""
+        self.statements += statements
+        self.parse_s += t1 - t0
+        self.receive_s += t2 - t1
+        self.render_s += t3 - t2
+
+    def count(self, status: int) -> None:
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
 
 @contextmanager
 def counting(engine: Engine) -> Iterator[list[int]]:
@@ -212,15 +222,20 @@ def run(
             if profiler and measured:
                 profiler.disable()
             if measured:
-                tally.statements += count[0] - before
-                tally.parse_s += t1 - t0
-                tally.receive_s += t2 - t1
-                tally.render_s += t3 - t2
-                tally.statuses[status] = tally.statuses.get(status, 0) + 1
+                tally.add(count[0] - before, t0, t1, t2, t3)
+                tally.count(status)
             clock.advance(timedelta(seconds=1))
             if (i + 1) % WORKER_EVERY == 0:
-                while fire_due(factory, rt, TIMER_HANDLERS, prepare=TIMER_BATCH_HOOKS, batches=TIMER_BATCHES):
-                    pass
+                worker_round(factory, rt)
+    return finish_profile(profiler, args, tally)
+
+
+def worker_round(factory: sessionmaker[Session], rt: Runtime) -> None:
+    while fire_due(factory, rt, TIMER_HANDLERS, prepare=TIMER_BATCH_HOOKS, batches=TIMER_BATCHES):
+        pass
+
+
+def finish_profile(profiler: cProfile.Profile | None, args: argparse.Namespace, tally: Tally) -> Tally:
     if profiler:
         profiler.dump_stats(args.profile)
         tally.calls = pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
@@ -255,22 +270,15 @@ def run_grouped(
                 assert isinstance(outcome, intake.IntakeOutcome), outcome
                 json.dumps(outcome.accepted.model_dump(mode="json"), ensure_ascii=False)
                 if measured:
-                    tally.statuses[outcome.status] = tally.statuses.get(outcome.status, 0) + 1
+                    tally.count(outcome.status)
             t3 = time.process_time()
             if profiler and measured:
                 profiler.disable()
             if measured:
-                tally.statements += count[0] - before
-                tally.parse_s += t1 - t0
-                tally.receive_s += t2 - t1
-                tally.render_s += t3 - t2
+                tally.add(count[0] - before, t0, t1, t2, t3)
             if (start + len(chunk)) % WORKER_EVERY == 0:  # as one by one (N dividing it)
-                while fire_due(factory, rt, TIMER_HANDLERS, prepare=TIMER_BATCH_HOOKS, batches=TIMER_BATCHES):
-                    pass
-    if profiler:
-        profiler.dump_stats(args.profile)
-        tally.calls = pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
-    return tally
+                worker_round(factory, rt)
+    return finish_profile(profiler, args, tally)
 
 
 def _receiver(
