@@ -258,3 +258,27 @@ def test_a_second_writer_takes_what_arrives_while_the_first_is_busy(env: Env) ->
     held, answered = asyncio.run(scenario())
     assert held is not answered  # two transactions
     assert _subjects(env) == ["1"]
+
+
+def test_a_group_is_written_whole_and_in_order(env: Env) -> None:
+    """A batch call's items go as one group: never split between two transactions, nor mixed in
+    out of order; a batch takes whole groups up to its size."""
+    commits = GroupCommit(env.factory, max_batch=3)
+
+    async def scenario() -> tuple[object, list[object], object]:
+        gate, started = threading.Event(), threading.Event()
+        held = asyncio.ensure_future(commits.submit(_gated(gate, started)))
+        await asyncio.to_thread(started.wait, 30)
+        alone = asyncio.ensure_future(commits.submit(_audited(env, 1)))
+        group = asyncio.ensure_future(commits.submit_group([(_audited(env, n), ()) for n in (2, 3, 4)]))
+        last = asyncio.ensure_future(commits.submit(_audited(env, 5)))
+        while commits.queued < 5:
+            await asyncio.sleep(0.001)
+        gate.set()
+        await held
+        return await alone, await group, await last
+
+    alone, group, last = asyncio.run(scenario())
+    assert len({id(t) for t in group}) == 1  # the three in one transaction
+    assert alone is not group[0] and last is not group[0]  # 1 + 3 and 3 + 1 would exceed 3
+    assert _subjects(env) == ["1", "2", "3", "4", "5"]

@@ -80,7 +80,7 @@ class GroupCommit:
     # batches meet only at the audit chain's lock for their commits. (Throughput measured the
     # same with one or two.) One on SQLite, whose writers queue for its one write lock anyway.
     writers: int = 1
-    _queue: list[_Job[Any]] = field(default_factory=list)
+    _queue: list[list[_Job[Any]]] = field(default_factory=list)  # groups, each written whole
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _active: int = 0  # writers draining now
     _drains: set[asyncio.Future[None]] = field(default_factory=set)
@@ -90,23 +90,38 @@ class GroupCommit:
     def queued(self) -> int:
         """Jobs waiting for the next batch."""
         with self._lock:
-            return len(self._queue)
+            return sum(len(group) for group in self._queue)
 
     async def submit(self, work: Callable[[Session], T], *, lock_keys: Sequence[str] = ()) -> T:
         """Runs `work(session)` in a transaction shared with whatever else is queued; returns its
         result once that transaction has committed, or raises what `work` raised."""
+        [answer] = self._enqueue([(work, lock_keys)])
+        return await answer
+
+    async def submit_group(
+        self, works: Sequence[tuple[Callable[[Session], T], Sequence[str]]]
+    ) -> list[T | BaseException]:
+        """Works (with their lock keys) written in their order and never split between two
+        writers, as a batch call's items about one person must be: each one's result, or what
+        it raised."""
+        answers = self._enqueue(works)
+        return list(await asyncio.gather(*answers, return_exceptions=True))
+
+    def _enqueue(
+        self, works: Sequence[tuple[Callable[[Session], T], Sequence[str]]]
+    ) -> list[asyncio.Future[T]]:
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[T] = loop.create_future()
-        job: _Job[T] = _Job(work, lock_keys, answer, loop)
+        answers: list[asyncio.Future[T]] = [loop.create_future() for _ in works]
+        group = [_Job(work, keys, answer, loop) for (work, keys), answer in zip(works, answers, strict=True)]
         with self._lock:
-            self._queue.append(job)
+            self._queue.append(group)
             start = self._active < self.writers
             self._active += start
         if start:
             drain = loop.run_in_executor(None, self._drain)
             self._drains.add(drain)  # held, so it is not collected while it runs
             drain.add_done_callback(self._drains.discard)
-        return await answer
+        return answers
 
     def write(
         self, works: Sequence[Callable[[Session], T]], lock_keys: Sequence[str] = ()
@@ -130,9 +145,11 @@ class GroupCommit:
                 job.settle()
 
     def _next_batch(self) -> list[_Job[Any]]:
+        """Whole groups, in their order, up to `max_batch` jobs (a larger group goes alone)."""
         with self._lock:
-            batch = self._queue[: self.max_batch]
-            del self._queue[: len(batch)]
+            batch: list[_Job[Any]] = []
+            while self._queue and (not batch or len(batch) + len(self._queue[0]) <= self.max_batch):
+                batch.extend(self._queue.pop(0))
             self._active -= not batch
         return batch
 
