@@ -262,9 +262,9 @@ def run_grouped(
             before, t0 = count[0], time.process_time()
             warnings = [parse(WarningIn, body) for body in chunk]
             t1 = time.process_time()
-            works = [_receiver(rt, caller, w, clock) for w in warnings]
-            keys = [key for w in warnings for key in intake.lock_keys(rt, w)]
-            outcomes = commits.write(works, keys)
+            outcomes = commits.write(
+                [(_receiver(rt, caller, w, clock), intake.lock_keys(rt, w)) for w in warnings]
+            )
             t2 = time.process_time()
             for outcome in outcomes:
                 assert isinstance(outcome, intake.IntakeOutcome), outcome

@@ -282,3 +282,11 @@ def test_a_group_is_written_whole_and_in_order(env: Env) -> None:
     assert len({id(t) for t in group}) == 1  # the three in one transaction
     assert alone is not group[0] and last is not group[0]  # 1 + 3 and 3 + 1 would exceed 3
     assert _subjects(env) == ["1", "2", "3", "4", "5"]
+
+
+def test_a_group_larger_than_a_batch_is_written_a_batch_at_a_time_in_order(env: Env) -> None:
+    commits = GroupCommit(env.factory, max_batch=3)
+    tokens = commits.write([(_audited(env, n), ()) for n in range(5)])
+    assert len({id(t) for t in tokens[:3]}) == 1 and len({id(t) for t in tokens[3:]}) == 1
+    assert tokens[0] is not tokens[3]
+    assert _subjects(env) == ["0", "1", "2", "3", "4"]

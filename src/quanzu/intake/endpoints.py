@@ -96,13 +96,11 @@ async def post_batch(request: Request) -> BatchOut:
             valid.append((index, parse(WarningIn, item)))
         except DomainError as exc:
             results[index] = _refused(index, exc)
-    # A group at a time, in order: a later item about the same person merges into the case an
+    # One group, written in order: a later item about the same person merges into the case an
     # earlier one opened, as if they had been posted one by one.
-    for start in range(0, len(valid), st.commits.max_batch):
-        group = valid[start : start + st.commits.max_batch]
-        works = [(_work(request, w, caller), service.lock_keys(st.rt, w)) for _index, w in group]
-        for (index, _w), outcome in zip(group, await st.commits.submit_group(works), strict=True):
-            results[index] = _item(index, outcome)
+    works = [(_work(request, w, caller), service.lock_keys(st.rt, w)) for _index, w in valid]
+    for (index, _w), outcome in zip(valid, await st.commits.submit_group(works), strict=True):
+        results[index] = _item(index, outcome)
     return BatchOut(results=[results[index] for index in sorted(results)])
 
 

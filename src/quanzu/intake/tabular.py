@@ -93,18 +93,14 @@ def import_rows(
             valid.append((number, parse(WarningIn, to_warning_dict(raw, default_source))))
         except DomainError as exc:
             results[number] = _refused(number, exc)
-    commits = GroupCommit(factory)
-    for start in range(0, len(valid), commits.max_batch):
-        group = valid[start : start + commits.max_batch]
-        works = [_receiver(rt, warning) for _number, warning in group]
-        keys = [key for _number, warning in group for key in service.lock_keys(rt, warning)]
-        for (number, _warning), outcome in zip(group, commits.write(works, keys), strict=True):
-            if isinstance(outcome, DomainError):
-                results[number] = _refused(number, outcome)
-            elif isinstance(outcome, Exception):
-                raise outcome
-            else:
-                results[number] = RowResult(number, outcome.status, outcome.accepted.case_id)
+    works = [(_receiver(rt, warning), service.lock_keys(rt, warning)) for _number, warning in valid]
+    for (number, _warning), outcome in zip(valid, GroupCommit(factory).write(works), strict=True):
+        if isinstance(outcome, DomainError):
+            results[number] = _refused(number, outcome)
+        elif isinstance(outcome, Exception):
+            raise outcome
+        else:
+            results[number] = RowResult(number, outcome.status, outcome.accepted.case_id)
     return [results[number] for number in sorted(results)]
 
 

@@ -101,8 +101,8 @@ class GroupCommit:
     async def submit_group(
         self, works: Sequence[tuple[Callable[[Session], T], Sequence[str]]]
     ) -> list[T | BaseException]:
-        """Works (with their lock keys) written in their order and never split between two
-        writers, as a batch call's items about one person must be: each one's result, or what
+        """Works (with their lock keys) written in their order by one writer, `max_batch` to a
+        transaction, as a batch call's items about one person must be: each one's result, or what
         it raised."""
         answers = self._enqueue(works)
         return list(await asyncio.gather(*answers, return_exceptions=True))
@@ -123,26 +123,28 @@ class GroupCommit:
             drain.add_done_callback(self._drains.discard)
         return answers
 
-    def write(
-        self, works: Sequence[Callable[[Session], T]], lock_keys: Sequence[str] = ()
-    ) -> list[T | Exception]:
-        """The same batch written synchronously, in this thread (imports, benchmarks): each
-        work's result, or the exception it raised."""
-        jobs: list[_Job[T]] = [_Job(work, lock_keys) for work in works]
-        if jobs:
-            self._write(list(jobs))
+    def write(self, works: Sequence[tuple[Callable[[Session], T], Sequence[str]]]) -> list[T | Exception]:
+        """`submit_group` synchronously, in this thread (imports, benchmarks)."""
+        jobs: list[_Job[T]] = [_Job(work, keys) for work, keys in works]
+        for chunk in self._transactions(jobs):
+            self._write(chunk)
         return [job.error if isinstance(job.error, Exception) else job.result for job in jobs]
 
     def _drain(self) -> None:
         while batch := self._next_batch():
-            try:
-                self._write(batch)
-            except BaseException as exc:  # never leave a caller waiting
-                log.exception("group commit failed")
-                for job in batch:
-                    job.error = exc
-            for job in batch:
-                job.settle()
+            for chunk in self._transactions(batch):
+                try:
+                    self._write(chunk)
+                except BaseException as exc:  # never leave a caller waiting
+                    log.exception("group commit failed")
+                    for job in chunk:
+                        job.error = exc
+                for job in chunk:
+                    job.settle()
+
+    def _transactions(self, batch: list[_Job[Any]]) -> list[list[_Job[Any]]]:
+        """A batch (a group larger than `max_batch` comes alone) cut into transactions, in order."""
+        return [batch[n : n + self.max_batch] for n in range(0, len(batch), self.max_batch)]
 
     def _next_batch(self) -> list[_Job[Any]]:
         """Whole groups, in their order, up to `max_batch` jobs (a larger group goes alone)."""
