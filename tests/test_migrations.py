@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 from quanzu.kit.db import Base
@@ -92,3 +92,62 @@ def test_0018_backfills_each_callback_s_station_from_its_case(empty_database: st
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(text(_CALLBACK), {"plan": 1, "seq": 3, "at": at, "done": None})
     engine.dispose()
+
+
+_SLA = "INSERT INTO case_slas (id, case_id, kind, due_at, token) VALUES (:id, :case, :kind, :at, 't')"
+
+
+def _versions(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(text("SELECT day, version FROM kpi_rollup_days ORDER BY day")).all()
+    return {str(day): version for day, version in rows}
+
+
+def _bumps_by_sla_changes(url: str, revision: str) -> list[dict[str, int]]:
+    """The rollup day versions after each change to an SLA clock, its case and its warning, at
+    this revision."""
+    upgrade(url, revision)
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    day1, day2 = datetime(2026, 11, 20, 4, 0, tzinfo=UTC), datetime(2026, 11, 21, 4, 0, tzinfo=UTC)
+    seen: list[dict[str, int]] = []
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO kpi_rollup_days (day, version) VALUES ('2026-11-20', 0), ('2026-11-21', 0)")
+        )
+        conn.execute(text(_UNIT), {"id": 10, "code": "SL"})
+        conn.execute(text(_PERSON), {"at": day1})
+        for case_id, at in ((1, day1), (2, day2)):
+            conn.execute(text(_CASE), {"id": case_id, "station": 10, "at": at})
+        seen.append(_versions(conn))
+        for step in (
+            (_SLA, {"id": 1, "case": 1, "kind": "sign", "at": day2}),  # counted on its case's day
+            ("UPDATE case_slas SET met_at = :at WHERE id = 1", {"at": day2}),
+            ("UPDATE case_slas SET case_id = 2 WHERE id = 1", {}),  # both cases' days
+            ("DELETE FROM case_slas WHERE id = 1", {}),
+        ):
+            conn.execute(text(step[0]), step[1])
+            seen.append(_versions(conn))
+    engine.dispose()
+    return seen
+
+
+@pytest.mark.parametrize("empty_database", ["postgresql"], indirect=True)
+def test_0019_rollup_triggers_bump_the_same_days_as_before(empty_database: str) -> None:
+    """Revision 0019 rewrites the rollup triggers for speed: each change still bumps the version
+    of exactly the days it touches, as under revision 0018."""
+    before = _bumps_by_sla_changes(empty_database, "0018")
+    engine = create_engine(empty_database.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        for table in ("case_slas", "cases", "persons", "org_units", "kpi_rollup_days"):
+            conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+    engine.dispose()
+    assert (
+        _bumps_by_sla_changes(empty_database, "head")
+        == before
+        == [
+            {"2026-11-20": 1, "2026-11-21": 1},
+            {"2026-11-20": 2, "2026-11-21": 1},
+            {"2026-11-20": 3, "2026-11-21": 1},
+            {"2026-11-20": 4, "2026-11-21": 2},
+            {"2026-11-20": 4, "2026-11-21": 3},
+        ]
+    )
