@@ -16,7 +16,9 @@ Event = tuple[Case, str, dict[str, Any]]  # (case, kind, data)
 
 
 def add_event(session: Session, rt: Runtime, case: Case, kind: str, actor: Actor, **data: object) -> None:
-    session.add(CaseEvent(case_id=case.id, at=rt.clock.now(), kind=kind, actor=actor.label, data=data))
+    """One event, kept back with the transaction's others (`insert_rows`): as an object it made
+    the next flush write every row kept back so far, once per warning of a group commit."""
+    add_events(session, rt, actor, [(case, kind, data)])
 
 
 def add_events(session: Session, rt: Runtime, actor: Actor, events: Iterable[Event]) -> None:

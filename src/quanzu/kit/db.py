@@ -3,13 +3,15 @@ the unit-of-work hooks (work to run just before commit, side effects to release 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event, insert, text
+import psycopg
+from sqlalchemy import Connection, DateTime, Engine, MetaData, Table, create_engine, event, insert, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
 from sqlalchemy.sql import visitors
@@ -141,8 +143,11 @@ def _insert_kept_rows(session: Session, pending: list[tuple[Table, list[Mapping[
         for row in rows:
             groups.setdefault((table, tuple(row)), []).append(row)
     connection = session.connection()  # Core, below the session's events and autoflush
-    for (table, _columns), rows in groups.items():
-        connection.execute(insert(table), rows)
+    for (table, columns), rows in groups.items():
+        if len(rows) >= COPY_MIN_ROWS and copyable(connection, table, columns):
+            copy_rows(connection, table, columns, rows)
+        else:
+            connection.execute(insert(table), rows)
 
 
 @event.listens_for(Session, "before_flush")
@@ -171,14 +176,86 @@ def _touches(statement: Executable, tables: set[str]) -> bool:
 
 
 def insert_returning_ids(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """A Core insert at once, returning the new rows' ids in the order of `rows`."""
+    """A Core insert at once, returning the new rows' ids in the order of `rows`. On PostgreSQL
+    the ids are drawn from the table's sequence first and the rows go in through COPY: a link
+    batch's hundreds of alerts cost the INSERT … RETURNING path about four times the CPU."""
     if not rows:
         return []
     if session.autoflush:
         session.flush()
     table = _table(model)
+    connection = session.connection()
+    columns = tuple(rows[0])
+    if (
+        len(rows) >= COPY_MIN_ROWS
+        and copyable(connection, table, columns)
+        and all(tuple(row) == columns for row in rows)
+    ):
+        ids = list(
+            connection.execute(_NEXT_IDS, {"seq": _sequence(connection, table), "n": len(rows)}).scalars()
+        )
+        copy_rows(
+            connection, table, ("id", *columns), [{"id": i, **row} for i, row in zip(ids, rows, strict=True)]
+        )
+        return ids
     stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     return list(session.scalars(stmt, rows))
+
+
+# --- COPY (PostgreSQL) -------------------------------------------------------------------------------
+
+# COPY takes two round trips where a pipelined executemany takes one, and `insert_returning_ids`
+# a statement more: measured, it costs the client less from about eight rows up.
+COPY_MIN_ROWS = 8
+
+# nextval is called once per row in the order generate_series makes them: increasing ids, in order.
+_NEXT_IDS = text("SELECT nextval(CAST(:seq AS regclass)) FROM generate_series(1, :n)")
+_SEQUENCES: dict[str, str] = {}
+
+
+def _sequence(connection: Connection, table: Table) -> str:
+    if table.name not in _SEQUENCES:
+        seq = connection.execute(
+            text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}
+        ).scalar_one()
+        _SEQUENCES[table.name] = seq
+    return _SEQUENCES[table.name]
+
+
+def copyable(connection: Connection, table: Table, columns: Sequence[str]) -> bool:
+    """Whether COPY can stand in for an INSERT of rows with these columns: on PostgreSQL, where no
+    column left out has a default that SQLAlchemy, not the database, would fill in."""
+    if connection.dialect.name != "postgresql":
+        return False
+    given = set(columns)
+    return not any(c.default is not None for c in table.c if c.name not in given)
+
+
+def copy_rows(
+    connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """The rows through one COPY, each value bound as SQLAlchemy binds it for an INSERT (aware
+    datetimes, JSON …). Listeners of the engine's statements hear of it as of an executemany."""
+    statement, binds = _copy_plan(connection.dialect, table, tuple(columns))
+    cursor = cast(psycopg.Connection[Any], connection.connection.driver_connection).cursor()
+    if connection._has_events or connection.engine._has_events:  # as `execute`: counters see COPY too
+        connection.dispatch.before_cursor_execute(connection, cursor, statement, rows, None, True)
+    with cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([bind(row[n]) if bind else row[n] for n, bind in binds])
+
+
+_Binds = list[tuple[str, Callable[[Any], Any] | None]]
+
+
+@functools.cache
+def _copy_plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tuple[str, _Binds]:
+    """The COPY statement for these columns and each column's bind processor (once per table and
+    column set)."""
+    names = ", ".join(dialect.identifier_preparer.quote(name) for name in columns)
+    statement = f"COPY {dialect.identifier_preparer.quote(table.name)} ({names}) FROM STDIN"
+    binds = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns]
+    return statement, cast(_Binds, binds)
 
 
 def _table(model: type[Base]) -> Table:

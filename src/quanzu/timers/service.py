@@ -45,10 +45,9 @@ def new_token() -> str:
 
 def schedule(
     session: Session, kind: str, subject_id: int, due_at: datetime, token: str, key: str = ""
-) -> Timer:
-    timer = Timer(kind=kind, subject_id=subject_id, key=key, token=token, due_at=due_at)
-    session.add(timer)
-    return timer
+) -> None:
+    """One timer, kept back with the transaction's other rows (see `add_event`)."""
+    schedule_many(session, [(kind, subject_id, due_at, token, key)])
 
 
 def schedule_many(session: Session, timers: Sequence[TimerRow]) -> None:
