@@ -44,6 +44,7 @@ from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.listener import PgListener
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import REF_TEMPLATE
+from quanzu.org.cache import ROSTER_CHANNEL, RosterCache
 from quanzu.policy.service import load_policy
 from quanzu.reports.endpoints import router as reports_router
 from quanzu.review.endpoints import BODY_MODELS as REVIEW_BODIES
@@ -107,6 +108,9 @@ def create_app(
     credentials = rt.credentials = CredentialCache(settings.auth_cache_seconds, rt.clock)
     listener.on(CREDENTIALS_CHANNEL, credentials.on_notification)
     listener.on_reconnect(credentials.forget_all)
+    roster = rt.roster = RosterCache()
+    listener.on(ROSTER_CHANNEL, roster.on_notification)
+    listener.on_reconnect(roster.forget)
     hub.attach(listener, make_sessionmaker(engine, read_only=True))
     batcher = rt.audit_batcher = AuditBatcher(engine, factory, rt.clock)
     worker = Worker(

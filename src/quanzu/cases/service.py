@@ -40,6 +40,7 @@ from quanzu.kit.errors import Conflict, NotFound
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, CaseAssignee, CaseSla, EarlyWarning, Person, ScamContact
 from quanzu.models.org import OrgUnit
+from quanzu.org import cache as org_cache
 from quanzu.org import repository as org_repo
 from quanzu.routing.rules import RoutingDecision, RoutingMethod
 from quanzu.timers.service import TimerRow
@@ -137,7 +138,7 @@ def dispatch_to_station(
     if case.station_id is None:
         raise Conflict(f"case {case.id} has no station yet; route it first")
     now = rt.clock.now()
-    on_duty = org_repo.on_duty(session, case.station_id, now)
+    on_duty = org_cache.on_duty(session, rt.roster, case.station_id, now)
     insert_rows(
         session,
         CaseAssignee,

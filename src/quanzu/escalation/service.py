@@ -26,6 +26,7 @@ from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, CaseAssignee, CaseSla
 from quanzu.models.org import OrgUnit
 from quanzu.models.timers import Timer
+from quanzu.org import cache as org_cache
 from quanzu.org import repository as org_repo
 from quanzu.timers import repository as timers_repo
 from quanzu.timers.service import TimerRow, new_token, schedule, schedule_many
@@ -143,7 +144,7 @@ def _rung_recipients(session: Session, rt: Runtime, case: Case, notify: str) -> 
     if notify == "duty_leader" and case.station_id:
         on_duty = [
             user_id
-            for user_id, pos in org_repo.on_duty(session, case.station_id, rt.clock.now())
+            for user_id, pos in org_cache.on_duty(session, rt.roster, case.station_id, rt.clock.now())
             if pos == "leader"
         ]
         leaders = on_duty or [
@@ -285,7 +286,7 @@ def on_shift_end(session: Session, rt: Runtime, timer: Timer) -> str:
     """Assignees who are off duty now hand their open cases to the people on duty; a case left
     with nobody on duty goes to the incoming duty leader, with a handover note."""
     now = rt.clock.now()
-    on_duty = org_repo.on_duty(session, timer.subject_id, now)
+    on_duty = org_cache.on_duty(session, rt.roster, timer.subject_id, now)
     on_duty_ids = {user_id for user_id, _ in on_duty}
     leaders = [user_id for user_id, pos in on_duty if pos == "leader"]
     handed = 0

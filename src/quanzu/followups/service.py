@@ -58,6 +58,7 @@ from quanzu.models.cases import Case, Person
 from quanzu.models.followups import AwakeningSession, FollowUpCallback, FollowUpPlan, ProtectiveAction
 from quanzu.models.org import OrgUnit
 from quanzu.models.timers import Timer
+from quanzu.org import cache as org_cache
 from quanzu.org import repository as org_repo
 from quanzu.timers.service import new_token, schedule
 
@@ -463,7 +464,9 @@ def on_overdue_timer(session: Session, rt: Runtime, timer: Timer) -> str:
         return "overdue, " + escalation.climb_on_breach(session, rt, case, reason)
     audience = _callers(session, case)
     if case.station_id is not None:
-        audience += [uid for uid, pos in org_repo.on_duty(session, case.station_id, now) if pos == "leader"]
+        audience += [
+            uid for uid, pos in org_cache.on_duty(session, rt.roster, case.station_id, now) if pos == "leader"
+        ]
         audience += [u.id for u in cases_repo.station_leads(session, case.station_id)]
     announce(
         session,

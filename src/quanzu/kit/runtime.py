@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from quanzu.kit.clock import Clock
 from quanzu.kit.crypto import PiiCipher
-from quanzu.org.cache import OrgCache
+from quanzu.org.cache import OrgCache, RosterCache
 from quanzu.policy.schemas import Policy
 from quanzu.policy.service import load_policy
 
@@ -57,6 +57,7 @@ class Runtime:
     # A serving process's screening index and group-committed audit (None in the CLI).
     watch: WatchKeeper | None = None
     audit_batcher: AuditBatcher | None = None
+    roster: RosterCache | None = None  # a serving process's (the CLI and a lone worker read the database)
     sms: SmsGatewayConfig | None = None
     # QUANZU_DATA_DIR: where the learned scam-type model is kept (None: the phrase model only).
     data_dir: Path | None = None

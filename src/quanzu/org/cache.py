@@ -1,16 +1,30 @@
-"""A per-process snapshot of the organisation for the hot path (intake, dispatch): units,
-the routing rules and the outbound endpoints. Rebuilt at most every minute, and at once after an
-import in this process; another process's edit shows up within that minute."""
+"""Per-process caches of the organisation for the hot path (intake, dispatch).
+
+`OrgCache`: units, the routing rules and the outbound endpoints. Rebuilt at most every minute,
+and at once after an import in this process; another process's edit shows up within that minute.
+
+`RosterCache`: who is on duty. Every station's shifts over ten minutes of the business clock, read
+in one query, so dispatching a warning no longer queries the roster for its station. A roster edit
+made through Quanzu (a shift added or removed, a user added, removed, activated or deactivated)
+empties it when it commits: in this process at once, in the others when PostgreSQL's NOTIFY reaches
+their listener (a listener back from a lost connection empties it too). A transaction with roster
+edits of its own pending reads the database."""
 
 from __future__ import annotations
 
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session, SessionTransaction
 
 from quanzu.codes import OrgKind
+from quanzu.kit.db import after_commit, notify_at_commit
+from quanzu.models.org import DutyShift, User
 from quanzu.org import repository
 from quanzu.routing.rules import AreaRule, RoutingRules
 
@@ -103,3 +117,112 @@ def load_snapshot(session: Session) -> OrgSnapshot:
         rules=rules,
         endpoint_ids=endpoint_ids,
     )
+
+
+# --- who is on duty ------------------------------------------------------------------------------
+
+ROSTER_CHANNEL = "quanzu_roster"
+ROSTER_SPAN = timedelta(minutes=10)
+_EDITED = "quanzu.org.roster_edited"  # session.info: this transaction changed the roster
+_CACHES: weakref.WeakSet[RosterCache] = weakref.WeakSet()  # this process's, to empty on an edit
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """The shifts overlapping `[start, end)`: complete for any moment in it."""
+
+    start: datetime
+    end: datetime
+    shifts: dict[int, list[tuple[int, str, datetime, datetime]]]  # station → (user, position, from, to)
+
+    def covers(self, at: datetime) -> bool:
+        return self.start <= at < self.end
+
+    def on_duty(self, station_id: int, at: datetime) -> list[tuple[int, str]]:
+        """As `repository.on_duty`: leader first, then by user id."""
+        shifts = self.shifts.get(station_id, [])
+        rostered = [(user, position) for user, position, start, end in shifts if start <= at < end]
+        return sorted(rostered, key=lambda r: (r[1], r[0]))
+
+
+class RosterCache:
+    def __init__(self) -> None:
+        self._span: _Span | None = None
+        self._generation = 0  # an edit's commit bumps it: a read begun before is not kept
+        self._lock = threading.Lock()
+        _CACHES.add(self)
+
+    def on_duty(self, session: Session, station_id: int, at: datetime) -> list[tuple[int, str]]:
+        if session.info.get(_EDITED):
+            return repository.on_duty(session, station_id, at)
+        span = self._span
+        if span is None or not span.covers(at):
+            span = self._read(session, at)
+        return span.on_duty(station_id, at)
+
+    def _read(self, session: Session, at: datetime) -> _Span:
+        generation = self._generation
+        shifts: dict[int, list[tuple[int, str, datetime, datetime]]] = {}
+        for station_id, user_id, position, start, end in repository.rostered_between(
+            session, at, at + ROSTER_SPAN
+        ):
+            shifts.setdefault(station_id, []).append((user_id, position, start, end))
+        span = _Span(at, at + ROSTER_SPAN, shifts)
+        with self._lock:
+            if generation == self._generation:
+                self._span = span
+        return span
+
+    def forget(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._span = None
+
+    def on_notification(self, _payload: str) -> None:
+        self.forget()
+
+
+def on_duty(
+    session: Session, cache: RosterCache | None, station_id: int, at: datetime
+) -> list[tuple[int, str]]:
+    """The ids of the people on the station's roster at `at`, with their position (leader
+    first): from the process's cache where it has one (a serving process), else the database."""
+    if cache is None:
+        return repository.on_duty(session, station_id, at)
+    return cache.on_duty(session, station_id, at)
+
+
+def _forget_every_roster() -> None:
+    for cache in list(_CACHES):
+        cache.forget()
+
+
+@event.listens_for(Session, "before_flush")
+def _announce_roster_edits(session: Session, _context: Any, _objects: Any) -> None:
+    """A flushed change to the roster: this transaction reads the roster from the database from
+    now on, and every process's cache is emptied once it commits (a rollback announces nothing)."""
+    if session.info.get(_EDITED) or not any(_edits_roster(session, obj) for obj in _changed(session)):
+        return
+    session.info[_EDITED] = True
+    notify_at_commit(session, ROSTER_CHANNEL, "")
+    after_commit(session, _forget_every_roster)
+
+
+def _changed(session: Session) -> list[object]:
+    return [*session.new, *session.dirty, *session.deleted]
+
+
+def _edits_roster(session: Session, obj: object) -> bool:
+    if isinstance(obj, DutyShift):
+        return True
+    if not isinstance(obj, User):
+        return False
+    if obj in session.new or obj in session.deleted:
+        return True
+    return inspect(obj).attrs.active.history.has_changes()  # not a login's counters
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _end_of_roster_edits(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_EDITED, None)

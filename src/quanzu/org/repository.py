@@ -56,6 +56,21 @@ def on_duty(session: Session, station_id: int, at: datetime) -> list[tuple[int, 
     return [(user_id, position) for user_id, position in session.execute(stmt).all()]
 
 
+def rostered_between(
+    session: Session, start: datetime, end: datetime
+) -> list[tuple[int, int, str, datetime, datetime]]:
+    """Every station's shifts of active users that overlap `[start, end)`: (station, user,
+    position, starts_at, ends_at), as `on_duty` would choose from them."""
+    stmt = (
+        select(DutyShift.station_id, User.id, DutyShift.position, DutyShift.starts_at, DutyShift.ends_at)
+        .join(DutyShift, DutyShift.user_id == User.id)
+        .where(DutyShift.starts_at < end, DutyShift.ends_at > start, User.active.is_(True))
+    )
+    return [
+        (station, user, position, start, end) for station, user, position, start, end in session.execute(stmt)
+    ]
+
+
 def user_by_username(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == username)).first()
 
