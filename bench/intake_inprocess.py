@@ -55,6 +55,7 @@ from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.migrate import upgrade
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import parse
+from quanzu.org.cache import RosterCache
 from quanzu.timers.service import fire_due
 from quanzu.web.edge import AppState
 from quanzu.worker.runner import TIMER_BATCH_HOOKS, TIMER_BATCHES, TIMER_HANDLERS
@@ -111,7 +112,8 @@ def fresh_database(name: str) -> str:
 def setup(url: str) -> tuple[Engine, Runtime, Actor, str]:
     upgrade(url)
     engine = make_engine(url)
-    rt = Runtime(clock=FakeClock(START), cipher=PiiCipher(PII_KEY))
+    # With the roster cache, as a serving process has it (a CLI process has none).
+    rt = Runtime(clock=FakeClock(START), cipher=PiiCipher(PII_KEY), roster=RosterCache())
     factory = make_sessionmaker(engine)
     with transaction(factory) as session:
         token = demo.load(session, rt).feed_token

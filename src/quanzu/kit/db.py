@@ -184,6 +184,8 @@ def insert_returning_ids(session: Session, model: type[Base], rows: Sequence[Map
     if session.autoflush:
         session.flush()
     table = _table(model)
+    if any(kept is table for kept, _rows in session.info.get(_DEFERRED, [])):
+        write_deferred(session)  # rows of this table asked for earlier go in (and get ids) first
     connection = session.connection()
     columns = tuple(rows[0])
     if (
@@ -199,7 +201,7 @@ def insert_returning_ids(session: Session, model: type[Base], rows: Sequence[Map
         )
         return ids
     stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return list(session.scalars(stmt, rows))
+    return list(connection.execute(stmt, rows).scalars())  # Core: no ORM bulk path, no hooks
 
 
 # --- COPY (PostgreSQL) -------------------------------------------------------------------------------
