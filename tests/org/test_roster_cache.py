@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, select
+from sqlalchemy.orm import Session
 
 from quanzu.app import create_app
 from quanzu.models.org import DutyShift, OrgUnit, User
@@ -60,20 +61,26 @@ def test_dispatch_reads_the_roster_once_per_span_and_across_a_shift_change(env: 
         assert len(reads) == 2
 
 
-def _add_shift(env: Env, username: str) -> None:
+def _hour_on_duty(session: Session, env: Env, username: str) -> tuple[int, int]:
+    """Adds an hour's shift at SL from now for `username`; returns (station id, user id)."""
     now = env.clock.now()
-    with env.factory.begin() as session:
-        station = session.scalars(select(OrgUnit).where(OrgUnit.code == "SL")).one()
-        user = session.scalars(select(User).where(User.username == username)).one()
-        session.add(
-            DutyShift(
-                station_id=station.id,
-                user_id=user.id,
-                position="member",
-                starts_at=now,
-                ends_at=now + timedelta(hours=1),
-            )
+    station = session.scalars(select(OrgUnit).where(OrgUnit.code == "SL")).one()
+    user = session.scalars(select(User).where(User.username == username)).one()
+    session.add(
+        DutyShift(
+            station_id=station.id,
+            user_id=user.id,
+            position="member",
+            starts_at=now,
+            ends_at=now + timedelta(hours=1),
         )
+    )
+    return station.id, user.id
+
+
+def _add_shift(env: Env, username: str) -> None:
+    with env.factory.begin() as session:
+        _hour_on_duty(session, env, username)
 
 
 def _set_active(env: Env, username: str, active: bool) -> None:
@@ -114,18 +121,7 @@ def test_a_transaction_that_edits_the_roster_reads_it_from_the_database(env: Env
         station = session.scalars(select(OrgUnit).where(OrgUnit.code == "SL")).one()
         assert len(on_duty(session, env.rt.roster, station.id, now)) == 3  # fills the cache
     with env.factory.begin() as session:
-        d3 = session.scalars(select(User).where(User.username == "sl-d3")).one()
-        session.add(
-            DutyShift(
-                station_id=station.id,
-                user_id=d3.id,
-                position="member",
-                starts_at=now,
-                ends_at=now + timedelta(hours=1),
-            )
-        )
-        session.flush()
-        d3_id = d3.id
+        _, d3_id = _hour_on_duty(session, env, "sl-d3")  # pending, not even flushed
         assert d3_id in {user for user, _ in on_duty(session, env.rt.roster, station.id, now)}
         session.rollback()
     with env.factory.begin() as session:  # rolled back: nothing changed, nobody told

@@ -176,9 +176,10 @@ def _touches(statement: Executable, tables: set[str]) -> bool:
 
 
 def insert_returning_ids(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """A Core insert at once, returning the new rows' ids in the order of `rows`. On PostgreSQL
-    the ids are drawn from the table's sequence first and the rows go in through COPY: a link
-    batch's hundreds of alerts cost the INSERT … RETURNING path about four times the CPU."""
+    """A Core insert at once, returning the new rows' ids in the order of `rows` (after any rows
+    of the table kept back before). On PostgreSQL, from COPY_MIN_ROWS rows, the ids are drawn
+    from the table's sequence first and the rows go in through COPY: a link batch's hundreds of
+    alerts cost the INSERT … RETURNING path about four times the CPU."""
     if not rows:
         return []
     if session.autoflush:
@@ -239,18 +240,18 @@ def copy_rows(
     """The rows through one COPY, each value bound as SQLAlchemy binds it for an INSERT (aware
     datetimes, JSON …). Listeners of the engine's statements hear of it as of an executemany."""
     statement, binds = _copy_plan(connection.dialect, table, tuple(columns))
-    cursor = cast(psycopg.Connection[Any], connection.connection.driver_connection).cursor()
-    if connection._has_events or connection.engine._has_events:  # as `execute`: counters see COPY too
-        connection.dispatch.before_cursor_execute(connection, cursor, statement, rows, None, True)
-    with cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([bind(row[n]) if bind else row[n] for n, bind in binds])
+    with cast(psycopg.Connection[Any], connection.connection.driver_connection).cursor() as cursor:
+        if connection._has_events or connection.engine._has_events:  # as `execute`: counters see it
+            connection.dispatch.before_cursor_execute(connection, cursor, statement, rows, None, True)
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([bind(row[n]) if bind else row[n] for n, bind in binds])
 
 
 _Binds = list[tuple[str, Callable[[Any], Any] | None]]
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _copy_plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tuple[str, _Binds]:
     """The COPY statement for these columns and each column's bind processor (once per table and
     column set)."""

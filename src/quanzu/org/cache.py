@@ -153,8 +153,8 @@ class RosterCache:
         _CACHES.add(self)
 
     def on_duty(self, session: Session, station_id: int, at: datetime) -> list[tuple[int, str]]:
-        if session.info.get(_EDITED):
-            return repository.on_duty(session, station_id, at)
+        if session.info.get(_EDITED) or any(_edits_roster(session, obj) for obj in _changed(session)):
+            return repository.on_duty(session, station_id, at)  # its autoflush announces a pending edit
         span = self._span
         if span is None or not span.covers(at):
             span = self._read(session, at)
