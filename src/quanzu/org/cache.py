@@ -153,7 +153,7 @@ class RosterCache:
         _CACHES.add(self)
 
     def on_duty(self, session: Session, station_id: int, at: datetime) -> list[tuple[int, str]]:
-        if session.info.get(_EDITED) or any(_edits_roster(session, obj) for obj in _changed(session)):
+        if session.info.get(_EDITED) or _edits_pending(session):
             return repository.on_duty(session, station_id, at)  # its autoflush announces a pending edit
         span = self._span
         if span is None or not span.covers(at):
@@ -201,15 +201,16 @@ def _forget_every_roster() -> None:
 def _announce_roster_edits(session: Session, _context: Any, _objects: Any) -> None:
     """A flushed change to the roster: this transaction reads the roster from the database from
     now on, and every process's cache is emptied once it commits (a rollback announces nothing)."""
-    if session.info.get(_EDITED) or not any(_edits_roster(session, obj) for obj in _changed(session)):
+    if session.info.get(_EDITED) or not _edits_pending(session):
         return
     session.info[_EDITED] = True
     notify_at_commit(session, ROSTER_CHANNEL, "")
     after_commit(session, _forget_every_roster)
 
 
-def _changed(session: Session) -> list[object]:
-    return [*session.new, *session.dirty, *session.deleted]
+def _edits_pending(session: Session) -> bool:
+    """Whether the session holds roster changes not yet flushed."""
+    return any(_edits_roster(session, obj) for obj in (*session.new, *session.dirty, *session.deleted))
 
 
 def _edits_roster(session: Session, obj: object) -> bool:
