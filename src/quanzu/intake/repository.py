@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from collections.abc import Collection
+
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from quanzu.codes import CaseState
@@ -26,3 +28,20 @@ def persons_matching(session: Session, id_bidx: str | None, phone_bidx: str | No
     if not clauses:
         return []
     return list(session.scalars(select(Person).where(or_(*clauses)).order_by(Person.id)))
+
+
+def warnings_by_keys(session: Session, keys: Collection[tuple[str, str]]) -> list[EarlyWarning]:
+    """The stored warnings among `(source, external_id)` keys, in one round trip."""
+    if not keys:
+        return []
+    stmt = select(EarlyWarning).where(tuple_(EarlyWarning.source, EarlyWarning.external_id).in_(list(keys)))
+    return list(session.scalars(stmt))
+
+
+def persons_with_any(session: Session, blind_indexes: Collection[str]) -> list[Person]:
+    """The persons whose ID number or phone has one of `blind_indexes`, in one round trip."""
+    if not blind_indexes:
+        return []
+    wanted = list(blind_indexes)
+    stmt = select(Person).where(or_(Person.id_number_bidx.in_(wanted), Person.phone_bidx.in_(wanted)))
+    return list(session.scalars(stmt))

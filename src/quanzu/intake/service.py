@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,7 @@ from quanzu.intake import repository
 from quanzu.intake.schemas import WarningAccepted, WarningIn
 from quanzu.intel import service as intel
 from quanzu.kit.crypto import mask_id_number, mask_name, mask_phone
-from quanzu.kit.db import advisory_lock, after_commit, insert_rows
+from quanzu.kit.db import advisory_lock, after_commit, batch_notes, held_keys, insert_rows
 from quanzu.kit.errors import Conflict
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, EarlyWarning, Person, ScamContact
@@ -27,6 +28,7 @@ from quanzu.routing.rules import route
 from quanzu.timers.service import schedule_many
 
 INTAKE_ROLES = (Role.FEED, Role.CENTRE, Role.ADMIN)
+_WARNING_KEY, _PERSON_KEY = "warning:", "person:"  # advisory lock keys: what they guard follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +53,18 @@ def lock_keys(rt: Runtime, warning: WarningIn) -> list[str]:
 
 
 def _lock_keys(warning: WarningIn, keys: _IdentityKeys) -> list[str]:
-    return [f"warning:{warning.source}:{warning.external_id}", *keys.lock_keys()]
+    return [f"{_WARNING_KEY}{warning.source}:{warning.external_id}", *keys.lock_keys()]
 
 
 def receive(session: Session, rt: Runtime, actor: Actor, warning: WarningIn) -> IntakeOutcome:
     require_intake(actor)
     content_hash = _content_hash(warning)
     keys = _identity_keys(rt, warning)
-    advisory_lock(session, *_lock_keys(warning, keys))
+    lock_keys = _lock_keys(warning, keys)
+    advisory_lock(session, *lock_keys)
+    known = _batch_known(session, lock_keys)
 
-    existing = repository.warning_by_key(session, warning.source, warning.external_id)
+    existing = _stored_warning(session, known, warning)
     if existing is not None:
         if existing.content_hash != content_hash:
             key = f"({warning.source}, {warning.external_id})"
@@ -69,16 +73,22 @@ def receive(session: Session, rt: Runtime, actor: Actor, warning: WarningIn) -> 
     # Flushes happen where ids are needed (person, case, warning, notifications) and at commit:
     # autoflush before every query would add a round trip and a unit-of-work pass each time.
     with session.no_autoflush:
-        outcome = _receive_new(session, rt, actor, intel.with_risk_level(warning), content_hash, keys)
+        outcome = _receive_new(session, rt, actor, intel.with_risk_level(warning), content_hash, keys, known)
     if warning.risk_level is None:
         intel.record_scored_level(session, rt, actor, outcome.accepted.case_id, warning)
     return outcome
 
 
 def _receive_new(
-    session: Session, rt: Runtime, actor: Actor, warning: WarningIn, content_hash: str, keys: _IdentityKeys
+    session: Session,
+    rt: Runtime,
+    actor: Actor,
+    warning: WarningIn,
+    content_hash: str,
+    keys: _IdentityKeys,
+    known: _Known | None,
 ) -> IntakeOutcome:
-    person, new_person = _find_or_create_person(session, rt, warning, keys)
+    person, new_person = _find_or_create_person(session, rt, warning, keys, known)
     open_case = None if new_person else _case_to_merge_into(session, rt, actor, person.id)
     now = rt.clock.now()
     if open_case is not None:
@@ -115,6 +125,8 @@ def _receive_new(
         link = intel.link_timers(row, warning)
         cases.record_first_signal(session, rt, actor, case, row, timers=link)
         banks.watch_by_policy(session, rt, case, opened_now=True)
+    if known is not None:
+        known.noted.append(row)
     if link:
         after_commit(session, rt.wake_delivery)  # the worker: links within its wake-up, not in a second
     intel.on_warning(session, rt, actor, row, warning)  # suggested type, risk score
@@ -156,7 +168,7 @@ class _IdentityKeys:
     def lock_keys(self) -> list[str]:
         # A person is serialised on each identifier, so two warnings about one new person
         # arriving at once cannot open two cases.
-        return [f"person:{k}" for k in (self.id_bidx, self.phone_bidx) if k]
+        return [f"{_PERSON_KEY}{k}" for k in (self.id_bidx, self.phone_bidx) if k]
 
 
 def _identity_keys(rt: Runtime, warning: WarningIn) -> _IdentityKeys:
@@ -168,11 +180,11 @@ def _identity_keys(rt: Runtime, warning: WarningIn) -> _IdentityKeys:
 
 
 def _find_or_create_person(
-    session: Session, rt: Runtime, warning: WarningIn, keys: _IdentityKeys
+    session: Session, rt: Runtime, warning: WarningIn, keys: _IdentityKeys, known: _Known | None
 ) -> tuple[Person, bool]:
     """The ID number decides identity; a phone alone matches only a person with no conflicting
     ID number (numbers get reassigned, people do not). Also whether the person is new."""
-    candidates = repository.persons_matching(session, keys.id_bidx, keys.phone_bidx)  # one round trip
+    candidates = _persons_matching(session, known, keys)
     person = next((p for p in candidates if keys.id_bidx and p.id_number_bidx == keys.id_bidx), None)
     if person is None and keys.phone_bidx:
         by_phone = [p for p in candidates if p.phone_bidx == keys.phone_bidx]
@@ -187,6 +199,8 @@ def _find_or_create_person(
         session.add(person)
     _update_person(rt, person, warning, keys)
     session.flush()
+    if new and known is not None:
+        known.noted.append(person)
     return person, new
 
 
@@ -247,3 +261,80 @@ def _store_warning(
     contacts = [{"warning_id": row.id, "kind": c.kind, "value": c.value} for c in warning.scam_contacts]
     insert_rows(session, ScamContact, contacts)
     return row
+
+
+# --- a group commit's lookups, made once for the whole batch ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """What the batch's held keys guard, as stored when its first warning was received."""
+
+    keys: frozenset[str]
+    warnings: dict[tuple[str, str], EarlyWarning]
+    persons: list[Person]
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """A batch's warnings and persons: loaded once, then each warning adds the rows it created
+    (`noted`, the transaction's `batch_notes`: a warning rolled back to its savepoint takes its
+    rows along). The batch holds their keys, so nobody else can add or change any of them."""
+
+    loaded: _Loaded
+    noted: list[Any]
+
+    def warning(self, key: tuple[str, str]) -> EarlyWarning | None:
+        added = (w for w in self.noted if isinstance(w, EarlyWarning) and (w.source, w.external_id) == key)
+        return next(added, None) or self.loaded.warnings.get(key)
+
+    def persons(self) -> list[Person]:
+        return [*self.loaded.persons, *(p for p in self.noted if isinstance(p, Person))]
+
+
+def _batch_known(session: Session, lock_keys: list[str]) -> _Known | None:
+    """In a group commit's transaction, which holds every warning's keys from its start, the
+    batch's stored warnings and persons are looked up on its first warning, in two round trips
+    instead of two per warning. Elsewhere (a lone warning) None: each looks up its own."""
+    held = held_keys(session)
+    if not held.issuperset(lock_keys):
+        return None
+    notes = batch_notes(session)
+    if not notes or not isinstance(notes[0], _Loaded) or not notes[0].keys.issuperset(lock_keys):
+        notes[:] = [_load(session, held)]
+    return _Known(notes[0], notes)
+
+
+def _load(session: Session, held: frozenset[str]) -> _Loaded:
+    warning_keys: list[tuple[str, str]] = []
+    blind_indexes: list[str] = []
+    for key in held:  # the keys `_lock_keys` makes
+        if key.startswith(_WARNING_KEY):
+            source, _, external_id = key.removeprefix(_WARNING_KEY).partition(":")
+            warning_keys.append((source, external_id))
+        elif key.startswith(_PERSON_KEY):
+            blind_indexes.append(key.removeprefix(_PERSON_KEY))
+    found = repository.warnings_by_keys(session, warning_keys)
+    persons = repository.persons_with_any(session, blind_indexes)
+    return _Loaded(held, {(w.source, w.external_id): w for w in found}, persons)
+
+
+def _stored_warning(session: Session, known: _Known | None, warning: WarningIn) -> EarlyWarning | None:
+    if known is None:
+        return repository.warning_by_key(session, warning.source, warning.external_id)
+    return known.warning((warning.source, warning.external_id))
+
+
+def _persons_matching(session: Session, known: _Known | None, keys: _IdentityKeys) -> list[Person]:
+    """The persons holding either identifier, oldest first (one round trip, or none in a batch)."""
+    if known is None:
+        return repository.persons_matching(session, keys.id_bidx, keys.phone_bidx)
+    return sorted(
+        (
+            p
+            for p in known.persons()
+            if (keys.id_bidx and p.id_number_bidx == keys.id_bidx)
+            or (keys.phone_bidx and p.phone_bidx == keys.phone_bidx)
+        ),
+        key=lambda p: p.id,
+    )

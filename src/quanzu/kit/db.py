@@ -324,6 +324,7 @@ def _run_after_commit(session: Session) -> None:
     if session.in_nested_transaction():  # a savepoint released: the real commit is still to come
         return
     session.info.pop(_HELD, None)  # the commit released them
+    session.info.pop(_BATCH, None)
     hooks = session.info.pop(_AFTER, [])
     later: _Released | None = session.info.get(_RELEASED)
     if later is not None:
@@ -412,12 +413,30 @@ def advisory_lock(session: Session, *keys: str) -> None:
 def hold_advisory_locks(session: Session, *keys: str) -> None:
     """Takes every key a group of jobs will ask for, at once and sorted, at the top of the
     transaction (never inside a savepoint, whose rollback would release them): two such groups
-    cannot deadlock, and the jobs' own `advisory_lock` calls find the keys held."""
-    if not is_postgres(session):
-        return
+    cannot deadlock, and the jobs' own `advisory_lock` calls find the keys held. SQLite's
+    BEGIN IMMEDIATE holds everything already; the keys are recorded all the same (`held_keys`)."""
     wanted = set(keys)
-    _lock(session, sorted(wanted))
+    if is_postgres(session):
+        _lock(session, sorted(wanted))
     session.info.setdefault(_HELD, set()).update(wanted)
+
+
+def held_keys(session: Session) -> frozenset[str]:
+    """The keys this transaction holds through `hold_advisory_locks`. Nobody else can change
+    what they guard until it ends, so a group commit's jobs may look up everything their keys
+    guard at once (intake: the batch's warnings and persons) and trust it (`batch_notes`)."""
+    return frozenset(session.info.get(_HELD, ()))
+
+
+_BATCH = "quanzu.batch_notes"  # a list: a job rolled back to its savepoint takes its notes along
+
+
+def batch_notes(session: Session) -> list[Any]:
+    """What a group commit's jobs note down about the data their held keys guard, for the
+    transaction only: gone at commit and rollback, and what a job rolled back to its savepoint
+    noted goes with it (`savepoint`)."""
+    notes: list[Any] = session.info.setdefault(_BATCH, [])
+    return notes
 
 
 def _lock(session: Session, sorted_keys: list[str]) -> None:

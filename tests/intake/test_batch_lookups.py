@@ -1,0 +1,97 @@
+"""A group commit's warnings look up their stored warnings and persons once for the whole batch,
+and decide exactly as they would one at a time: replays, merges by ID number and by phone, and a
+warning rolled back to its savepoint takes the person it created along. On both engines."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from quanzu.intake import service
+from quanzu.intake.schemas import WarningIn
+from quanzu.intake.tabular import IMPORT_ACTOR
+from quanzu.kit.errors import Conflict
+from quanzu.kit.groupcommit import GroupCommit
+from quanzu.kit.validation import parse
+from quanzu.models.cases import Person
+from tests.conftest import Env
+from tests.factories import id_number, seed, warning
+
+Job = tuple[Callable[[Session], service.IntakeOutcome], list[str]]
+
+
+def _job(env: Env, body: dict[str, Any], *, then_fail: bool = False) -> Job:
+    received = parse(WarningIn, body)
+
+    def work(session: Session) -> service.IntakeOutcome:
+        outcome = service.receive(session, env.rt, IMPORT_ACTOR, received)
+        if then_fail:
+            raise Conflict("refused after storing")
+        return outcome
+
+    return work, service.lock_keys(env.rt, received)
+
+
+@contextmanager
+def _person_lookups(env: Env) -> Iterator[list[str]]:
+    """The statements that look persons up by their identifiers."""
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if re.search(r"FROM persons\s+WHERE", statement):
+            seen.append(statement)
+
+    engine = env.factory.kw["bind"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def _outcome(result: object) -> service.IntakeOutcome:
+    assert isinstance(result, service.IntakeOutcome), result
+    return result
+
+
+def test_a_batch_looks_its_persons_up_once_and_merges_as_one_by_one(env: Env) -> None:
+    seed(env)
+    known, new = id_number(seq="601"), id_number(seq="602")
+    [stored] = GroupCommit(env.factory).write([_job(env, warning("B-0", target={"id_number": known}))])
+    first_case = _outcome(stored).accepted.case_id
+    bodies = [
+        warning("B-1", target={"id_number": new, "phone": "13862516020"}),  # a new person
+        warning("B-2", target={"id_number": known, "phone": "13862516011"}),  # the stored person again
+        warning("B-3", target={"id_number": None, "phone": "13862516020"}),  # B-1's person, by phone
+        warning("B-1", target={"id_number": new, "phone": "13862516020"}),  # a replay of B-1
+        warning("B-4", target={"id_number": id_number(seq="603"), "phone": "13862516030"}),
+    ]
+    with _person_lookups(env) as lookups:
+        results = [_outcome(r) for r in GroupCommit(env.factory).write([_job(env, b) for b in bodies])]
+    assert len(lookups) == 1  # one by one, each new warning would look its person up
+    assert [r.status for r in results] == [201, 200, 200, 200, 201]
+    cases = [r.accepted.case_id for r in results]
+    assert cases[1] == first_case and cases[2] == cases[0] == cases[3]
+    assert len({first_case, cases[0], cases[4]}) == 3
+    assert results[3].accepted == results[0].accepted  # the replay answers with the same ids
+
+
+def test_a_warning_rolled_back_to_its_savepoint_takes_its_new_person_along(env: Env) -> None:
+    """The first warning creates a person and then fails: the second, about the same person, must
+    create the person again, not merge into one that was never stored."""
+    seed(env)
+    person = {"id_number": id_number(seq="611"), "phone": "13862516110"}
+    jobs = [
+        _job(env, warning("R-1", target=person), then_fail=True),
+        _job(env, warning("R-2", target=person)),
+    ]
+    refused, stored = GroupCommit(env.factory).write(jobs)
+    assert isinstance(refused, Conflict)
+    assert _outcome(stored).status == 201
+    with env.reader() as session:
+        assert session.scalar(select(func.count()).select_from(Person)) == 1
