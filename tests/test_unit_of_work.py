@@ -1,6 +1,8 @@
 """The unit of work's rows kept back (`kit.db.insert_rows`): written together, yet never missed by
 a reader, never out of order with objects added after them, and gone with a rolled-back savepoint;
-on PostgreSQL through COPY, which writes what an INSERT would (and `insert_returning_ids` too)."""
+on PostgreSQL through COPY, which writes what an INSERT would (and `insert_returning_ids` too).
+And objects added with ids drawn ahead (`kit.db.add_with_id`): written together at the next flush,
+in the order their foreign keys need, found by `get` before that."""
 
 from __future__ import annotations
 
@@ -14,9 +16,20 @@ import pytest
 from sqlalchemy import Engine, Table, event, func, insert, select
 from sqlalchemy.orm import Session
 
-from quanzu.kit.db import COPY_MIN_ROWS, copyable, insert_returning_ids, insert_rows, savepoint, transaction
+from quanzu.kit.db import (
+    COPY_MIN_ROWS,
+    add_with_id,
+    copyable,
+    draw_ids,
+    get,
+    insert_returning_ids,
+    insert_rows,
+    savepoint,
+    take_ids,
+    transaction,
+)
 from quanzu.models.audit import AuditEntry
-from quanzu.models.cases import Case, CaseEvent
+from quanzu.models.cases import Case, CaseEvent, Person
 from tests.conftest import Env
 from tests.factories import bearer, seed, warning
 
@@ -183,3 +196,91 @@ def test_copy_stands_in_for_an_insert_only_where_the_database_fills_in_every_def
         on_postgres = connection.dialect.name == "postgresql"
         assert copyable(connection, table, every) is on_postgres
         assert copyable(connection, table, [c for c in every if c != "detail"]) is False
+
+
+def _person(env: Env) -> Person:
+    return Person(created_at=env.clock.now(), name_masked="张*")
+
+
+def _case(env: Env, person: Person) -> Case:
+    now = env.clock.now()
+    return Case(
+        person_id=person.id,
+        state="triage",
+        tier=1,
+        risk_level="high",
+        scam_type="other",
+        urgency=1,
+        signal_count=1,
+        routing_method="triage",
+        routing_detail="",
+        opened_at=now,
+        updated_at=now,
+    )
+
+
+def test_objects_added_with_drawn_ids_go_in_together_and_in_foreign_key_order(env: Env) -> None:
+    """Three persons and their cases, added one after the other: one INSERT per table at commit
+    on PostgreSQL (the cases after the persons they refer to), found by `get` before it; without
+    drawn ids (SQLite), each object is flushed as it is added."""
+    engine = env.app.state.quanzu.engine
+    with (
+        inserts_into(engine, "persons") as persons,
+        inserts_into(engine, "cases") as cases,
+        transaction(env.factory) as session,
+    ):
+        draw_ids(session, {Person: 3, Case: 3})
+        added: list[Case] = []
+        for _ in range(3):
+            person = _person(env)
+            add_with_id(session, person)
+            added.append(_case(env, person))
+            add_with_id(session, added[-1])
+        assert all(get(session, Case, case.id) is case for case in added)
+        assert (len(persons), len(cases)) == ((0, 0) if env.is_postgres else (3, 3))
+    assert (len(persons), len(cases)) == ((1, 1) if env.is_postgres else (3, 3))  # statements
+    ids = [case.id for case in added]
+    assert ids == sorted(ids)
+    with env.reader() as session:
+        stored = session.execute(select(Case.id, Case.person_id).where(Case.id.in_(ids)).order_by(Case.id))
+        assert [tuple(row) for row in stored] == [(c.id, c.person_id) for c in added]
+
+
+def test_rows_kept_back_that_refer_to_objects_added_with_drawn_ids_go_in_after_them(env: Env) -> None:
+    """A statement reading the events' table writes the kept rows early: their case first."""
+    seed(env)
+    with transaction(env.factory) as session:
+        draw_ids(session, {Person: 1, Case: 1})
+        person = _person(env)
+        add_with_id(session, person)
+        case = _case(env, person)
+        add_with_id(session, case)
+        with session.no_autoflush:
+            insert_rows(session, CaseEvent, _rows(env, case.id, "t.kept"))
+            kinds = session.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == case.id))
+            assert list(kinds) == ["t.kept"]
+
+
+def test_drawn_ids_run_out_into_more_and_a_rolled_back_savepoint_takes_its_objects(env: Env) -> None:
+    with transaction(env.factory) as session:
+        draw_ids(session, {Person: 1})
+        kept = _person(env)
+        add_with_id(session, kept)
+        dropped = _person(env)
+        with pytest.raises(RuntimeError):
+            _add_then_fail(session, dropped)
+        assert get(session, Person, kept.id) is kept
+        assert get(session, Person, dropped.id) is None
+        more = take_ids(session, Person, 2)
+    if not env.is_postgres:
+        assert more is None  # no sequences: each object was flushed for its id
+        return
+    assert more is not None and len(set(more)) == 2 and min(more) > dropped.id > kept.id
+    with env.reader() as session:
+        assert session.scalars(select(Person.id)).all() == [kept.id]
+
+
+def _add_then_fail(session: Session, obj: Person) -> None:
+    with savepoint(session):
+        add_with_id(session, obj)
+        raise RuntimeError("rolled back")

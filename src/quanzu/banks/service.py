@@ -47,7 +47,7 @@ from quanzu.codes import RiskLevel, Role
 from quanzu.dispatch.service import Announcement, announce
 from quanzu.escalation.service import climb_on_breach
 from quanzu.kit.crypto import mask_id_number, mask_name, mask_phone
-from quanzu.kit.db import advisory_lock, insert_rows
+from quanzu.kit.db import add_with_id, advisory_lock, get, insert_rows
 from quanzu.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from quanzu.kit.runtime import Runtime
 from quanzu.models.banks import (
@@ -190,8 +190,7 @@ def _create_watch(
         created_at=now,
         expires_at=now + rt.policy.banks.watch_for[RiskLevel(case.risk_level)],
     )
-    session.add(entry)
-    session.flush()
+    add_with_id(session, entry)
     identifiers = _person_identifiers(session, rt, case) + [("account", a) for a in accounts]
     _add_identifiers(session, rt, entry, identifiers, set())
     add_event(session, rt, case, "watch_created", actor, watch_id=entry.id, origin=origin)
@@ -204,7 +203,7 @@ def _create_watch(
 
 
 def _person_identifiers(session: Session, rt: Runtime, case: Case) -> list[tuple[str, str]]:
-    person = session.get(Person, case.person_id)
+    person = get(session, Person, case.person_id)
     found: list[tuple[str, str]] = []
     for kind, blob in (
         ("id_number", person.id_number_enc if person else None),

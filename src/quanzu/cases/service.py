@@ -35,7 +35,7 @@ from quanzu.dissuasion import repository as dissuasion_repo
 from quanzu.escalation import repository as escalation_repo
 from quanzu.escalation.service import plan_slas
 from quanzu.intake.schemas import RoutingOut, WarningAccepted, WarningIn
-from quanzu.kit.db import insert_rows
+from quanzu.kit.db import add_with_id, get, insert_rows
 from quanzu.kit.errors import Conflict, NotFound
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, CaseAssignee, CaseSla, EarlyWarning, Person, ScamContact
@@ -87,8 +87,7 @@ def open_case(
         repeat_warned_30d=not new_person
         and repository.warned_between(session, person.id, now - REPEAT_WARNING_WINDOW, now),
     )
-    session.add(case)
-    session.flush()
+    add_with_id(session, case)
     audit.record(
         session,
         rt.clock,
@@ -212,7 +211,7 @@ def merge_signal(session: Session, rt: Runtime, actor: Actor, case: Case, warnin
 
 
 def _announcement(session: Session, rt: Runtime, case: Case, event: str, headline: str) -> Announcement:
-    person = session.get(Person, case.person_id)
+    person = get(session, Person, case.person_id)
     station = rt.org.get(session).units.get(case.station_id) if case.station_id else None
     place = station.name if station else "反诈中心分流"
     scam = SCAM_TYPE_LABELS.get(case.scam_type, case.scam_type)
@@ -228,7 +227,7 @@ def _announcement(session: Session, rt: Runtime, case: Case, event: str, headlin
 
 
 def acceptance(session: Session, rt: Runtime, warning: EarlyWarning) -> WarningAccepted:
-    case = session.get(Case, warning.case_id)
+    case = get(session, Case, warning.case_id)
     station = rt.org.get(session).units.get(case.station_id) if case and case.station_id else None
     return WarningAccepted(
         warning_id=warning.id,

@@ -22,7 +22,7 @@ from quanzu.dispatch.channels import (
     OutboundMessage,
     channel_for,
 )
-from quanzu.kit.db import after_commit, insert_returning_ids, insert_rows, transaction
+from quanzu.kit.db import after_commit, insert_returning_ids, insert_rows, take_ids, transaction
 from quanzu.kit.runtime import Runtime
 from quanzu.models.dispatch import DeliveryAttempt, Notification, OutboxMessage
 
@@ -84,7 +84,11 @@ def announce_many(
                 }
                 for e in endpoint_ids
             ]
-    ids = insert_returning_ids(session, Notification, notices)  # the live push needs them
+    ids = take_ids(session, Notification, len(notices))  # the live push needs them
+    if ids is None:
+        ids = insert_returning_ids(session, Notification, notices)
+    else:  # drawn ahead: the rows go in with the transaction's others
+        insert_rows(session, Notification, [{"id": i, **n} for i, n in zip(ids, notices, strict=True)])
     insert_rows(session, OutboxMessage, messages)
     live_events = [([n["user_id"]], _live_event(nid, n)) for nid, n in zip(ids, notices, strict=True)]
     live.release(session, rt, live_events, then=rt.wake_delivery if messages else None)

@@ -20,10 +20,20 @@ from quanzu.intake import repository
 from quanzu.intake.schemas import WarningAccepted, WarningIn
 from quanzu.intel import service as intel
 from quanzu.kit.crypto import mask_id_number, mask_name, mask_phone
-from quanzu.kit.db import advisory_lock, after_commit, batch_notes, held_keys, insert_rows
+from quanzu.kit.db import (
+    add_with_id,
+    advisory_lock,
+    after_commit,
+    batch_notes,
+    draw_ids,
+    held_keys,
+    insert_rows,
+)
 from quanzu.kit.errors import Conflict
 from quanzu.kit.runtime import Runtime
+from quanzu.models.banks import WatchEntry
 from quanzu.models.cases import Case, EarlyWarning, Person, ScamContact
+from quanzu.models.dispatch import Notification
 from quanzu.routing.rules import route
 from quanzu.timers.service import schedule_many
 
@@ -193,15 +203,16 @@ def _find_or_create_person(
             keys.id_bidx is None or candidate.id_number_bidx in (None, keys.id_bidx)
         ):
             person = candidate
-    new = person is None
-    if person is None:
-        person = Person(created_at=rt.clock.now())
-        session.add(person)
+    if person is not None:
+        _update_person(rt, person, warning, keys)
+        session.flush()  # its earlier cases and warnings are looked up next: the batch's included
+        return person, False
+    person = Person(created_at=rt.clock.now())
     _update_person(rt, person, warning, keys)
-    session.flush()
-    if new and known is not None:
+    add_with_id(session, person)
+    if known is not None:
         known.noted.append(person)
-    return person, new
+    return person, True
 
 
 def _update_person(rt: Runtime, person: Person, warning: WarningIn, keys: _IdentityKeys) -> None:
@@ -256,8 +267,7 @@ def _store_warning(
         station_id=station_id,
         target_enc=rt.cipher.encrypt(target_json, context="warning.target"),
     )
-    session.add(row)
-    session.flush()
+    add_with_id(session, row)
     contacts = [{"warning_id": row.id, "kind": c.kind, "value": c.value} for c in warning.scam_contacts]
     insert_rows(session, ScamContact, contacts)
     return row
@@ -316,6 +326,9 @@ def _load(session: Session, held: frozenset[str]) -> _Loaded:
             blind_indexes.append(key.removeprefix(_PERSON_KEY))
     found = repository.warnings_by_keys(session, warning_keys)
     persons = repository.persons_with_any(session, blind_indexes)
+    # At most one of each per warning; the notifications are a guess (`take_ids` draws more).
+    n = len(warning_keys)
+    draw_ids(session, {Person: n, Case: n, EarlyWarning: n, WatchEntry: n, Notification: 3 * n})
     return _Loaded(held, {(w.source, w.external_id): w for w in found}, persons)
 
 

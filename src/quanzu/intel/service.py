@@ -49,7 +49,7 @@ from quanzu.intel.schemas import (
 )
 from quanzu.intel.suggest import suggest
 from quanzu.intel.text import normalise
-from quanzu.kit.db import advisory_lock, insert_returning_ids, insert_rows
+from quanzu.kit.db import advisory_lock, get, insert_returning_ids, insert_rows
 from quanzu.kit.errors import NotFound
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, EarlyWarning
@@ -77,7 +77,7 @@ IDENTIFIER_CONTEXT = "fraud.identifier"
 def on_warning(session: Session, rt: Runtime, actor: Actor, row: EarlyWarning, warning: WarningIn) -> None:
     """A warning was stored: suggest a type if it has none and let the score raise the risk where
     policy allows. (Its fraudster contacts are linked by the worker: `link_timers`.)"""
-    case = session.get(Case, row.case_id)
+    case = get(session, Case, row.case_id)
     if case is None:
         return
     if case.scam_type == "other":
@@ -121,7 +121,7 @@ def record_scored_level(
     session: Session, rt: Runtime, actor: Actor, case_id: int, warning: WarningIn
 ) -> None:
     """The case timeline says which level the score gave a warning that had none, and why."""
-    case = session.get(Case, case_id)
+    case = get(session, Case, case_id)
     if case is None:
         return
     risk = warning_risk(warning)

@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import psycopg
 from sqlalchemy import Connection, DateTime, Engine, MetaData, Table, create_engine, event, insert, text
@@ -132,9 +132,16 @@ def write_deferred(session: Session) -> None:
     pending: list[tuple[Table, list[Mapping[str, Any]]]] = session.info.pop(_DEFERRED, [])
     if not pending:
         return
-    if session.autoflush:
-        session.flush()
+    _flush_what_rows_refer_to(session)
     _insert_kept_rows(session, pending)
+
+
+def _flush_what_rows_refer_to(session: Session) -> None:
+    """Before Core rows go in: the pending objects they may refer to. Those the session's
+    autoflush would write, and always those added with drawn ids (`add_with_id`), which are
+    complete when added and which the rows of their transaction do refer to."""
+    if session.autoflush or session.info.get(_ADDED):
+        session.flush()
 
 
 def _insert_kept_rows(session: Session, pending: list[tuple[Table, list[Mapping[str, Any]]]]) -> None:
@@ -153,11 +160,18 @@ def _insert_kept_rows(session: Session, pending: list[tuple[Table, list[Mapping[
 @event.listens_for(Session, "before_flush")
 def _write_deferred_before_objects_of_their_tables(session: Session, _context: Any, _objects: Any) -> None:
     """An object added to a table with rows kept back goes in after them, as it was asked for
-    after them (a case's timeline stays in order)."""
+    after them (a case's timeline stays in order). Unless the flush also writes objects added
+    with drawn ids, which the rows may refer to: then the rows wait for the next write of the
+    rows kept back (a reader of their table, or the commit), and their ids may follow the
+    object's (only intake's group commit draws ids, and the objects it adds to such a table
+    are SLA clocks, whose ids order nothing)."""
     pending = session.info.get(_DEFERRED)
     if pending:
         tables = {table.name for table, _rows in pending}
-        if any(getattr(obj, "__tablename__", None) in tables for obj in session.new):
+        new = session.new
+        if any(getattr(obj, "__tablename__", None) in tables for obj in new) and not any(
+            obj in new for obj in session.info.get(_ADDED, ())
+        ):
             _insert_kept_rows(session, session.info.pop(_DEFERRED))
 
 
@@ -182,8 +196,7 @@ def insert_returning_ids(session: Session, model: type[Base], rows: Sequence[Map
     alerts cost the INSERT … RETURNING path about four times the CPU."""
     if not rows:
         return []
-    if session.autoflush:
-        session.flush()
+    _flush_what_rows_refer_to(session)
     table = _table(model)
     if any(kept is table for kept, _rows in session.info.get(_DEFERRED, [])):
         write_deferred(session)  # rows of this table asked for earlier go in (and get ids) first
@@ -223,6 +236,68 @@ def _sequence(connection: Connection, table: Table) -> str:
         ).scalar_one()
         _SEQUENCES[table.name] = seq
     return _SEQUENCES[table.name]
+
+
+# --- ids drawn ahead (PostgreSQL) ---------------------------------------------------------------
+
+_DRAWN = "quanzu.drawn_ids"  # table → ids drawn from its sequence and not used yet
+_ADDED = "quanzu.added_with_drawn_ids"  # a list: a rolled-back savepoint's objects go with it
+_TOP_UP = 16  # ids drawn at least, when a transaction's run out
+_DRAW = text(
+    "SELECT s.seq, nextval(CAST(s.seq AS regclass)) FROM unnest(CAST(:seqs AS text[]),"
+    " CAST(:counts AS integer[])) AS s(seq, n), generate_series(1, s.n)"
+)
+M = TypeVar("M", bound=Base)
+
+
+def draw_ids(session: Session, wanted: Mapping[type[Base], int]) -> None:
+    """PostgreSQL: draws ids from the tables' sequences for the rows a transaction is about to
+    add, every table's in one round trip. Its objects then go in together at its next flush
+    (`add_with_id`), and its Core rows with the rows kept back (`take_ids`), where each would
+    otherwise be flushed or inserted at once for its id: a group commit's warnings write their
+    persons, cases and warnings in one statement per table, not one per warning. SQLite: nothing
+    (no sequences; its one writer at a time gains nothing from it)."""
+    counts = {_table(model): n for model, n in wanted.items() if n > 0}
+    if not counts or not is_postgres(session):
+        return
+    connection = session.connection()
+    sequences = {_sequence(connection, table): table for table in counts}
+    params = {"seqs": list(sequences), "counts": list(counts.values())}
+    drawn: dict[Table, list[int]] = session.info.setdefault(_DRAWN, {})
+    for seq, new_id in sorted(connection.execute(_DRAW, params), key=lambda row: row[1]):
+        drawn.setdefault(sequences[seq], []).append(new_id)
+
+
+def take_ids(session: Session, model: type[Base], n: int) -> list[int] | None:
+    """`n` ids drawn for `model`'s table in this transaction (drawing more if they ran out), or
+    None if it drew none for that table: the caller then gets its ids from an insert at once."""
+    pool: list[int] | None = session.info.get(_DRAWN, {}).get(_table(model))
+    if pool is None:
+        return None
+    if len(pool) < n:
+        draw_ids(session, {model: max(n - len(pool), _TOP_UP)})
+    taken, pool[:] = pool[:n], pool[n:]
+    return taken
+
+
+def add_with_id(session: Session, obj: Base) -> None:
+    """Adds a new object whose id the caller needs now: a drawn id, the object written at the
+    next flush; without drawn ids, flushed at once. `get` finds it before it is flushed."""
+    session.add(obj)
+    ids = take_ids(session, type(obj), 1)
+    if ids is None:
+        session.flush()
+        return
+    cast(Any, obj).id = ids[0]
+    session.info.setdefault(_ADDED, []).append(obj)
+
+
+def get(session: Session, model: type[M], ident: int) -> M | None:
+    """`session.get`, which also finds an object added with a drawn id and not flushed yet: the
+    identity map holds only flushed objects, and `get` never flushes."""
+    added: list[Any] = session.info.get(_ADDED, [])
+    found: M | None = next((o for o in added if o.id == ident and type(o) is model), None)
+    return found if found is not None else session.get(model, ident)
 
 
 def copyable(connection: Connection, table: Table, columns: Sequence[str]) -> bool:
@@ -325,6 +400,8 @@ def _run_after_commit(session: Session) -> None:
         return
     session.info.pop(_HELD, None)  # the commit released them
     session.info.pop(_BATCH, None)
+    session.info.pop(_DRAWN, None)
+    session.info.pop(_ADDED, None)
     hooks = session.info.pop(_AFTER, [])
     later: _Released | None = session.info.get(_RELEASED)
     if later is not None:
@@ -351,6 +428,7 @@ def _drop_on_rollback(session: Session, previous: Any) -> None:
     # Only the outermost rollback drops everything; a savepoint's share is dropped by `savepoint`.
     if previous.parent is None:
         session.info.pop(_HELD, None)
+        session.info.pop(_DRAWN, None)
         for key in [k for k, v in session.info.items() if isinstance(v, list)]:
             del session.info[key]
 

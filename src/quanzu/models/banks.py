@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, Numeric, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from quanzu.kit.db import Base, UTCDateTime
+
+if TYPE_CHECKING:
+    from quanzu.models.cases import Case
 
 
 class Bank(Base):
@@ -60,6 +64,7 @@ class WatchEntry(Base):
     keep_after_close: Mapped[bool] = mapped_column(default=False)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     end_reason: Mapped[str | None] = mapped_column(String(32))
+    case: Mapped[Case] = relationship(lazy="raise")  # flush order only, as `Case.person`
 
 
 class WatchIdentifier(Base):

@@ -20,7 +20,7 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from quanzu.kit.db import Base, UTCDateTime
 
@@ -96,6 +96,9 @@ class Case(Base):
     # The escalation ladder, frozen when the climb starts (who, in what order, with what waits).
     escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     escalation_token: Mapped[str | None] = mapped_column(String(32))
+    # Never loaded (the services go by ids); declared so that one flush writing a person, its
+    # case and its warning together writes them in that order (`kit.db.add_with_id`).
+    person: Mapped[Person] = relationship(lazy="raise")
 
 
 class EarlyWarning(Base):
@@ -129,6 +132,8 @@ class EarlyWarning(Base):
     station_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
     # The target as this warning described it (encrypted), kept as its own signal.
     target_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    case: Mapped[Case] = relationship(lazy="raise")  # flush order only, as `Case.person`
+    person: Mapped[Person] = relationship(lazy="raise")
 
 
 class ScamContact(Base):

@@ -8,12 +8,15 @@ the centre."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Float, ForeignKey, LargeBinary, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from quanzu.kit.db import Base, UTCDateTime
+
+if TYPE_CHECKING:
+    from quanzu.models.cases import Case
 
 
 class FraudIdentifier(Base):
@@ -58,3 +61,4 @@ class ScamSuggestion(Base):
     decided_type: Mapped[str | None] = mapped_column(String(32))
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    case: Mapped[Case] = relationship(lazy="raise")  # flush order only, as `Case.person`
