@@ -40,9 +40,12 @@ def active_identifiers(session: Session, watch_ids: Iterable[int] | None = None)
         .join(WatchEntry, WatchEntry.id == WatchIdentifier.watch_id)
         .where(WatchEntry.ended_at.is_(None))
     )
-    if watch_ids is not None:
-        stmt = stmt.where(WatchIdentifier.watch_id.in_(list(watch_ids)))
-    rows = session.execute(stmt.execution_options(yield_per=10_000))
+    if watch_ids is None:  # the whole index: streamed
+        rows = session.execute(stmt.execution_options(yield_per=10_000))
+    else:
+        # A refresh after every warning that starts a watch, in every serving process: through
+        # Core, with neither the ORM's execution path nor a server-side cursor (yield_per).
+        rows = session.connection().execute(stmt.where(WatchIdentifier.watch_id.in_(list(watch_ids))))
     return [IndexedIdentifier(w, k, b, e) for w, k, b, e in rows]
 
 

@@ -21,6 +21,10 @@ PostgreSQL's `commit_delay` cannot: it only merges flushes, not the work).
 - **Two batches never deadlock.** Each job names the advisory lock keys it will take; the batch
   takes all of them at once, sorted, before the first job runs (`hold_advisory_locks`), so the
   jobs' own `advisory_lock` calls find them held.
+- **The held keys say what the batch will look up.** Nobody else can change what they guard
+  until the commit, so intake looks up the whole batch's stored warnings and persons once
+  (`kit.db.held_keys`, `batch_notes`) and, on PostgreSQL, draws the ids of the rows it will add
+  (`kit.db.draw_ids`): the batch's persons, cases and warnings go in one statement per table.
 """
 
 from __future__ import annotations
