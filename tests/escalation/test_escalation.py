@@ -16,7 +16,7 @@ from quanzu.models.timers import Timer
 from quanzu.worker.runner import Worker
 from tests.conftest import Env
 from tests.dissuasion.test_workflow_api import SL, move, open_case
-from tests.factories import bearer, seed, warning
+from tests.factories import bearer, id_number, seed, warning
 
 POLICY_HIGH = {"sign": 5 * 60, "wait": 5 * 60}  # the shipped policy for high risk: sign ≤ 5 min, 5 min a rung
 
@@ -210,6 +210,29 @@ def test_handover_at_shift_end(env: Env) -> None:
     assert len(handover) == 1 and "已下班" in handover[0]["data"]["note"]
     inbox = env.client.get("/api/v1/notifications", headers=bearer(district.tokens["sl-leader-night"])).json()
     assert any(n["kind"] == "case.handover" and n["case_id"] == cid for n in inbox)
+
+
+def test_a_shift_change_hands_over_every_open_case_of_the_station_with_its_own_note(env: Env) -> None:
+    """Three open cases signed by different day officers: each handed to the night leader, each
+    note naming the officer who left that case (the assignees are read for all cases at once)."""
+    district = seed(env)
+    signers = ["sl-d1", "sl-d2", "sl-d1"]
+    cases = []
+    for n, signer in enumerate(signers):
+        target = {**SL, "phone": f"1386252700{n}", "id_number": id_number(seq=f"70{n}")}
+        body = warning(f"H-{n}", risk_level="low", target=target)
+        posted = env.client.post("/api/v1/warnings", json=body, headers=bearer(district.feed_token))
+        assert posted.status_code == 201, posted.text
+        cases.append(posted.json()["case_id"])
+        move(env, district.tokens[signer], cases[-1], "steps", {"kind": "sign"})
+    env.clock.advance(timedelta(hours=6))  # 20:00 in Suzhou
+    fire(env)
+    for cid in cases:
+        detail = case(env, district.tokens["sl-leader-night"], cid)
+        assert {a["username"] for a in detail["assignees"] if a["released_at"] is None} == {"sl-leader-night"}
+        [handover] = [e for e in detail["timeline"] if e["kind"] == "handover"]
+        leaving = {a["display_name"] for a in detail["assignees"] if a["released_at"] is not None}
+        assert all(name in handover["data"]["note"] for name in leaving) and leaving
 
 
 def test_handover_keeps_an_assignee_who_is_still_on_duty(env: Env) -> None:

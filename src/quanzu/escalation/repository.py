@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from quanzu.codes import CaseState
-from quanzu.models.cases import Case, CaseSla
+from quanzu.models.cases import Case, CaseAssignee, CaseSla
 from quanzu.models.org import OrgUnit, User
 
 
@@ -28,8 +28,24 @@ def station_and_teams(session: Session, station_id: int) -> list[int]:
     return [station_id, *teams]
 
 
+def _open_at(station_id: int) -> tuple[ColumnElement[bool], ...]:
+    return Case.station_id == station_id, Case.state.in_((CaseState.DISPATCHED, CaseState.IN_PROGRESS))
+
+
 def open_cases_at(session: Session, station_id: int) -> list[Case]:
-    stmt = select(Case).where(
-        Case.station_id == station_id, Case.state.in_((CaseState.DISPATCHED, CaseState.IN_PROGRESS))
+    return list(session.scalars(select(Case).where(*_open_at(station_id)).order_by(Case.id)))
+
+
+def active_assignees_at(session: Session, station_id: int) -> dict[int, list[CaseAssignee]]:
+    """The assignees not released of every open case at the station, by case, in one query: a
+    shift change goes through them all."""
+    stmt = (
+        select(CaseAssignee)
+        .join(Case, Case.id == CaseAssignee.case_id)
+        .where(*_open_at(station_id), CaseAssignee.released_at.is_(None))
+        .order_by(CaseAssignee.id)
     )
-    return list(session.scalars(stmt.order_by(Case.id)))
+    by_case: dict[int, list[CaseAssignee]] = {}
+    for assignee in session.scalars(stmt):
+        by_case.setdefault(assignee.case_id, []).append(assignee)
+    return by_case

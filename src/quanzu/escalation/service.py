@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,7 +19,6 @@ from quanzu.auth.actor import SYSTEM, Actor
 from quanzu.cases.timeline import add_event
 from quanzu.codes import RISK_LABELS, SCAM_TYPE_LABELS, CaseState, RiskLevel, Role
 from quanzu.dispatch.service import Announcement, announce
-from quanzu.dissuasion import repository as dissuasion_repo
 from quanzu.escalation import repository
 from quanzu.kit.db import insert_rows
 from quanzu.kit.errors import Conflict, Forbidden
@@ -290,8 +290,13 @@ def on_shift_end(session: Session, rt: Runtime, timer: Timer) -> str:
     on_duty_ids = {user_id for user_id, _ in on_duty}
     leaders = [user_id for user_id, pos in on_duty if pos == "leader"]
     handed = 0
-    for case in repository.open_cases_at(session, timer.subject_id):
-        active = dissuasion_repo.active_assignees(session, case.id)
+    # Three queries whatever the number of open cases: a busy station's shift change is the
+    # worker's largest single job.
+    cases = repository.open_cases_at(session, timer.subject_id)
+    active_of = repository.active_assignees_at(session, timer.subject_id)
+    users = org_repo.users_by_ids(session, {*leaders[:1], *(a.user_id for a in chain(*active_of.values()))})
+    for case in cases:
+        active = active_of.get(case.id, [])
         leaving = [a for a in active if a.user_id not in on_duty_ids]
         for a in leaving:
             a.released_at = now
@@ -301,7 +306,6 @@ def on_shift_end(session: Session, rt: Runtime, timer: Timer) -> str:
         leader = leaders[0]
         session.add(CaseAssignee(case_id=case.id, user_id=leader, position="leader", assigned_at=now))
         left = [a.user_id for a in leaving]
-        users = org_repo.users_by_ids(session, {leader, *left})
         names = "、".join(users[i].display_name for i in left if i in users)
         leader_name = users[leader].display_name
         note = f"交接班：{names} 已下班，案件由值班所领导 {leader_name} 接手；当前状态：{case.state}"
