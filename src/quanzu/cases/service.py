@@ -45,6 +45,14 @@ from quanzu.org import repository as org_repo
 from quanzu.routing.rules import RoutingDecision, RoutingMethod
 from quanzu.timers.service import TimerRow
 
+PERSON_LOCK = "person:"  # advisory lock keys on a person's blind indexes
+
+
+def person_lock_keys(*blind_indexes: str | None) -> list[str]:
+    """The advisory lock keys that serialise work on one person across processes: intake's
+    find-or-create and merge, a follow-up warning's reopening (and a batch's lookups parse them)."""
+    return [f"{PERSON_LOCK}{k}" for k in blind_indexes if k]
+
 
 def urgency(risk_level: str, signal_count: int) -> int:
     """Higher first in every queue: risk dominates, repeat signals break ties within a level."""

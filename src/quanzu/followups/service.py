@@ -19,7 +19,7 @@ from quanzu.auth.actor import SYSTEM, Actor
 from quanzu.auth.scoping import require_role
 from quanzu.banks import service as banks
 from quanzu.cases import repository as cases_repo
-from quanzu.cases.service import urgency
+from quanzu.cases.service import person_lock_keys, urgency
 from quanzu.cases.timeline import add_event
 from quanzu.codes import (
     PROTECTIVE_ACTION_LABELS,
@@ -281,7 +281,7 @@ def _lock_person(session: Session, person_id: int) -> None:
     """The same lock intake takes on a person's identifiers: a new warning arriving now waits."""
     person = session.get(Person, person_id)
     if person is not None:
-        keys = [f"person:{k}" for k in (person.id_number_bidx, person.phone_bidx) if k]
+        keys = person_lock_keys(person.id_number_bidx, person.phone_bidx)
         if keys:
             advisory_lock(session, *keys)
 

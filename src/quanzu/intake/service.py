@@ -38,7 +38,7 @@ from quanzu.routing.rules import route
 from quanzu.timers.service import schedule_many
 
 INTAKE_ROLES = (Role.FEED, Role.CENTRE, Role.ADMIN)
-_WARNING_KEY, _PERSON_KEY = "warning:", "person:"  # advisory lock keys: what they guard follows
+_WARNING_KEY = "warning:"  # advisory lock key on an idempotency key: what it guards follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +179,7 @@ class _IdentityKeys:
     def lock_keys(self) -> list[str]:
         # A person is serialised on each identifier, so two warnings about one new person
         # arriving at once cannot open two cases.
-        return [f"{_PERSON_KEY}{k}" for k in (self.id_bidx, self.phone_bidx) if k]
+        return cases.person_lock_keys(self.id_bidx, self.phone_bidx)
 
 
 def _identity_keys(rt: Runtime, warning: WarningIn) -> _IdentityKeys:
@@ -311,7 +311,8 @@ def _batch_known(session: Session, lock_keys: list[str]) -> _Known | None:
     if not held.issuperset(lock_keys):
         return None
     notes = batch_notes(session)
-    if not notes or not isinstance(notes[0], _Loaded) or not notes[0].keys.issuperset(lock_keys):
+    if not notes or not notes[0].keys.issuperset(lock_keys):
+        session.flush()  # a reload must find the rows the batch has added so far (drawn ids)
         notes[:] = [_load(session, held)]
     return _Known(notes[0], notes)
 
@@ -323,8 +324,8 @@ def _load(session: Session, held: frozenset[str]) -> _Loaded:
         if key.startswith(_WARNING_KEY):
             source, _, external_id = key.removeprefix(_WARNING_KEY).partition(":")
             warning_keys.append((source, external_id))
-        elif key.startswith(_PERSON_KEY):
-            blind_indexes.append(key.removeprefix(_PERSON_KEY))
+        elif key.startswith(cases.PERSON_LOCK):
+            blind_indexes.append(key.removeprefix(cases.PERSON_LOCK))
     found = repository.warnings_by_keys(session, warning_keys)
     persons = repository.persons_with_any(session, blind_indexes)
     # At most one of each per warning; the notifications are a guess (`take_ids` draws more).
