@@ -379,10 +379,14 @@ def _run_before_commit(session: Session) -> None:
     # savepoint, and what a savepoint queued still vanishes if an outer level rolls back.
     if session.in_nested_transaction():
         return
+    # The rows kept back go in before the hooks: sealing the audit chain takes the chain's lock,
+    # held until the commit, and every writer of every process queues for it — so the bulk of
+    # the transaction's writes must not happen under it.
+    write_deferred(session)
     hooks = session.info.pop(_BEFORE, [])
     for fn in hooks:
         fn(session)
-    write_deferred(session)  # after the hooks: sealing the audit chain adds rows of its own
+    write_deferred(session)  # what the hooks added: the audit chain's rows
     _send_notifications(session)
 
 
