@@ -426,6 +426,7 @@ def bench_engine(engine: str, args: argparse.Namespace) -> EngineResult:
         token = prepare(env, workdir)
         layout = Layout.of(engine, args)
         serve_env = env | {"QUANZU_EMBEDDED_WORKER": "true" if layout.embedded_worker else "false"}
+        serve_env |= dict(setting.split("=", 1) for setting in args.setting)
         with (
             running_server(serve_env, workdir, layout.processes) as (base, pid),
             worker_process(env, workdir, not layout.embedded_worker) as worker,
@@ -517,7 +518,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " as deployed: its own process on PostgreSQL, embedded on SQLite",
     )
     p.add_argument("--profile", type=Path, help="py-spy (GIL holders only) on the server at the set rate")
+    p.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="QUANZU_NAME=VALUE",
+        help="a setting for the server processes, e.g. QUANZU_GROUP_COMMIT_WRITERS=1 (repeatable)",
+    )
     args = p.parse_args(argv)
+    if any(not s.startswith("QUANZU_") or "=" not in s for s in args.setting):
+        p.error("--setting takes QUANZU_NAME=VALUE")
     if not (0 < args.rate <= 5000 and 0 < args.seconds <= 600 and 1 <= args.concurrency <= 256):
         p.error("need 0 < rate <= 5000, 0 < seconds <= 600, 1 <= concurrency <= 256")
     return args

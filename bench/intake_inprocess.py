@@ -199,7 +199,7 @@ def run(
     ]
     tally = Tally()
     profiler = cProfile.Profile(time.process_time) if args.profile else None
-    if args.group > 1:
+    if args.group:
         return run_grouped(factory, rt, caller, args, bodies)
     with counting(engine) as count:
         for i, body in enumerate(bodies):
@@ -334,7 +334,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--db", default="intake_inprocess", help="database name (dropped and recreated)")
     parser.add_argument("--asgi", action="store_true", help="through the whole application (ASGI)")
-    parser.add_argument("--group", type=int, default=1, help="warnings per shared transaction (group commit)")
+    parser.add_argument(
+        "--group",
+        type=int,
+        default=0,
+        help="warnings per transaction through the group commit (0: one by one, each received directly)",
+    )
     parser.add_argument("--profile", help="write a cProfile of the measured warnings here")
     parser.add_argument("--fingerprint", help="write the per-table fingerprint (JSON) here")
     args = parser.parse_args()

@@ -33,6 +33,8 @@ from quanzu.followups.endpoints import BODY_MODELS as FOLLOWUP_BODIES
 from quanzu.followups.endpoints import router as followups_router
 from quanzu.helpers.endpoints import BODY_MODELS as HELPER_BODIES
 from quanzu.helpers.endpoints import router as helpers_router
+from quanzu.intake.endpoints import PATH as WARNINGS_PATH
+from quanzu.intake.endpoints import WarningRoute
 from quanzu.intake.endpoints import router as intake_router
 from quanzu.intel.endpoints import BODY_MODELS as INTEL_BODIES
 from quanzu.intel.endpoints import router as intel_router
@@ -56,6 +58,7 @@ from quanzu.web.edge import AppState, error_body
 from quanzu.web.followup_pages import router as followup_pages_router
 from quanzu.web.helper_pages import router as helper_pages_router
 from quanzu.web.intel_pages import router as intel_pages_router
+from quanzu.web.lean import has_authorization
 from quanzu.web.pages import router as pages_router
 from quanzu.web.review_pages import router as review_pages_router
 from quanzu.worker.runner import Worker
@@ -67,16 +70,17 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class QuanzuApp(FastAPI):
-    """FastAPI, plus lean routes dispatched before its middleware stack by exact method and
-    path. Only the bank screening call is one (banks/screen_route.py says why); it carries its
-    own hardening layer. Everything else, and any other method or path, goes the usual way."""
+    """FastAPI, plus lean routes (`web/lean.py`) dispatched before its middleware stack by exact
+    method and path, for calls with an Authorization header: the bank screening call and a
+    feed's warning. Each carries its own hardening layer. Everything else — any other method or
+    path, a browser's cookie session — goes the usual way."""
 
     lean_routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             route = self.lean_routes.get((scope["method"], scope["path"]))
-            if route is not None:
+            if route is not None and has_authorization(scope):
                 await route(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
@@ -160,7 +164,10 @@ def create_app(
             writers=settings.group_commit_writers if engine.dialect.name == "postgresql" else 1,
         ),
     )
-    app.lean_routes = {("POST", SCREEN_PATH): hardening.harden(ScreenRoute(app_state), settings, limiter)}
+    app.lean_routes = {
+        ("POST", path): hardening.harden(route(app_state), settings, limiter)
+        for path, route in ((SCREEN_PATH, ScreenRoute), (WARNINGS_PATH, WarningRoute))
+    }
     app.state.worker = worker
     routers = (
         intake_router,

@@ -15,9 +15,11 @@ from quanzu.intake.schemas import BatchItemOut, BatchOut, WarningAccepted, Warni
 from quanzu.kit.errors import DomainError, FieldError, ValidationFailed
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import body_doc, parse
-from quanzu.web.edge import actor, json_body, machine_actor, run_service, state
+from quanzu.web.edge import AppState, actor, json_body, machine_actor, machine_actor_of, run_service, state
+from quanzu.web.lean import LeanRoute, json_bytes
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
+PATH = "/api/v1/warnings"  # the lean route's (`WarningRoute`)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid bearer token"},
@@ -42,10 +44,24 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 )
 async def post_warning(request: Request) -> JSONResponse:
     """Receive one warning (role `feed`). 201: a new case; 200: a replay of the same
-    `(source, external_id)`, or a new signal merged into the person's open case."""
+    `(source, external_id)`, or a new signal merged into the person's open case.
+
+    A feed's call (a bearer token) is answered by the lean route (`WarningRoute`) with the same
+    parser and service; this endpoint documents it and serves browser sessions."""
     warning = parse(WarningIn, await json_body(request))
-    outcome = await _receive(request, warning, await _bearer_caller(request))
+    outcome = await _receive(state(request), warning, _caller(request, await _bearer_caller(request)))
     return JSONResponse(outcome.accepted.model_dump(mode="json"), status_code=outcome.status)
+
+
+class WarningRoute(LeanRoute):
+    """`POST /api/v1/warnings` with a bearer token, before the framework's stack (`web/lean.py`):
+    the body parsed, then the credential checked, as `post_warning` does."""
+
+    async def answer(self, authorization: str, body: Any) -> tuple[int, bytes]:
+        warning = parse(WarningIn, body)
+        caller = await machine_actor_of(self.st, authorization)
+        outcome = await _receive(self.st, warning, _known(caller))
+        return outcome.status, json_bytes(outcome.accepted.model_dump(mode="json"))
 
 
 async def _bearer_caller(request: Request) -> Actor | None:
@@ -55,21 +71,26 @@ async def _bearer_caller(request: Request) -> Actor | None:
     return await machine_actor(request) if "authorization" in request.headers else None
 
 
-async def _receive(request: Request, warning: WarningIn, caller: Actor | None) -> service.IntakeOutcome:
+def _caller(request: Request, bearer: Actor | None) -> Callable[[Session], Actor]:
+    return _known(bearer) if bearer is not None else lambda session: actor(session, request)
+
+
+def _known(caller: Actor) -> Callable[[Session], Actor]:
+    return lambda _session: caller
+
+
+async def _receive(
+    st: AppState, warning: WarningIn, caller: Callable[[Session], Actor]
+) -> service.IntakeOutcome:
     """In a transaction shared with the warnings arriving at the same time (`GroupCommit`)."""
-    st = state(request)
-    return await st.commits.submit(
-        _work(request, warning, caller), lock_keys=service.lock_keys(st.rt, warning)
-    )
+    return await st.commits.submit(_work(st.rt, warning, caller), lock_keys=service.lock_keys(st.rt, warning))
 
 
 def _work(
-    request: Request, warning: WarningIn, caller: Actor | None
+    rt: Runtime, warning: WarningIn, caller: Callable[[Session], Actor]
 ) -> Callable[[Session], service.IntakeOutcome]:
-    rt = state(request).rt
-
     def work(session: Session) -> service.IntakeOutcome:
-        return service.receive(session, rt, caller or actor(session, request), warning)
+        return service.receive(session, rt, caller(session), warning)
 
     return work
 
@@ -98,7 +119,7 @@ async def post_batch(request: Request) -> BatchOut:
             results[index] = _refused(index, exc)
     # One group, written in order: a later item about the same person merges into the case an
     # earlier one opened, as if they had been posted one by one.
-    works = [(_work(request, w, caller), service.lock_keys(st.rt, w)) for _index, w in valid]
+    works = [(_work(st.rt, w, _known(caller)), service.lock_keys(st.rt, w)) for _index, w in valid]
     for (index, _w), outcome in zip(valid, await st.commits.submit_group(works), strict=True):
         results[index] = _item(index, outcome)
     return BatchOut(results=[results[index] for index in sorted(results)])
