@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from quanzu.intake import endpoints
+from quanzu.intake import service as intake
 from quanzu.models.cases import EarlyWarning
 from tests.banks.test_screen_route import SECURITY_HEADERS, framework_route
 from tests.conftest import Env
@@ -102,7 +103,7 @@ def test_a_failure_inside_intake_is_a_plain_500_with_the_security_headers(
     def broken(*_args: Any) -> None:
         raise RuntimeError("the database is gone")
 
-    monkeypatch.setattr(endpoints.service, "receive", broken)
+    monkeypatch.setattr(intake, "receive", broken)
     status, body, headers = _call(env, district.feed_token, _json(warning("W-500")))
     assert (status, body) == (500, b"Internal Server Error")
     assert all(name in headers for name in SECURITY_HEADERS)
