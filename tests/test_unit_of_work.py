@@ -1,6 +1,7 @@
 """The unit of work's rows kept back (`kit.db.insert_rows`): written together, yet never missed by
 a reader, never out of order with objects added after them, and gone with a rolled-back savepoint;
-on PostgreSQL through COPY, which writes what an INSERT would (and `insert_returning_ids` too).
+on PostgreSQL every table's in one statement of unnested arrays, which writes what an INSERT
+would (and `insert_returning_ids`, through COPY, too).
 And objects added with ids drawn ahead (`kit.db.add_with_id`): written together at the next flush,
 in the order their foreign keys need, found by `get` before that."""
 
@@ -30,6 +31,7 @@ from quanzu.kit.db import (
 )
 from quanzu.models.audit import AuditEntry
 from quanzu.models.cases import Case, CaseEvent, Person
+from quanzu.models.timers import Timer
 from tests.conftest import Env
 from tests.factories import bearer, seed, warning
 
@@ -37,12 +39,13 @@ from tests.factories import bearer, seed, warning
 @contextmanager
 def inserts_into(engine: Engine, table: str) -> Iterator[list[int]]:
     """How many INSERT statements (an executemany counts once) or COPYs (PostgreSQL) reach
-    `table`, and with how many rows."""
+    `table` alone, and with how many rows (an insert of unnested arrays: their length)."""
     seen: list[int] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
         if statement.startswith((f"INSERT INTO {table} ", f"COPY {table} ")):
-            seen.append(len(params) if many else 1)
+            unnested = " FROM unnest(" in statement
+            seen.append(len(params[0]) if unnested else len(params) if many else 1)
 
     event.listen(engine, "before_cursor_execute", count)
     try:
@@ -77,6 +80,43 @@ def test_rows_asked_for_in_several_calls_go_in_one_statement_at_commit(env: Env)
             assert inserts == []  # kept back
         assert inserts == [3]
     assert _kinds(env, case_id) == ["t.a", "t.b", "t.c"]
+
+
+def test_a_transactions_rows_for_several_tables_go_in_one_statement(env: Env) -> None:
+    """PostgreSQL: one statement for every table's rows kept back (SQLite: one per table); a table
+    whose rows come in two column sets still gets its rows in the order they were asked for."""
+    case_id = _case_id(env)
+    due = env.clock.now()
+    timers = [
+        {"kind": "t.one", "subject_id": case_id, "key": "k", "token": "a", "due_at": due},
+        {"kind": "t.two", "subject_id": case_id, "key": "k", "token": "b", "due_at": due, "outcome": None},
+        {"kind": "t.three", "subject_id": case_id, "key": "k", "token": "c", "due_at": due},
+    ]
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "INSERT INTO" in statement:
+            statements.append(statement)
+
+    engine = env.app.state.quanzu.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with transaction(env.factory) as session:
+            insert_rows(session, CaseEvent, _rows(env, case_id, "t.a", "t.b"))
+            insert_rows(session, Timer, timers[:1])
+            insert_rows(session, CaseEvent, _rows(env, case_id, "t.c"))
+        with transaction(env.factory) as session:
+            insert_rows(session, Timer, timers[1:])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert _kinds(env, case_id) == ["t.a", "t.b", "t.c"]
+    with env.reader() as session:
+        kinds = session.scalars(select(Timer.kind).where(Timer.kind.startswith("t.")).order_by(Timer.id))
+        assert list(kinds) == ["t.one", "t.two", "t.three"]
+    if env.is_postgres:  # both tables at once; then the two column sets of `timers`, in order
+        assert len(statements) == 3 and "case_events" in statements[0] and "timers" in statements[0]
+    else:
+        assert len(statements) == 4
 
 
 def test_a_reader_in_the_transaction_sees_the_rows_kept_back(env: Env) -> None:
@@ -153,8 +193,8 @@ def _events(session: Session, case_id: int, prefix: str) -> list[tuple[Any, ...]
 
 
 def test_rows_kept_back_read_back_as_an_insert_writes_them(env: Env) -> None:
-    """On PostgreSQL the rows kept back go in through COPY: each value reads back exactly as
-    the same row written by a plain INSERT."""
+    """On PostgreSQL the rows kept back go in as unnested arrays: each value reads back exactly
+    as the same row written by a plain INSERT."""
     case_id = _case_id(env)
     rows = _awkward_rows(env, case_id) * 3  # enough rows for COPY
     assert len(rows) >= COPY_MIN_ROWS
@@ -162,7 +202,7 @@ def test_rows_kept_back_read_back_as_an_insert_writes_them(env: Env) -> None:
     with inserts_into(engine, "case_events") as inserts, transaction(env.factory) as session:
         session.execute(insert(CaseEvent), [{**r, "kind": "i." + r["kind"]} for r in rows])
         insert_rows(session, CaseEvent, [{**r, "kind": "c." + r["kind"]} for r in rows])
-    assert inserts == [len(rows), len(rows)]  # the INSERT, then the COPY (PostgreSQL) or INSERT
+    assert inserts == [len(rows), len(rows)]  # the INSERT, then the rows kept back
     with env.reader() as session:
         inserted, copied = _events(session, case_id, "i."), _events(session, case_id, "c.")
     assert [r[1:] for r in copied] == [r[1:] for r in inserted]

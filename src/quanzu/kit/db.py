@@ -150,11 +150,51 @@ def _insert_kept_rows(session: Session, pending: list[tuple[Table, list[Mapping[
         for row in rows:
             groups.setdefault((table, tuple(row)), []).append(row)
     connection = session.connection()  # Core, below the session's events and autoflush
+    if all(copyable(connection, table, columns) for table, columns in groups):
+        insert_unnested(connection, groups)
+        return
+    for (table, _columns), rows in groups.items():
+        connection.execute(insert(table), rows)
+
+
+def insert_unnested(
+    connection: Connection, groups: Mapping[tuple[Table, tuple[str, ...]], Sequence[Mapping[str, Any]]]
+) -> None:
+    """PostgreSQL: every table's rows in one statement, each table's columns bound as arrays and
+    unnested (`WITH a AS (INSERT … SELECT … FROM unnest(…)), b AS (…) SELECT 1`). A transaction's
+    timeline, timers, clocks, assignees, alerts and audit entries thus cost one round trip and one
+    statement's overhead on both sides, where a statement per table cost each of them. Rows keep
+    their order (ids follow it); foreign keys are checked at the end of the statement, so a row
+    may refer to one inserted beside it."""
+    tables = [table for table, _columns in groups]
+    if len(set(tables)) < len(tables):
+        # The order of a statement's inserts is not defined: a table whose rows come in two
+        # column sets gets a statement per set, in order, so its ids follow the order asked for.
+        for key, rows in groups.items():
+            insert_unnested(connection, {key: rows})
+        return
+    inserts: list[str] = []
+    params: list[Any] = []
     for (table, columns), rows in groups.items():
-        if len(rows) >= COPY_MIN_ROWS and copyable(connection, table, columns):
-            copy_rows(connection, table, columns, rows)
-        else:
-            connection.execute(insert(table), rows)
+        statement, binds = _unnest_plan(connection.dialect, table, columns)
+        inserts.append(statement)
+        params += [[bind(row[n]) if bind else row[n] for row in rows] for n, bind in binds]
+    *others, last = inserts
+    ctes = ", ".join(f"w{i} AS ({s})" for i, s in enumerate(others))
+    connection.exec_driver_sql(f"WITH {ctes} {last}" if ctes else last, tuple(params))
+
+
+@functools.lru_cache(maxsize=256)
+def _unnest_plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tuple[str, _Binds]:
+    """`INSERT INTO t (a, b) SELECT * FROM unnest(%b::type_a[], %b::type_b[])` for these columns,
+    and each column's bind processor (once per table and column set)."""
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    # Binary parameters (%b): psycopg escapes every element of a text-format array in Python.
+    arrays = ", ".join(f"CAST(%b AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns)
+    statement = f"INSERT INTO {quote(table.name)} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608 (our schema)
+    binds = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns]
+    return statement, cast(_Binds, binds)
 
 
 @event.listens_for(Session, "before_flush")
