@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, Table, event, func, insert, select
+from sqlalchemy import Engine, Table, event, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from quanzu.kit.db import (
@@ -34,6 +34,23 @@ from quanzu.models.cases import Case, CaseEvent, Person
 from quanzu.models.timers import Timer
 from tests.conftest import Env
 from tests.factories import bearer, seed, warning
+
+
+@contextmanager
+def statements_to(env: Env, *tables: str) -> Iterator[list[str]]:
+    """The statements that insert into any of `tables`."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if any(f"INSERT INTO {table} " in statement for table in tables):
+            seen.append(statement)
+
+    engine = env.app.state.quanzu.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 @contextmanager
@@ -92,23 +109,13 @@ def test_a_transactions_rows_for_several_tables_go_in_one_statement(env: Env) ->
         {"kind": "t.two", "subject_id": case_id, "key": "k", "token": "b", "due_at": due, "outcome": None},
         {"kind": "t.three", "subject_id": case_id, "key": "k", "token": "c", "due_at": due},
     ]
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "INSERT INTO" in statement:
-            statements.append(statement)
-
-    engine = env.app.state.quanzu.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_to(env, "case_events", "timers") as statements:
         with transaction(env.factory) as session:
             insert_rows(session, CaseEvent, _rows(env, case_id, "t.a", "t.b"))
             insert_rows(session, Timer, timers[:1])
             insert_rows(session, CaseEvent, _rows(env, case_id, "t.c"))
         with transaction(env.factory) as session:
             insert_rows(session, Timer, timers[1:])
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert _kinds(env, case_id) == ["t.a", "t.b", "t.c"]
     with env.reader() as session:
         kinds = session.scalars(select(Timer.kind).where(Timer.kind.startswith("t.")).order_by(Timer.id))
@@ -260,15 +267,10 @@ def _case(env: Env, person: Person) -> Case:
 
 
 def test_objects_added_with_drawn_ids_go_in_together_and_in_foreign_key_order(env: Env) -> None:
-    """Three persons and their cases, added one after the other: one INSERT per table at commit
-    on PostgreSQL (the cases after the persons they refer to), found by `get` before it; without
-    drawn ids (SQLite), each object is flushed as it is added."""
-    engine = env.app.state.quanzu.engine
-    with (
-        inserts_into(engine, "persons") as persons,
-        inserts_into(engine, "cases") as cases,
-        transaction(env.factory) as session,
-    ):
+    """Three persons and their cases, added one after the other: on PostgreSQL one statement at
+    commit for both tables (foreign keys are checked at its end), found by `get` before it;
+    without drawn ids (SQLite), each object is flushed as it is added."""
+    with statements_to(env, "persons", "cases") as statements, transaction(env.factory) as session:
         draw_ids(session, {Person: 3, Case: 3})
         added: list[Case] = []
         for _ in range(3):
@@ -277,13 +279,58 @@ def test_objects_added_with_drawn_ids_go_in_together_and_in_foreign_key_order(en
             added.append(_case(env, person))
             add_with_id(session, added[-1])
         assert all(get(session, Case, case.id) is case for case in added)
-        assert (len(persons), len(cases)) == ((0, 0) if env.is_postgres else (3, 3))
-    assert (len(persons), len(cases)) == ((1, 1) if env.is_postgres else (3, 3))  # statements
+        assert len(statements) == (0 if env.is_postgres else 6)
+    if env.is_postgres:
+        [both] = statements
+        assert "INSERT INTO persons" in both and "INSERT INTO cases" in both
     ids = [case.id for case in added]
     assert ids == sorted(ids)
     with env.reader() as session:
         stored = session.execute(select(Case.id, Case.person_id).where(Case.id.in_(ids)).order_by(Case.id))
         assert [tuple(row) for row in stored] == [(c.id, c.person_id) for c in added]
+
+
+def test_an_object_written_as_a_row_joins_the_session_and_its_later_changes_are_flushed(env: Env) -> None:
+    """Written early (a reader of its table), the case is persistent and nothing of it is expired:
+    a change made afterwards is flushed as an UPDATE, and an object added the usual way that
+    refers to an object not written yet makes the flush write that one first."""
+    with transaction(env.factory) as session:
+        draw_ids(session, {Person: 2, Case: 2})
+        person, other = _person(env), _person(env)
+        add_with_id(session, person)
+        add_with_id(session, other)
+        case = _case(env, person)
+        add_with_id(session, case)
+        assert session.scalar(select(func.count()).select_from(Case).where(Case.id == case.id)) == 1
+        assert case in session and not inspect(case).expired_attributes and case.signal_count == 1
+        case.urgency = 77
+        session.add(_case(env, other))  # refers to `other`, still a pending row: written first
+        session.flush()
+    with env.reader() as session:
+        stored = session.get(Case, case.id)
+        assert stored is not None and stored.urgency == 77 and stored.signal_count == 1
+        assert session.scalar(select(func.count()).select_from(Case).where(Case.person_id == other.id)) == 1
+
+
+def test_a_savepoint_rolled_back_after_its_objects_were_written_takes_them_out_of_the_session(
+    env: Env,
+) -> None:
+    with transaction(env.factory) as session:
+        draw_ids(session, {Person: 2})
+        dropped = _person(env)
+        with pytest.raises(RuntimeError):
+            _write_then_fail(session, dropped)
+        assert dropped not in session and get(session, Person, dropped.id) is None
+    with env.reader() as session:
+        assert session.get(Person, dropped.id) is None
+
+
+def _write_then_fail(session: Session, obj: Person) -> None:
+    with savepoint(session):
+        add_with_id(session, obj)
+        session.scalar(select(func.count()).select_from(Person))  # writes it
+        assert obj in session
+        raise RuntimeError("rolled back")
 
 
 def test_rows_kept_back_that_refer_to_objects_added_with_drawn_ids_go_in_after_them(env: Env) -> None:

@@ -11,9 +11,20 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import psycopg
-from sqlalchemy import Connection, DateTime, Engine, MetaData, Table, create_engine, event, insert, text
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.expression import ClauseElement, TableClause, TextClause
@@ -126,21 +137,28 @@ def insert_rows(session: Session, model: type[Base], rows: Sequence[Mapping[str,
 
 
 def write_deferred(session: Session) -> None:
-    """Writes the rows `insert_rows` has kept back, one statement per table (and column set),
-    tables and rows in the order they were first asked for; pending objects are flushed first, as
-    the rows refer to them."""
+    """Writes the objects added with drawn ids (`add_with_id`) and the rows `insert_rows` has
+    kept back, tables and rows in the order they were first asked for: on PostgreSQL in one
+    statement, unless objects added the usual way are pending, which may refer to the former
+    and come before the latter (then: the objects, a flush, the rows)."""
+    objects: list[Base] = session.info.pop(_UNWRITTEN, [])
     pending: list[tuple[Table, list[Mapping[str, Any]]]] = session.info.pop(_DEFERRED, [])
-    if not pending:
+    if objects and not session.new:
+        _insert_kept_rows(session, [*_rows_of(objects), *pending])
+        _attach(session, objects)
         return
-    _flush_what_rows_refer_to(session)
-    _insert_kept_rows(session, pending)
+    if objects:
+        _insert_kept_rows(session, _rows_of(objects))
+        _attach(session, objects)
+    if pending:
+        _flush_what_rows_refer_to(session)
+        _insert_kept_rows(session, pending)
 
 
 def _flush_what_rows_refer_to(session: Session) -> None:
-    """Before Core rows go in: the pending objects they may refer to. Those the session's
-    autoflush would write, and always those added with drawn ids (`add_with_id`), which are
-    complete when added and which the rows of their transaction do refer to."""
-    if session.autoflush or session.info.get(_ADDED):
+    """Before Core rows go in: the pending objects they may refer to, those the session's
+    autoflush would write."""
+    if session.autoflush:
         session.flush()
 
 
@@ -199,26 +217,26 @@ def _unnest_plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tu
 
 @event.listens_for(Session, "before_flush")
 def _write_deferred_before_objects_of_their_tables(session: Session, _context: Any, _objects: Any) -> None:
-    """An object added to a table with rows kept back goes in after them, as it was asked for
-    after them (a case's timeline stays in order). Unless the flush also writes objects added
-    with drawn ids, which the rows may refer to: then the rows wait for the next write of the
-    rows kept back (a reader of their table, or the commit), and their ids may follow the
-    object's (only intake's group commit draws ids, and the objects it adds to such a table
-    are SLA clocks, whose ids order nothing)."""
+    """The objects a flush writes may refer to those added with drawn ids: those go in first. An
+    object added to a table with rows kept back goes in after them, as it was asked for after
+    them (a case's timeline stays in order)."""
+    objects: list[Base] = session.info.pop(_UNWRITTEN, [])
+    if objects:
+        _insert_kept_rows(session, _rows_of(objects))
+        _attach(session, objects)
     pending = session.info.get(_DEFERRED)
     if pending:
         tables = {table.name for table, _rows in pending}
-        new = session.new
-        if any(getattr(obj, "__tablename__", None) in tables for obj in new) and not any(
-            obj in new for obj in session.info.get(_ADDED, ())
-        ):
+        if any(getattr(obj, "__tablename__", None) in tables for obj in session.new):
             _insert_kept_rows(session, session.info.pop(_DEFERRED))
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _write_deferred_before_touching_them(state: ORMExecuteState) -> None:
-    pending = state.session.info.get(_DEFERRED)
-    if pending and _touches(state.statement, {table.name for table, _rows in pending}):
+    info = state.session.info
+    tables = {table.name for table, _rows in info.get(_DEFERRED, ())}
+    tables |= {obj.__tablename__ for obj in info.get(_UNWRITTEN, ())}
+    if tables and _touches(state.statement, tables):
         write_deferred(state.session)
 
 
@@ -236,6 +254,8 @@ def insert_returning_ids(session: Session, model: type[Base], rows: Sequence[Map
     alerts cost the INSERT … RETURNING path about four times the CPU."""
     if not rows:
         return []
+    if session.info.get(_UNWRITTEN):
+        write_deferred(session)  # objects added with drawn ids, which the rows may refer to
     _flush_what_rows_refer_to(session)
     table = _table(model)
     if any(kept is table for kept, _rows in session.info.get(_DEFERRED, [])):
@@ -281,7 +301,8 @@ def _sequence(connection: Connection, table: Table) -> str:
 # --- ids drawn ahead (PostgreSQL) ---------------------------------------------------------------
 
 _DRAWN = "quanzu.drawn_ids"  # table → ids drawn from its sequence and not used yet
-_ADDED = "quanzu.added_with_drawn_ids"  # a list: a rolled-back savepoint's objects go with it
+_UNWRITTEN = "quanzu.unwritten"  # objects added with drawn ids, not written yet (a savepoint's go with it)
+_ATTACHED = "quanzu.attached"  # those written since, in the session (a savepoint's are expunged with it)
 _TOP_UP = 16  # ids drawn at least, when a transaction's run out
 _DRAW = text(
     "SELECT s.seq, nextval(CAST(s.seq AS regclass)) FROM unnest(CAST(:seqs AS text[]),"
@@ -321,23 +342,64 @@ def take_ids(session: Session, model: type[Base], n: int) -> list[int] | None:
 
 
 def add_with_id(session: Session, obj: Base) -> None:
-    """Adds a new object whose id the caller needs now: a drawn id, the object written at the
-    next flush; without drawn ids, flushed at once. `get` finds it before it is flushed."""
-    session.add(obj)
+    """Adds a new object whose id the caller needs now. With a drawn id, the object is written
+    with the rows kept back (`write_deferred`: before a statement that reads its table, before a
+    flush, at the latest before commit), as a row, without the unit of work's pass over it, and
+    joins the session then, as if loaded: later changes to it are flushed as usual. Without
+    drawn ids, it is flushed at once. `get` finds it before it is written."""
     ids = take_ids(session, type(obj), 1)
     if ids is None:
+        session.add(obj)
         session.flush()
         return
     cast(Any, obj).id = ids[0]
-    session.info.setdefault(_ADDED, []).append(obj)
+    session.info.setdefault(_UNWRITTEN, []).append(obj)
 
 
 def get(session: Session, model: type[M], ident: int) -> M | None:
-    """`session.get`, which also finds an object added with a drawn id and not flushed yet: the
-    identity map holds only flushed objects, and `get` never flushes."""
-    added: list[Any] = session.info.get(_ADDED, [])
-    found: M | None = next((o for o in added if o.id == ident and type(o) is model), None)
+    """`session.get`, which also finds an object added with a drawn id and not written yet."""
+    unwritten: list[Any] = session.info.get(_UNWRITTEN, [])
+    found: M | None = next((o for o in unwritten if o.id == ident and type(o) is model), None)
     return found if found is not None else session.get(model, ident)
+
+
+def _rows_of(objects: list[Base]) -> list[tuple[Table, list[Mapping[str, Any]]]]:
+    """The objects' rows, each column as the object has it, else its scalar default, which the
+    object then takes too (as a flush would give it). One entry per object, in their order."""
+    rows: list[tuple[Table, list[Mapping[str, Any]]]] = []
+    for obj in objects:
+        state = inspect(obj).dict
+        row: dict[str, Any] = {}
+        for key, column, default in _columns_of(type(obj)):
+            if key not in state:
+                setattr(obj, key, default)
+            row[column] = state[key]
+        rows.append((_table(type(obj)), [row]))
+    return rows
+
+
+@functools.lru_cache(maxsize=64)
+def _columns_of(model: type[Base]) -> list[tuple[str, str, Any]]:
+    """(attribute, column, scalar default or None) of a model's table. A model whose columns
+    have other defaults (callables, SQL expressions) cannot be written as plain rows."""
+    mapper = inspect(model)
+    columns = []
+    for column in _table(model).c:
+        default = column.default
+        if default is not None and not getattr(default, "is_scalar", False):
+            raise TypeError(f"{model.__name__}.{column.name}: only scalar defaults are written as rows")
+        key = mapper.get_property_by_column(column).key
+        columns.append((key, column.name, cast(Any, default).arg if default is not None else None))
+    return columns
+
+
+def _attach(session: Session, objects: list[Base]) -> None:
+    """Written objects join the session as persistent, with nothing to flush and nothing expired.
+    A savepoint rolled back afterwards takes them out again (`savepoint`)."""
+    for obj in objects:
+        make_transient_to_detached(obj)
+        session.add(obj)
+    session.info.setdefault(_ATTACHED, []).extend(objects)
 
 
 def copyable(connection: Connection, table: Table, columns: Sequence[str]) -> bool:
@@ -445,7 +507,8 @@ def _run_after_commit(session: Session) -> None:
     session.info.pop(_HELD, None)  # the commit released them
     session.info.pop(_BATCH, None)
     session.info.pop(_DRAWN, None)
-    session.info.pop(_ADDED, None)
+    session.info.pop(_UNWRITTEN, None)
+    session.info.pop(_ATTACHED, None)
     hooks = session.info.pop(_AFTER, [])
     later: _Released | None = session.info.get(_RELEASED)
     if later is not None:
@@ -487,6 +550,9 @@ def savepoint(session: Session) -> Iterator[None]:
         with session.begin_nested():
             yield
     except BaseException:
+        for obj in session.info.get(_ATTACHED, [])[marks.get(_ATTACHED, 0) :]:
+            if obj in session:  # its row went with the savepoint
+                session.expunge(obj)
         for key in [k for k, v in session.info.items() if isinstance(v, list)]:
             if key in marks:
                 del session.info[key][marks[key] :]
