@@ -30,7 +30,7 @@ from quanzu.kit.db import (
     transaction,
 )
 from quanzu.models.audit import AuditEntry
-from quanzu.models.cases import Case, CaseEvent, Person
+from quanzu.models.cases import Case, CaseEvent, CaseSla, Person
 from quanzu.models.timers import Timer
 from tests.conftest import Env
 from tests.factories import bearer, seed, warning
@@ -147,6 +147,18 @@ def test_an_object_added_after_the_rows_kept_back_comes_after_them(env: Env) -> 
         session.add(CaseEvent(**_rows(env, case_id, "t.second")[0]))
         session.flush()
     assert _kinds(env, case_id) == ["t.first", "t.second"]
+
+
+def test_with_autoflush_off_a_query_flushes_only_what_was_added_to_its_tables(env: Env) -> None:
+    """Intake turns autoflush off; a query still finds the objects added to the tables it reads."""
+    case_id = _case_id(env)
+    with transaction(env.factory) as session, session.no_autoflush:
+        clock = CaseSla(case_id=case_id, kind="t.extra", due_at=env.clock.now(), token="x")
+        session.add(clock)
+        session.scalar(select(func.count()).select_from(Person))  # another table: nothing flushed
+        assert clock in session.new
+        kinds = session.scalars(select(CaseSla.kind).where(CaseSla.case_id == case_id)).all()
+        assert "t.extra" in kinds and clock not in session.new
 
 
 def test_a_rolled_back_savepoint_takes_its_rows_kept_back_with_it(env: Env) -> None:

@@ -233,18 +233,28 @@ def _write_deferred_before_objects_of_their_tables(session: Session, _context: A
 
 @event.listens_for(Session, "do_orm_execute")
 def _write_deferred_before_touching_them(state: ORMExecuteState) -> None:
-    info = state.session.info
-    tables = {table.name for table, _rows in info.get(_DEFERRED, ())}
-    tables |= {obj.__tablename__ for obj in info.get(_UNWRITTEN, ())}
-    if tables and _touches(state.statement, tables):
-        write_deferred(state.session)
+    """A statement that may read or change a table finds in it what the transaction has added:
+    the rows kept back and the objects added with drawn ids, and, where autoflush is off (intake
+    turns it off for speed), the objects added the usual way (a reopened case's new SLA clock,
+    which the replanning right after reads back)."""
+    session = state.session
+    kept = {table.name for table, _rows in session.info.get(_DEFERRED, ())}
+    kept |= {obj.__tablename__ for obj in session.info.get(_UNWRITTEN, ())}
+    pending = set() if session.autoflush else {getattr(obj, "__tablename__", "") for obj in session.new}
+    if not (kept or pending):
+        return
+    touched = _tables_of(state.statement)
+    if kept and (touched is None or touched & kept):
+        write_deferred(session)
+    if pending and (touched is None or touched & pending):
+        session.flush()
 
 
-def _touches(statement: Executable, tables: set[str]) -> bool:
-    """Whether a statement may read or change one of `tables` (plain SQL text: assume so)."""
+def _tables_of(statement: Executable) -> set[str] | None:
+    """The tables a statement may read or change (plain SQL text: None, any)."""
     if isinstance(statement, TextClause) or not isinstance(statement, ClauseElement):
-        return True
-    return any(isinstance(e, TableClause) and e.name in tables for e in visitors.iterate(statement))
+        return None
+    return {e.name for e in visitors.iterate(statement) if isinstance(e, TableClause)}
 
 
 def insert_returning_ids(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> list[int]:

@@ -6,8 +6,8 @@ runs it in one transaction, commits once and answers every caller. Under load th
 arrive while a batch is being written form the next batch, so the per-transaction costs —
 checkout, BEGIN, the audit chain's lock and seal, the NOTIFY statement, the commit's WAL flush,
 the after-commit hooks — are paid once per batch instead of once per request. A lone job runs
-in a transaction of its own, exactly as a plain request would, so an idle server answers as
-fast as before. This is the group commit databases do for their log, done one level up (as
+in a transaction of its own at once (a batch of one), so an idle server answers as fast as
+before. This is the group commit databases do for their log, done one level up (as
 PostgreSQL's `commit_delay` cannot: it only merges flushes, not the work).
 
 - **Nothing is answered before it is durable.** A caller's future is settled after the commit.
@@ -199,6 +199,8 @@ class GroupCommit:
     def _alone(self, job: _Job[Any]) -> None:
         try:
             with transaction(self.factory) as session:
+                # A batch of one: its keys held from the start, its lookups and ids taken at once.
+                hold_advisory_locks(session, *job.lock_keys)
                 job.run(session)
         except Exception as exc:
             job.error = exc
