@@ -1,7 +1,10 @@
 """Intake in process: what one warning costs the server's Python and the database, without HTTP.
 
-    PYTHONPATH=src .venv/bin/python bench/intake_inprocess.py [--warnings 300] [--warmup 50]
-        [--db intake_inprocess] [--asgi] [--profile FILE] [--fingerprint FILE]
+    PYTHONPATH=src:bench .venv/bin/python bench/intake_inprocess.py [--warnings 300] [--warmup 50]
+        [--db intake_inprocess] [--asgi] [--group N] [--profile FILE] [--fingerprint FILE]
+
+`--group N`: N warnings at a time through the server's group commit (1: each alone through it,
+as a lone request arrives); without it, each is received directly in a transaction of its own.
 
 A fresh PostgreSQL database, migrated and loaded with the demo district; then demo-feed warnings
 (fixed seed) go through the endpoint's steps one by one: parse the body, `intake.service.receive`
