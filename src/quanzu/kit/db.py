@@ -179,7 +179,8 @@ def insert_unnested(
     connection: Connection, groups: Mapping[tuple[Table, tuple[str, ...]], Sequence[Mapping[str, Any]]]
 ) -> None:
     """PostgreSQL: every table's rows in one statement, each table's columns bound as arrays and
-    unnested (`WITH a AS (INSERT … SELECT … FROM unnest(…)), b AS (…) SELECT 1`). A transaction's
+    unnested (`WITH w0 AS (INSERT … SELECT * FROM unnest(…)), … INSERT … SELECT * FROM unnest(…)`,
+    the last table's insert the statement, the others its CTEs). A transaction's
     timeline, timers, clocks, assignees, alerts and audit entries thus cost one round trip and one
     statement's overhead on both sides, where a statement per table cost each of them. Rows keep
     their order (ids follow it); foreign keys are checked at the end of the statement, so a row
