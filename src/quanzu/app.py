@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ from quanzu.reports.endpoints import router as reports_router
 from quanzu.review.endpoints import BODY_MODELS as REVIEW_BODIES
 from quanzu.review.endpoints import router as review_router
 from quanzu.security import setup as hardening
+from quanzu.security.middleware import Receive, Scope, Send
 from quanzu.web.bank_pages import router as bank_pages_router
 from quanzu.web.briefing_pages import router as briefing_pages_router
 from quanzu.web.edge import AppState, error_body
@@ -64,9 +65,6 @@ from quanzu.web.review_pages import router as review_pages_router
 from quanzu.worker.runner import Worker
 
 log = logging.getLogger(__name__)
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class QuanzuApp(FastAPI):

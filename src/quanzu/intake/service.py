@@ -80,9 +80,9 @@ def receive(session: Session, rt: Runtime, actor: Actor, warning: WarningIn) -> 
             key = f"({warning.source}, {warning.external_id})"
             raise Conflict(f"warning {key} was already received with different content")
         return IntakeOutcome(cases.acceptance(session, rt, existing), created=False)
-    # Flushes happen where ids are needed (person, case, warning, watch; none in a batch whose
-    # ids are drawn ahead) and at commit: autoflush before every query would add a round trip
-    # and a unit-of-work pass each time.
+    # Flushes happen where ids are needed (person, case, warning, watch; none through the group
+    # commit on PostgreSQL, which draws ids ahead) and at commit: autoflush before every query
+    # would add a round trip and a unit-of-work pass each time.
     with session.no_autoflush:
         outcome = _receive_new(session, rt, actor, intel.with_risk_level(warning), content_hash, keys, known)
     if warning.risk_level is None:

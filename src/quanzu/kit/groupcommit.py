@@ -24,7 +24,8 @@ PostgreSQL's `commit_delay` cannot: it only merges flushes, not the work).
 - **The held keys say what the batch will look up.** Nobody else can change what they guard
   until the commit, so intake looks up the whole batch's stored warnings and persons once
   (`kit.db.held_keys`, `batch_notes`) and, on PostgreSQL, draws the ids of the rows it will add
-  (`kit.db.draw_ids`): the batch's persons, cases and warnings go in one statement per table.
+  (`kit.db.draw_ids`): the batch's persons, cases and warnings go in as rows, in one statement
+  with its rows kept back. A lone job is a batch of one, with its keys held the same way.
 """
 
 from __future__ import annotations

@@ -145,8 +145,13 @@ async def json_body(request: Request) -> Any:
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(limit)
+    return loads_json(body)
+
+
+def loads_json(raw: bytes | bytearray) -> Any:
+    """A request body as JSON, or the 422 that names it."""
     try:
-        return json.loads(body)
+        return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ValidationFailed([FieldError("body", "请求体不是有效的 JSON")]) from None
 

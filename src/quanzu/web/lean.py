@@ -21,19 +21,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from quanzu.kit.errors import DomainError, FieldError, ValidationFailed
-from quanzu.security.middleware import BodyTooLarge
-from quanzu.web.edge import AppState, PayloadTooLarge, error_body
+from quanzu.kit.errors import DomainError
+from quanzu.security.middleware import BodyTooLarge, Receive, Scope, Send
+from quanzu.web.edge import AppState, PayloadTooLarge, error_body, loads_json
 
 log = logging.getLogger(__name__)
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 class _Disconnected(Exception):
@@ -55,7 +49,7 @@ class LeanRoute:
         headers: dict[str, str] = {}
         try:
             authorization, declared = _headers(scope)
-            status, body = await self.answer(authorization, _loads(await self._body(receive, declared)))
+            status, body = await self.answer(authorization, loads_json(await self._body(receive, declared)))
         except DomainError as exc:
             answer, headers = error_body(exc)
             body, status = json_bytes(answer), exc.status_code
@@ -101,13 +95,6 @@ def _headers(scope: Scope) -> tuple[str, str | None]:
         elif name == b"content-length" and declared is None:
             declared = value.decode("latin-1")
     return authorization or "", declared
-
-
-def _loads(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ValidationFailed([FieldError("body", "请求体不是有效的 JSON")]) from None
 
 
 def json_bytes(content: Any) -> bytes:
