@@ -7,14 +7,18 @@ in the order their foreign keys need, found by `get` before that."""
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, Table, event, func, insert, inspect, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from quanzu.kit.db import (
@@ -30,7 +34,8 @@ from quanzu.kit.db import (
     transaction,
 )
 from quanzu.models.audit import AuditEntry
-from quanzu.models.cases import Case, CaseEvent, CaseSla, Person
+from quanzu.models.cases import Case, CaseEvent, CaseSla, EarlyWarning, Person
+from quanzu.models.intel import ScamSuggestion
 from quanzu.models.timers import Timer
 from tests.conftest import Env
 from tests.factories import bearer, seed, warning
@@ -61,8 +66,8 @@ def inserts_into(engine: Engine, table: str) -> Iterator[list[int]]:
 
     def count(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
         if statement.startswith((f"INSERT INTO {table} ", f"COPY {table} ")):
-            unnested = " FROM unnest(" in statement
-            seen.append(len(params[0]) if unnested else len(params) if many else 1)
+            unnested = " FROM jsonb_array_elements(" in statement
+            seen.append(len(json.loads(params[0])) if unnested else len(params) if many else 1)
 
     event.listen(engine, "before_cursor_execute", count)
     try:
@@ -227,6 +232,100 @@ def test_rows_kept_back_read_back_as_an_insert_writes_them(env: Env) -> None:
     assert [r[1:] for r in copied] == [r[1:] for r in inserted]
     assert [r[0] for r in copied] == ["c." + r["kind"] for r in rows]
     assert copied[0][1] == rows[0]["at"] and copied[2][3] is None
+
+
+def _warning_rows(env: Env, case_id: int) -> list[dict[str, Any]]:
+    """Warnings with a value of every kind their columns hold: bytes (a NUL, a backslash), a
+    decimal, both booleans, a time in another zone, text with quotes and escapes."""
+    with env.reader() as session:
+        person_id = session.scalars(select(Case.person_id).where(Case.id == case_id)).one()
+    at = datetime(2026, 11, 29, 17, 45, 0, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    base = {
+        "source": "t",
+        "content_hash": "h",
+        "case_id": case_id,
+        "person_id": person_id,
+        "issued_at": at,
+        "received_at": env.clock.now(),
+        "scam_type": "other",
+        "risk_level": "high",
+        "routing_method": "triage",
+        "station_id": None,
+    }
+    return [
+        {
+            **base,
+            "external_id": "a",
+            "merged": True,
+            "amount_at_risk": Decimal("12345678901234.56"),
+            "description": "引号 ' \" 反斜杠 \\ \\u0041 制表\t",
+            "routing_detail": "",
+            "target_enc": b"\x00\\\xff",
+        },
+        {
+            **base,
+            "external_id": "b",
+            "merged": False,
+            "amount_at_risk": None,
+            "description": "",
+            "routing_detail": "\n",
+            "target_enc": b"",
+        },
+    ]
+
+
+def test_every_kind_of_value_reads_back_as_an_insert_writes_it(env: Env) -> None:
+    case_id = _case_id(env)
+    rows = _warning_rows(env, case_id)
+    engine = env.app.state.quanzu.engine
+    with inserts_into(engine, "warnings") as inserts, transaction(env.factory) as session:
+        session.execute(insert(EarlyWarning), [{**r, "source": "i"} for r in rows])
+        insert_rows(session, EarlyWarning, [{**r, "source": "k"} for r in rows])
+    assert inserts[-1] == 2  # the rows kept back, in one statement (PostgreSQL: as JSON)
+    columns = [c for c in EarlyWarning.__table__.c if c.name not in ("id", "source")]
+    with env.reader() as session:
+        stored = {
+            source: [
+                tuple(r)
+                for r in session.execute(
+                    select(*columns).where(EarlyWarning.source == source).order_by(EarlyWarning.id)
+                )
+            ]
+            for source in ("i", "k")
+        }
+    assert stored["k"] == stored["i"] and len(stored["k"]) == 2
+    assert stored["k"][0][columns.index(EarlyWarning.__table__.c.target_enc)] == b"\x00\\\xff"
+
+
+def test_a_value_too_long_for_its_column_fails_as_an_insert_would(env: Env) -> None:
+    """PostgreSQL refuses it (SQLite does not check lengths); it is never cut short."""
+    if not env.is_postgres:
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    case_id = _case_id(env)
+    row = {**_warning_rows(env, case_id)[1], "scam_type": "x" * 33}
+    with pytest.raises(DBAPIError, match="too long"), transaction(env.factory) as session:
+        insert_rows(session, EarlyWarning, [row])
+
+
+def test_an_infinite_float_goes_in_as_an_insert_writes_it(env: Env) -> None:
+    case_id = _case_id(env)
+    row: dict[str, Any] = {
+        "case_id": case_id,
+        "scam_type": None,
+        "confidence": float("inf"),
+        "model": "t",
+        "drivers": [],
+        "created_at": env.clock.now(),
+    }
+    engine = env.app.state.quanzu.engine
+    with inserts_into(engine, "scam_suggestions") as inserts, transaction(env.factory) as session:
+        insert_rows(session, ScamSuggestion, [row])
+    assert inserts == [1]
+    with env.reader() as session:
+        confidence = session.scalars(
+            select(ScamSuggestion.confidence).where(ScamSuggestion.case_id == case_id)
+        )
+        assert confidence.one() == math.inf
 
 
 @pytest.mark.parametrize("n", [3, 40])  # an INSERT … RETURNING, or (PostgreSQL) ids drawn first and COPY

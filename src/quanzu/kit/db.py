@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 import psycopg
+from psycopg.types.json import Json, Jsonb
 from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Float,
     MetaData,
+    String,
     Table,
     create_engine,
     event,
@@ -28,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, make_trans
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.expression import ClauseElement, TableClause, TextClause
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # Constraint names are fixed from the first revision: SQLite batch migrations need them.
 NAMING_CONVENTION = {
@@ -178,8 +184,8 @@ def _insert_kept_rows(session: Session, pending: list[tuple[Table, list[Mapping[
 def insert_unnested(
     connection: Connection, groups: Mapping[tuple[Table, tuple[str, ...]], Sequence[Mapping[str, Any]]]
 ) -> None:
-    """PostgreSQL: every table's rows in one statement, each table's columns bound as arrays and
-    unnested (`WITH w0 AS (INSERT … SELECT * FROM unnest(…)), … INSERT … SELECT * FROM unnest(…)`,
+    """PostgreSQL: every table's rows in one statement, each table's rows bound as one JSON array
+    and unnested (`WITH w0 AS (INSERT … SELECT … FROM jsonb_array_elements(…)), … INSERT …`,
     the last table's insert the statement, the others its CTEs). A transaction's
     timeline, timers, clocks, assignees, alerts and audit entries thus cost one round trip and one
     statement's overhead on both sides, where a statement per table cost each of them. Rows keep
@@ -193,27 +199,72 @@ def insert_unnested(
             insert_unnested(connection, {key: rows})
         return
     inserts: list[str] = []
-    params: list[Any] = []
+    params: list[str] = []
     for (table, columns), rows in groups.items():
         statement, binds = _unnest_plan(connection.dialect, table, columns)
         inserts.append(statement)
-        params += [[bind(row[n]) if bind else row[n] for row in rows] for n, bind in binds]
+        params.append(_json_rows(rows, binds))
     *others, last = inserts
     ctes = ", ".join(f"w{i} AS ({s})" for i, s in enumerate(others))
     connection.exec_driver_sql(f"WITH {ctes} {last}" if ctes else last, tuple(params))
 
 
+def _json_rows(rows: Sequence[Mapping[str, Any]], binds: _Binds) -> str:
+    """The rows as one JSON array of arrays, each value as SQLAlchemy binds it for an INSERT:
+    one C-speed `json.dumps`, where psycopg dumped typed arrays element by element in Python
+    (two thirds of the statement's cost on the client)."""
+    values = [[bind(row[n]) if bind else row[n] for n, bind in binds] for row in rows]
+    return json.dumps(values, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_as_json)
+
+
+def _float_as_json(value: float | None) -> float | str | None:
+    """JSON has no NaN or infinities; PostgreSQL reads them from text."""
+    return value if value is None or math.isfinite(value) else str(value)
+
+
+def _as_json(value: object) -> object:
+    """What `json.dumps` cannot write itself, as text the column's type reads back exactly."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, psycopg.Binary):  # a LargeBinary column's value
+        value = value.obj
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Json | Jsonb):  # a JSON column's value, as psycopg would write it
+        return (value.dumps or json.dumps)(value.obj)
+    raise TypeError(f"no JSON form for a {type(value).__name__}")
+
+
 @functools.lru_cache(maxsize=256)
 def _unnest_plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tuple[str, _Binds]:
-    """`INSERT INTO t (a, b) SELECT * FROM unnest(%b::type_a[], %b::type_b[])` for these columns,
-    and each column's bind processor (once per table and column set)."""
+    """`INSERT INTO t (a, b) SELECT r->>0, CAST(r->>1 AS type_b) FROM jsonb_array_elements(%s) AS r`
+    for these columns, and each column's bind processor (once per table and column set)."""
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
-    # Binary parameters (%b): psycopg escapes every element of a text-format array in Python.
-    arrays = ", ".join(f"CAST(%b AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns)
-    statement = f"INSERT INTO {quote(table.name)} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608 (our schema)
-    binds = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns]
-    return statement, cast(_Binds, binds)
+    values = ", ".join(_json_value(dialect, table.c[name].type, i) for i, name in enumerate(columns))
+    statement = (
+        f"INSERT INTO {quote(table.name)} ({names})"  # noqa: S608 (our schema)
+        f" SELECT {values} FROM jsonb_array_elements(CAST(%s AS jsonb)) AS r"
+    )
+    binds = [(name, _json_bind(dialect, table.c[name].type)) for name in columns]
+    return statement, binds
+
+
+def _json_bind(dialect: Dialect, column_type: TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    bind = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if isinstance(column_type, Float):
+        return _float_as_json if bind is None else lambda value: _float_as_json(bind(value))
+    return bind
+
+
+def _json_value(dialect: Dialect, column_type: TypeEngine[Any], i: int) -> str:
+    """Element i of a row as the column's type. Text is assigned as it is, so a value too long for
+    its column fails as an INSERT's would (an explicit cast to VARCHAR(n) would cut it short)."""
+    if isinstance(column_type, String):
+        return f"r->>{i}"
+    return f"CAST(r->>{i} AS {column_type.compile(dialect=dialect)})"
 
 
 @event.listens_for(Session, "before_flush")
