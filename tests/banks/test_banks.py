@@ -7,20 +7,23 @@ import hashlib
 import hmac
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from quanzu.app import create_app
 from quanzu.audit.screening import SEAL_ACTION, SEAL_AFTER
 from quanzu.audit.service import verify
+from quanzu.banks.index import IndexedIdentifier
 from quanzu.banks.keeper import CHANNEL as WATCH_CHANNEL
-from quanzu.banks.keeper import WatchKeeper, announce_watch_change
+from quanzu.banks.keeper import CREATED, WatchKeeper, announce_watch_change, announce_watch_created
 from quanzu.kit.db import libpq_url, savepoint, transaction
 from quanzu.models.audit import AuditEntry, ScreeningRecord
 from quanzu.models.banks import StopPaymentAccount
@@ -201,11 +204,31 @@ def test_screening_input_is_validated_and_only_banks_may_screen(env: Env) -> Non
 
 
 def test_a_watch_created_in_one_transaction_is_in_the_index_right_after_commit(env: Env) -> None:
+    """From what the transaction wrote: the index does not read the new watch back."""
     district = seed(env)
     cid = open_case(env, district, "medium")
     assert screen(env, district.bank_token, {"id_number": SL["id_number"]}).json()["hit"] is False
-    move(env, district.tokens["sl-d1"], cid, "watch", {})
+    with index_reads(env) as reads:
+        move(env, district.tokens["sl-d1"], cid, "watch", {})
+    assert reads == []
     assert screen(env, district.bank_token, {"id_number": SL["id_number"]}).json()["hit"] is True
+
+
+@contextmanager
+def index_reads(env: Env) -> Iterator[list[str]]:
+    """The screening index's reads of live watches' identifiers (`active_identifiers`)."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if " ".join(statement.split()).count("FROM watch_identifiers JOIN watch_entries"):
+            seen.append(statement)
+
+    engine = env.app.state.quanzu.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
 
 
 # --- bank events ------------------------------------------------------------------------------
@@ -515,6 +538,51 @@ def test_a_transactions_watch_changes_go_out_in_one_notification(env: Env) -> No
     listener.close()
     assert keeper is not None
     assert heard == [f"{keeper.origin}:101,103"]
+
+
+@pytest.mark.postgres_only
+def test_created_watches_travel_with_their_identifiers_in_as_many_notifications_as_they_need(
+    env: Env,
+) -> None:
+    """Another process indexes them from the payloads alone; a watch changed again after its
+    creation in the same transaction is announced as a change (read back by everyone)."""
+    listener = psycopg.connect(libpq_url(env.app.state.quanzu.engine), autocommit=True)
+    listener.execute(f"LISTEN {WATCH_CHANNEL}")
+    keeper = env.rt.watch
+    assert keeper is not None
+    enc = env.rt.cipher.encrypt
+    created = {
+        watch_id: [
+            IndexedIdentifier(
+                watch_id,
+                "phone",
+                f"{watch_id:016x}{0:048x}",
+                enc(f"139{watch_id:08d}", context="watch.phone"),
+            ),
+            IndexedIdentifier(
+                watch_id,
+                "account",
+                f"{watch_id + 100:016x}{0:048x}",
+                enc("6228" * 5, context="watch.account"),
+            ),
+        ]
+        for watch_id in range(1, 41)
+    }
+    with transaction(env.factory) as session:
+        for watch_id, identifiers in created.items():
+            announce_watch_created(session, keeper, watch_id, identifiers)
+        announce_watch_change(session, keeper, [40])
+    heard = [n.payload for n in listener.notifies(timeout=5, stop_after=3)]
+    listener.close()
+    assert heard[0] == f"{keeper.origin}:40"
+    payloads = [p.removeprefix(f"{keeper.origin}:") for p in heard[1:]]
+    assert len(payloads) == 2 and all(p.startswith(CREATED) and len(p) < 8000 for p in payloads)
+    other = WatchKeeper(env.factory, env.rt.cipher)
+    for payload in heard[1:]:
+        other._apply(payload.replace(keeper.origin, "another", 1))
+    assert other.index.plain("phone", f"{7:016x}") == (7,)
+    assert other.index.plain("account", f"{107:016x}") == (7,)
+    assert other.index.plain("phone", f"{40:016x}") == ()  # changed: read back, and it is not stored
 
 
 def _refused_change(session: Session, keeper: WatchKeeper | None, watch_id: int) -> None:

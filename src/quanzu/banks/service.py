@@ -21,7 +21,8 @@ from quanzu.audit import service as audit
 from quanzu.auth.actor import SYSTEM, Actor
 from quanzu.auth.scoping import bank_scope, require_role
 from quanzu.banks import repository
-from quanzu.banks.keeper import announce_banks_change, announce_watch_change
+from quanzu.banks.index import IndexedIdentifier
+from quanzu.banks.keeper import announce_banks_change, announce_watch_change, announce_watch_created
 from quanzu.banks.rules import OPEN_STOP_STATES, STOP_STATE_LABELS, StopAction, StopState, guard, outcome
 from quanzu.banks.schemas import (
     MISS,
@@ -192,13 +193,13 @@ def _create_watch(
     )
     add_with_id(session, entry)
     identifiers = _person_identifiers(session, rt, case) + [("account", a) for a in accounts]
-    _add_identifiers(session, rt, entry, identifiers, set())
+    indexed = _add_identifiers(session, rt, entry, identifiers, set())
     add_event(session, rt, case, "watch_created", actor, watch_id=entry.id, origin=origin)
     audit.record(
         session, rt.clock, actor, "watch.created", "watch", entry.id, {"case_id": case.id, "origin": origin}
     )
     schedule(session, "watch_expiry", entry.id, entry.expires_at, new_token())
-    announce_watch_change(session, rt.watch, [entry.id])
+    announce_watch_created(session, rt.watch, entry.id, indexed)
     return entry
 
 
@@ -216,23 +217,29 @@ def _person_identifiers(session: Session, rt: Runtime, case: Case) -> list[tuple
 
 def _add_identifiers(
     session: Session, rt: Runtime, entry: WatchEntry, identifiers: list[tuple[str, str]], known: set[str]
-) -> None:
-    rows = []
+) -> list[IndexedIdentifier]:
+    """Adds the identifiers not known yet; returns them as the screening index holds them."""
+    added: list[IndexedIdentifier] = []
+    rows: list[dict[str, object]] = []
     for kind, value in identifiers:
         bidx = rt.cipher.blind_index(value, kind=kind)
         if bidx in known:
             continue
         known.add(bidx)
+        added.append(
+            IndexedIdentifier(entry.id, kind, bidx, rt.cipher.encrypt(value, context=f"watch.{kind}"))
+        )
         rows.append(
             {
                 "watch_id": entry.id,
                 "kind": kind,
                 "bidx": bidx,
-                "value_enc": rt.cipher.encrypt(value, context=f"watch.{kind}"),
+                "value_enc": added[-1].value_enc,
                 "masked": _MASKERS[kind](value),
             }
         )
     insert_rows(session, WatchIdentifier, rows)
+    return added
 
 
 def end_watch(session: Session, rt: Runtime, actor: Actor, case_id: int, body: WatchEndIn) -> BankLinkage:
