@@ -14,6 +14,7 @@ from sqlalchemy import select
 from quanzu.auth.actor import Actor
 from quanzu.codes import Role
 from quanzu.dispatch.channels import verify_webhook_signature
+from quanzu.dispatch.service import Announcement, announce_many, not_repeated
 from quanzu.intake import service as intake
 from quanzu.intake.schemas import WarningIn
 from quanzu.kit.db import transaction
@@ -299,3 +300,31 @@ def test_inbox_lists_my_notifications_only(env: Env) -> None:
     theirs = env.client.get("/api/v1/notifications", headers=bearer(district.tokens["sl-d1"])).json()
     assert len(mine) == 1 and mine[0]["kind"] == "case.dispatched"
     assert theirs == []
+
+
+def test_news_about_a_case_reaches_each_person_once_per_interval(env: Env) -> None:
+    """`not_repeated`: the people told this kind of news about this case within the interval
+    (earlier in the same list too) are left out; other kinds, other cases and an interval of
+    zero are not filtered."""
+    district = seed(env)
+    r = env.client.post("/api/v1/warnings", json=warning(), headers=bearer(district.feed_token))
+    case_id = r.json()["case_id"]
+    with env.reader() as s:
+        a, b, c = s.scalars(select(User.id).order_by(User.id).limit(3)).all()
+    news = Announcement("t.news", case_id, "t", "t")
+    other = Announcement("t.other", case_id, "t", "t")
+    with transaction(env.factory) as session:
+        announce_many(session, env.rt, [(news, [a], [])])
+    env.clock.advance(timedelta(minutes=1))
+    with transaction(env.factory) as session:
+        kept = not_repeated(
+            session, env.rt, [(news, [a, b], []), (news, [b, c], []), (other, [a], [])], timedelta(minutes=2)
+        )
+        assert [users for _, users, _ in kept] == [[b], [c], [a]]
+        everyone: list[tuple[Announcement, list[int], list[int]]] = [(news, [a, b], [])]
+        assert not_repeated(session, env.rt, everyone, timedelta(0)) == everyone
+    env.clock.advance(timedelta(minutes=1))
+    with transaction(env.factory) as session:
+        assert [u for _, u, _ in not_repeated(session, env.rt, [(news, [a], [])], timedelta(minutes=2))] == [
+            [a]
+        ]

@@ -2,7 +2,7 @@
 before its timer fires, never twice for a replayed or duplicated timer, in warning order within a
 batch (two warnings sharing a new phone link each other), for merged warnings too, and a warning
 without a usable contact schedules nothing. Each linking tells each officer once, however many of
-its cases they follow."""
+its cases they follow, and not again of the same case within the policy's interval."""
 
 from __future__ import annotations
 
@@ -301,6 +301,7 @@ def test_an_officer_on_the_new_case_and_on_the_cases_it_links_is_told_once_of_th
 def test_an_officer_only_on_linked_cases_is_told_once_naming_them_and_others_not_at_all(env: Env) -> None:
     district = seed(env)
     older, newer, mark = two_linked_sl_cases(env, district)
+    later(env)  # the chief was told of `newer` then: not again before the interval is over
     sz = {**SZ, "name": "王五", "phone": "13862517777"}
     new_case = post(env, district, "LO-4", target=sz, scam_contacts=[RING])[0]
     assert link(env) == 1
@@ -317,3 +318,32 @@ def test_an_officer_only_on_linked_cases_is_told_once_naming_them_and_others_not
     assert sz_leader.case_id == new_case and f"#{older}、#{newer}" in sz_leader.body
     assert all(len(notes) == 1 for notes in told.values())
     assert "centre" not in told and "b1-squad" not in told  # in neither case's audience
+
+
+def later(env: Env) -> None:
+    """The interval between alerts of a case's links later, with the timers due by then fired."""
+    env.clock.advance(env.rt.policy.intel.link_alert_interval)
+    link(env)
+
+
+def test_someone_told_of_a_cases_links_is_not_told_again_within_the_interval(env: Env) -> None:
+    """A ring calling victim after victim: 松陵's chief, told of the newer case's links, is not
+    told again when a new case at another station links it within the interval (the new case's
+    own people are); after the interval they are. The timelines record every link."""
+    district = seed(env)
+    older, newer, mark = two_linked_sl_cases(env, district)
+    first = post(env, district, "LO-5", target={**SZ, "phone": "13862517777"}, scam_contacts=[RING])[0]
+    assert link(env) == 1
+    told = told_since(env, mark)
+    assert "sl-chief" not in told
+    assert [n.case_id for n in told["sz-leader"]] == [first]
+    assert linked_to(env, newer) == {older, first}
+    mark = max(n.id for notes in told.values() for n in notes)
+    later(env)
+    target = {**SZ, "id_number": id_number("19500303", "444"), "phone": "13862518888"}
+    second = post(env, district, "LO-6", target=target, scam_contacts=[RING])[0]
+    assert link(env) == 1
+    told = told_since(env, mark)
+    [chief] = told["sl-chief"]
+    assert chief.case_id == newer and chief.title == f"关联案件：#{newer}、#{older} ↔ #{second}"
+    assert all(len(notes) == 1 for notes in told.values())

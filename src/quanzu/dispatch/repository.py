@@ -61,3 +61,17 @@ def mark_read(session: Session, user_id: int, notification_ids: list[int], at: d
         .values(read_at=at)
     )
     return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def told_since(
+    session: Session, about: set[tuple[str, int]], since: datetime
+) -> set[tuple[int, str, int | None]]:
+    """(user, kind, case) of the notifications of these kinds about these cases made after `since`."""
+    if not about:
+        return set()
+    stmt = select(Notification.user_id, Notification.kind, Notification.case_id).where(
+        Notification.case_id.in_({case_id for _kind, case_id in about}),
+        Notification.kind.in_({kind for kind, _case_id in about}),
+        Notification.created_at > since,
+    )
+    return {(user_id, kind, case_id) for user_id, kind, case_id in session.execute(stmt)}

@@ -52,9 +52,10 @@ def announce(
     announce_many(session, rt, [(announcement, user_ids, endpoint_unit_ids)])
 
 
-def announce_many(
-    session: Session, rt: Runtime, announcements: list[tuple[Announcement, list[int], list[int]]]
-) -> None:
+_Announced = tuple[Announcement, list[int], list[int]]  # to these users, to these units' endpoints
+
+
+def announce_many(session: Session, rt: Runtime, announcements: list[_Announced]) -> None:
     """`announce` for several announcements with one insert per table: intake alerts all the
     cases a warning links to at once, and every round trip there counts."""
     now = rt.clock.now()
@@ -92,6 +93,27 @@ def announce_many(
     insert_rows(session, OutboxMessage, messages)
     live_events = [([n["user_id"]], _live_event(nid, n)) for nid, n in zip(ids, notices, strict=True)]
     live.release(session, rt, live_events, then=rt.wake_delivery if messages else None)
+
+
+def not_repeated(
+    session: Session, rt: Runtime, announcements: list[_Announced], every: timedelta
+) -> list[_Announced]:
+    """The announcements without the users already told the same kind of news about the same case
+    in the last `every` (earlier in this list included): the grouping interval of alerting
+    systems, so that news arriving in bursts about one case reaches each person once per
+    interval. Zero: all of them. Endpoints are not filtered."""
+    if not every or not announcements:
+        return announcements
+    about = {(a.event, a.case_id) for a, _users, _units in announcements if a.case_id is not None}
+    told = repository.told_since(session, about, rt.clock.now() - every)
+    kept: list[_Announced] = []
+    for announcement, user_ids, endpoint_unit_ids in announcements:
+        key = (announcement.event, announcement.case_id)
+        fresh = [u for u in user_ids if (u, *key) not in told]
+        told.update((u, *key) for u in fresh)
+        if fresh or endpoint_unit_ids:
+            kept.append((announcement, fresh, endpoint_unit_ids))
+    return kept
 
 
 def send_to_person(

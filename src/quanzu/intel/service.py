@@ -28,7 +28,7 @@ from quanzu.cases import repository as cases_repo
 from quanzu.cases.service import urgency
 from quanzu.cases.timeline import add_event, add_events
 from quanzu.codes import OPEN_CASE_STATES, SCAM_TYPE_LABELS, STATE_LABELS, RiskLevel, Role
-from quanzu.dispatch.service import Announcement, announce_many, broadcast_change
+from quanzu.dispatch.service import Announcement, announce_many, broadcast_change, not_repeated
 from quanzu.escalation.service import plan_slas
 from quanzu.intel import repository
 from quanzu.intel.contacts import mask_contact, normalise_contact
@@ -484,9 +484,10 @@ def _alert_links(session: Session, rt: Runtime, units: dict[int, Unit], linkings
     if not alerted:
         return
     audiences = cases_repo.audiences(session, list(alerted.values()), on_shift="leaders", at=rt.clock.now())
-    announce_many(
-        session, rt, [alert for linking in linkings for alert in _linking_alerts(units, linking, audiences)]
-    )
+    alerts = [alert for linking in linkings for alert in _linking_alerts(units, linking, audiences)]
+    # A ring calling victim after victim links each new case to the same few: each person hears
+    # of a case's links once per interval, and its intelligence panel lists all of them.
+    announce_many(session, rt, not_repeated(session, rt, alerts, rt.policy.intel.link_alert_interval))
 
 
 def _linking_alerts(

@@ -116,11 +116,13 @@ class FollowUps(_Strict):
 
 class Intel(_Strict):
     """Intelligence (研判): whether the explained risk score may raise a case's level by itself
-    (otherwise it is a second opinion shown on the case), and the least confidence a scam-type
-    suggestion needs to be offered."""
+    (otherwise it is a second opinion shown on the case), the least confidence a scam-type
+    suggestion needs to be offered, and how long a person alerted of a case's links is not
+    alerted of that case's links again (0: every time)."""
 
     auto_raise_risk: bool = False
     min_confidence: float = Field(default=0.3, ge=0, le=1)
+    link_alert_interval: Duration = timedelta(minutes=5)
 
 
 class Briefings(_Strict):
