@@ -32,6 +32,7 @@ from quanzu.kit.db import (
     savepoint,
     take_ids,
     transaction,
+    update_by_id,
 )
 from quanzu.models.audit import AuditEntry
 from quanzu.models.cases import Case, CaseEvent, CaseSla, EarlyWarning, Person
@@ -43,11 +44,11 @@ from tests.factories import bearer, seed, warning
 
 @contextmanager
 def statements_to(env: Env, *tables: str) -> Iterator[list[str]]:
-    """The statements that insert into any of `tables`."""
+    """The statements that insert into or update any of `tables`."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if any(f"INSERT INTO {table} " in statement for table in tables):
+        if any(f"INSERT INTO {table} " in statement or f"UPDATE {table} " in statement for table in tables):
             seen.append(statement)
 
     engine = env.app.state.quanzu.engine
@@ -482,3 +483,27 @@ def _add_then_fail(session: Session, obj: Person) -> None:
     with savepoint(session):
         add_with_id(session, obj)
         raise RuntimeError("rolled back")
+
+
+def test_rows_changed_by_id_take_a_statement_per_set_of_columns(env: Env) -> None:
+    """`update_by_id`, as the worker marks the timers it fired (or reschedules a failed one): on
+    PostgreSQL one statement per set of columns, elsewhere the ORM's bulk UPDATE."""
+    _case_id(env)  # its SLA timers
+    now = env.clock.now()
+    with env.reader() as session:
+        ids = session.scalars(select(Timer.id).order_by(Timer.id).limit(3)).all()
+    assert len(ids) == 3
+    marks: list[dict[str, Any]] = [
+        {"id": ids[0], "fired_at": now, "outcome": "acted"},
+        {"id": ids[1], "due_at": datetime(2030, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")), "outcome": "error"},
+        {"id": ids[2], "fired_at": now, "outcome": "引号 ' \" \\ stale"},
+    ]
+    with statements_to(env, "timers") as statements, transaction(env.factory) as session:
+        update_by_id(session, Timer, marks)
+    if env.is_postgres:
+        assert len(statements) == 2 and all(s.startswith("UPDATE timers") for s in statements)
+    with env.reader() as session:
+        stored = {t.id: t for t in session.scalars(select(Timer).where(Timer.id.in_(ids)))}
+    assert [stored[i].outcome for i in ids] == [m["outcome"] for m in marks]
+    assert stored[ids[0]].fired_at == now and stored[ids[1]].fired_at is None
+    assert stored[ids[1]].due_at == marks[1]["due_at"]

@@ -20,10 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from quanzu.kit.db import insert_rows, savepoint, transaction
+from quanzu.kit.db import insert_rows, savepoint, transaction, update_by_id
 from quanzu.kit.runtime import Runtime
 from quanzu.models.timers import Timer
 from quanzu.timers import repository
@@ -71,16 +70,15 @@ def fire_due(
     with transaction(factory) as session:
         timers = _prepared(session, rt, repository.claim_due(session, rt.clock.now(), limit), prepare or {})
         done = _fired_in_batches(session, rt, timers, batches or {})
-        # The claimed rows are marked in one bulk UPDATE at the end: touching them one by one
-        # would make every handler's savepoint flush the previous mark (a round trip each).
+        # The claimed rows are marked together at the end: touching them one by one would make
+        # every handler's savepoint flush the previous mark (a round trip each).
         marks = [
             {"id": t.id, "fired_at": rt.clock.now(), "outcome": done[t.id][:40]}
             if t.id in done
             else _fire_one(session, rt, handlers, t)
             for t in timers
         ]
-        if marks:
-            session.execute(update(Timer), marks)
+        update_by_id(session, Timer, marks)
         return len(timers)
 
 
