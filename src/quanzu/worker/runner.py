@@ -1,7 +1,7 @@
 """The worker: fires due timers (SLA breaches, escalation rungs, shift handovers, the linking of
 new warnings' fraudster contacts) and delivers due outbox messages. Woken at once after a commit
 queued something; otherwise it sleeps until the next timer is due, polling at least every second
-for rows other processes wrote."""
+for rows other processes wrote. Under load its rounds are at least GATHER_SECONDS apart."""
 
 from __future__ import annotations
 
@@ -29,6 +29,11 @@ from quanzu.timers.service import FireBatch, Handler, Prepare, fire_due, next_du
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 5.0
+# After a round that found work, the next starts this much later, whatever wakes the worker: under
+# load every commit woke it, and each round paid its fixed cost (the claim, the linking's reads
+# and locks, a commit with its audit entries) for the few timers of one or two warnings. An outbox
+# message waits this much longer at most; a full batch (a backlog) goes on at once.
+GATHER_SECONDS = 0.1
 KPI_ROLLUP_EVERY_S = 300.0  # stale KPI rollup days are rebuilt at most this often
 # The screening log is sealed in ranges of about this many seconds of calls. Sealing whatever
 # had just come of age on every round made the worker spin under screening load: a seal entry
@@ -50,6 +55,7 @@ TIMER_HANDLERS: Mapping[str, Handler] = {
 TIMER_BATCH_HOOKS: Mapping[str, Prepare] = {LINK_TIMER: prepare_links}
 # Kinds whose timers of one batch fire together, set by set (see `timers.service.FireBatch`).
 TIMER_BATCHES: Mapping[str, FireBatch] = {LINK_TIMER: link_batch}
+TIMER_BATCH = 200  # timers claimed per round
 
 
 class Worker:
@@ -77,7 +83,12 @@ class Worker:
 
     def fire_timers(self) -> int:
         return fire_due(
-            self._factory, self._rt, TIMER_HANDLERS, prepare=TIMER_BATCH_HOOKS, batches=TIMER_BATCHES
+            self._factory,
+            self._rt,
+            TIMER_HANDLERS,
+            limit=TIMER_BATCH,
+            prepare=TIMER_BATCH_HOOKS,
+            batches=TIMER_BATCHES,
         )
 
     def deliver(self) -> int:
@@ -123,6 +134,8 @@ class Worker:
                 busy = self.run_once()
                 idle = self._idle_seconds() if busy == 0 else 0.0
                 failures = 0
+                if 0 < busy < TIMER_BATCH:
+                    self._stop.wait(GATHER_SECONDS)
             except Exception:
                 # The database may be restarting: keep the process, back off, try again (the
                 # pool's pre-ping replaces dead connections).
