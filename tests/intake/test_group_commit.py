@@ -244,7 +244,28 @@ def _row(external_id: str, person: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def test_a_second_writer_takes_what_arrives_while_the_first_is_busy(env: Env) -> None:
+def test_what_arrives_while_the_writer_is_busy_waits_for_it_and_goes_in_one_batch(env: Env) -> None:
+    """A second writer is only a backup for a stuck one: jobs that wait less than `backup_after`
+    are the first writer's next batch."""
+    commits = GroupCommit(env.factory, writers=2, backup_after=60)
+
+    async def scenario() -> list[object]:
+        gate, started = threading.Event(), threading.Event()
+        held = asyncio.ensure_future(commits.submit(_gated(gate, started)))
+        await asyncio.to_thread(started.wait, 30)
+        queued = [asyncio.ensure_future(commits.submit(_audited(env, n))) for n in (1, 2, 3)]
+        while commits.queued < 3:
+            await asyncio.sleep(0.001)
+        gate.set()
+        await held
+        return list(await asyncio.gather(*queued))
+
+    tokens = asyncio.run(scenario())
+    assert len({id(t) for t in tokens}) == 1  # one transaction: no second writer took any
+    assert _subjects(env) == ["1", "2", "3"]
+
+
+def test_a_second_writer_takes_what_waits_while_the_first_is_stuck(env: Env) -> None:
     commits = GroupCommit(env.factory, writers=2)
 
     async def scenario() -> list[object]:

@@ -1,8 +1,9 @@
 """Group commit in the application: the writes that arrive together share one transaction.
 
 A request hands its unit of work (a function of the session) to `GroupCommit.submit` and awaits
-it. A writer thread (`writers` of them per process) takes everything queued when it is free,
-runs it in one transaction, commits once and answers every caller. Under load the jobs that
+it. A writer thread takes everything queued when it is free, runs it in one transaction, commits
+once and answers every caller; a second one (up to `writers` per process) starts only for a group
+that has waited `backup_after`. Under load the jobs that
 arrive while a batch is being written form the next batch, so the per-transaction costs —
 checkout, BEGIN, the audit chain's lock and seal, the NOTIFY statement, the commit's WAL flush,
 the after-commit hooks — are paid once per batch instead of once per request. A lone job runs
@@ -81,10 +82,14 @@ class GroupCommit:
     factory: sessionmaker[Session]
     max_batch: int = 32
     # Batches written at once. Two on PostgreSQL: with one, a batch waiting for a person's lock
-    # (an officer's transaction, the worker) would hold up every warning of the process; two
-    # batches meet only at the audit chain's lock for their commits. (Throughput measured the
-    # same with one or two.) One on SQLite, whose writers queue for its one write lock anyway.
+    # (an officer's transaction, the worker) would hold up every warning of the process. One on
+    # SQLite, whose writers queue for its one write lock anyway.
     writers: int = 1
+    # A writer beyond the first starts only for a group that has waited this long: a stuck batch
+    # holds the others up no longer, while under load one writer takes everything queued. Two
+    # writers at once halved the batches for nothing (the GIL runs one at a time) and doubled
+    # the transactions' fixed cost: p99 at 200/s was 1.5–3 times one writer's (docs/benchmarks.md).
+    backup_after: float = 0.2
     _queue: list[list[_Job[Any]]] = field(default_factory=list)  # groups, each written whole
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _active: int = 0  # writers draining now
@@ -120,13 +125,27 @@ class GroupCommit:
         group = [_Job(work, keys, answer, loop) for (work, keys), answer in zip(works, answers, strict=True)]
         with self._lock:
             self._queue.append(group)
-            start = self._active < self.writers
+            start = self._active == 0
+            self._active += start
+            backup = not start and self._active < self.writers
+        if start:
+            self._start_writer(loop)
+        elif backup:
+            loop.call_later(self.backup_after, self._start_backup, loop, group)
+        return answers
+
+    def _start_backup(self, loop: asyncio.AbstractEventLoop, group: list[_Job[Any]]) -> None:
+        """Another writer, if `group` is still waiting (no writer was free to take it)."""
+        with self._lock:
+            start = any(waiting is group for waiting in self._queue) and self._active < self.writers
             self._active += start
         if start:
-            drain = loop.run_in_executor(None, self._drain)
-            self._drains.add(drain)  # held, so it is not collected while it runs
-            drain.add_done_callback(self._drains.discard)
-        return answers
+            self._start_writer(loop)
+
+    def _start_writer(self, loop: asyncio.AbstractEventLoop) -> None:
+        drain = loop.run_in_executor(None, self._drain)
+        self._drains.add(drain)  # held, so it is not collected while it runs
+        drain.add_done_callback(self._drains.discard)
 
     def write(self, works: Sequence[tuple[Callable[[Session], T], Sequence[str]]]) -> list[T | Exception]:
         """`submit_group` synchronously, in this thread (imports, benchmarks)."""
