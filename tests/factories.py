@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy import event
 
 from quanzu.auth import service as auth
 from quanzu.banks import service as banks
@@ -191,3 +195,20 @@ def warning(external_id: str = "N-0001", **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+@contextmanager
+def statements_sent(env: Env, wanted: Callable[[str], bool]) -> Iterator[list[str]]:
+    """The statements the app's engine sends while the block runs that `wanted` picks."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if wanted(statement):
+            seen.append(statement)
+
+    engine = env.app.state.quanzu.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -39,24 +39,13 @@ from quanzu.models.cases import Case, CaseEvent, CaseSla, EarlyWarning, Person
 from quanzu.models.intel import ScamSuggestion
 from quanzu.models.timers import Timer
 from tests.conftest import Env
-from tests.factories import bearer, seed, warning
+from tests.factories import bearer, seed, statements_sent, warning
 
 
-@contextmanager
-def statements_to(env: Env, *tables: str) -> Iterator[list[str]]:
+def statements_to(env: Env, *tables: str) -> AbstractContextManager[list[str]]:
     """The statements that insert into or update any of `tables`."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if any(f"INSERT INTO {table} " in statement or f"UPDATE {table} " in statement for table in tables):
-            seen.append(statement)
-
-    engine = env.app.state.quanzu.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    changes = [f"{verb} {table} " for table in tables for verb in ("INSERT INTO", "UPDATE")]
+    return statements_sent(env, lambda statement: any(change in statement for change in changes))
 
 
 @contextmanager

@@ -7,15 +7,14 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from quanzu.app import create_app
@@ -34,7 +33,7 @@ from quanzu.worker.runner import SEAL_EVERY_S, Worker
 from tests.conftest import Env
 from tests.dispatch.test_dispatch import RecordingPublisher
 from tests.dissuasion.test_workflow_api import REVERSE, SL, move, open_case
-from tests.factories import District, bearer, id_number, seed
+from tests.factories import District, bearer, id_number, seed, statements_sent
 
 OTHER_ID = id_number("19700101", "222")
 
@@ -214,21 +213,9 @@ def test_a_watch_created_in_one_transaction_is_in_the_index_right_after_commit(e
     assert screen(env, district.bank_token, {"id_number": SL["id_number"]}).json()["hit"] is True
 
 
-@contextmanager
-def index_reads(env: Env) -> Iterator[list[str]]:
+def index_reads(env: Env) -> AbstractContextManager[list[str]]:
     """The screening index's reads of live watches' identifiers (`active_identifiers`)."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if " ".join(statement.split()).count("FROM watch_identifiers JOIN watch_entries"):
-            seen.append(statement)
-
-    engine = env.app.state.quanzu.engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
+    return statements_sent(env, lambda s: "FROM watch_identifiers JOIN watch_entries" in " ".join(s.split()))
 
 
 # --- bank events ------------------------------------------------------------------------------
