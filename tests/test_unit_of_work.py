@@ -1,7 +1,7 @@
 """The unit of work's rows kept back (`kit.db.insert_rows`): written together, yet never missed by
 a reader, never out of order with objects added after them, and gone with a rolled-back savepoint;
 on PostgreSQL every table's in one statement of unnested arrays, which writes what an INSERT
-would (and `insert_returning_ids`, through COPY, too).
+would (and `insert_returning_ids`, its ids drawn first, too).
 And objects added with ids drawn ahead (`kit.db.add_with_id`): written together at the next flush,
 in the order their foreign keys need, found by `get` before that."""
 
@@ -22,9 +22,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from quanzu.kit.db import (
-    COPY_MIN_ROWS,
+    DRAW_MIN_ROWS,
     add_with_id,
-    copyable,
     draw_ids,
     get,
     insert_returning_ids,
@@ -32,6 +31,7 @@ from quanzu.kit.db import (
     savepoint,
     take_ids,
     transaction,
+    unnestable,
     update_by_id,
 )
 from quanzu.models.audit import AuditEntry
@@ -50,12 +50,12 @@ def statements_to(env: Env, *tables: str) -> AbstractContextManager[list[str]]:
 
 @contextmanager
 def inserts_into(engine: Engine, table: str) -> Iterator[list[int]]:
-    """How many INSERT statements (an executemany counts once) or COPYs (PostgreSQL) reach
+    """How many INSERT statements (an executemany counts once) reach
     `table` alone, and with how many rows (an insert of unnested arrays: their length)."""
     seen: list[int] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
-        if statement.startswith((f"INSERT INTO {table} ", f"COPY {table} ")):
+        if statement.startswith(f"INSERT INTO {table} "):
             unnested = " FROM jsonb_array_elements(" in statement
             seen.append(len(json.loads(params[0])) if unnested else len(params) if many else 1)
 
@@ -185,8 +185,8 @@ def _failed_request(env: Env, case_id: int) -> None:
         raise RuntimeError("the request fails")
 
 
-# Values a COPY must write exactly as an INSERT does: zones, JSON, NULL, and text that COPY's own
-# format escapes (tab, newline, backslash).
+# Values the JSON rows must carry exactly as an INSERT does: zones, JSON, NULL, and text that needs
+# escaping (tab, newline, backslash).
 _AWKWARD: list[dict[str, Any]] = [
     {"kind": "t.zone", "at": datetime(2026, 11, 29, 9, 30, 1, 123456, tzinfo=ZoneInfo("Asia/Shanghai"))},
     {"kind": "t.tab\there", "data": {"文本": "换行\n反斜杠\\", "n": [1, 2.5, None], "ok": True}},
@@ -210,8 +210,8 @@ def test_rows_kept_back_read_back_as_an_insert_writes_them(env: Env) -> None:
     """On PostgreSQL the rows kept back go in as unnested arrays: each value reads back exactly
     as the same row written by a plain INSERT."""
     case_id = _case_id(env)
-    rows = _awkward_rows(env, case_id) * 3  # enough rows for COPY
-    assert len(rows) >= COPY_MIN_ROWS
+    rows = _awkward_rows(env, case_id) * 3  # enough rows to draw ids for
+    assert len(rows) >= DRAW_MIN_ROWS
     engine = env.app.state.quanzu.engine
     with inserts_into(engine, "case_events") as inserts, transaction(env.factory) as session:
         session.execute(insert(CaseEvent), [{**r, "kind": "i." + r["kind"]} for r in rows])
@@ -318,7 +318,7 @@ def test_an_infinite_float_goes_in_as_an_insert_writes_it(env: Env) -> None:
         assert confidence.one() == math.inf
 
 
-@pytest.mark.parametrize("n", [3, 40])  # an INSERT … RETURNING, or (PostgreSQL) ids drawn first and COPY
+@pytest.mark.parametrize("n", [3, 40])  # an INSERT … RETURNING, or (PostgreSQL) ids drawn first
 def test_ids_come_back_in_the_order_of_the_rows(env: Env, n: int) -> None:
     case_id = _case_id(env)
     rows = [{**_rows(env, case_id, f"t.{i}")[0], "data": {"n": i}} for i in range(n)]
@@ -333,7 +333,7 @@ def test_ids_come_back_in_the_order_of_the_rows(env: Env, n: int) -> None:
     assert list(kinds.values()) == ["t.kept", *(r["kind"] for r in rows)]  # asked for first, first in
 
 
-def test_copy_stands_in_for_an_insert_only_where_the_database_fills_in_every_default(env: Env) -> None:
+def test_rows_go_in_as_json_only_where_the_database_fills_in_every_default(env: Env) -> None:
     """A column left out whose default SQLAlchemy fills in (the audit entry's `detail`) needs
     the INSERT; SQLite always takes it."""
     table = AuditEntry.__table__
@@ -342,8 +342,8 @@ def test_copy_stands_in_for_an_insert_only_where_the_database_fills_in_every_def
     with env.factory() as session:
         connection = session.connection()
         on_postgres = connection.dialect.name == "postgresql"
-        assert copyable(connection, table, every) is on_postgres
-        assert copyable(connection, table, [c for c in every if c != "detail"]) is False
+        assert unnestable(connection, table, every) is on_postgres
+        assert unnestable(connection, table, [c for c in every if c != "detail"]) is False
 
 
 def _person(env: Env) -> Person:

@@ -175,7 +175,7 @@ def _insert_kept_rows(session: Session, pending: list[tuple[Table, list[Mapping[
         for row in rows:
             groups.setdefault((table, tuple(row)), []).append(row)
     connection = session.connection()  # Core, below the session's events and autoflush
-    if all(copyable(connection, table, columns) for table, columns in groups):
+    if all(unnestable(connection, table, columns) for table, columns in groups):
         insert_unnested(connection, groups)
         return
     for (table, _columns), rows in groups.items():
@@ -347,9 +347,9 @@ def _tables_of(statement: Executable) -> set[str] | None:
 
 def insert_returning_ids(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """A Core insert at once, returning the new rows' ids in the order of `rows` (after any rows
-    of the table kept back before). On PostgreSQL, from COPY_MIN_ROWS rows, the ids are drawn
-    from the table's sequence first and the rows go in through COPY: a link batch's hundreds of
-    alerts cost the INSERT … RETURNING path about four times the CPU."""
+    of the table kept back before). On PostgreSQL, from DRAW_MIN_ROWS rows, the ids are drawn
+    from the table's sequence first and the rows go in as one JSON array (`insert_unnested`): a
+    link batch's hundreds of alerts cost the INSERT … RETURNING path about four times the CPU."""
     if not rows:
         return []
     if session.info.get(_UNWRITTEN):
@@ -361,26 +361,23 @@ def insert_returning_ids(session: Session, model: type[Base], rows: Sequence[Map
     connection = session.connection()
     columns = tuple(rows[0])
     if (
-        len(rows) >= COPY_MIN_ROWS
-        and copyable(connection, table, columns)
+        len(rows) >= DRAW_MIN_ROWS
+        and unnestable(connection, table, columns)
         and all(tuple(row) == columns for row in rows)
     ):
         ids = list(
             connection.execute(_NEXT_IDS, {"seq": _sequence(connection, table), "n": len(rows)}).scalars()
         )
-        copy_rows(
-            connection, table, ("id", *columns), [{"id": i, **row} for i, row in zip(ids, rows, strict=True)]
-        )
+        with_ids = [{"id": i, **row} for i, row in zip(ids, rows, strict=True)]
+        insert_unnested(connection, {(table, ("id", *columns)): with_ids})
         return ids
     stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     return list(connection.execute(stmt, rows).scalars())  # Core: no ORM bulk path, no hooks
 
 
-# --- COPY (PostgreSQL) -------------------------------------------------------------------------------
-
-# COPY takes two round trips where a pipelined executemany takes one, and `insert_returning_ids`
-# a statement more: measured, it costs the client less from about eight rows up.
-COPY_MIN_ROWS = 8
+# Drawing the ids first is a statement more than INSERT … RETURNING: measured (with COPY then),
+# it costs the client less from about eight rows up.
+DRAW_MIN_ROWS = 8
 
 # nextval is called once per row in the order generate_series makes them: increasing ids, in order.
 _NEXT_IDS = text("SELECT nextval(CAST(:seq AS regclass)) FROM generate_series(1, :n)")
@@ -500,40 +497,17 @@ def _attach(session: Session, objects: list[Base]) -> None:
     session.info.setdefault(_ATTACHED, []).extend(objects)
 
 
-def copyable(connection: Connection, table: Table, columns: Sequence[str]) -> bool:
-    """Whether COPY can stand in for an INSERT of rows with these columns: on PostgreSQL, where no
-    column left out has a default that SQLAlchemy, not the database, would fill in."""
+def unnestable(connection: Connection, table: Table, columns: Sequence[str]) -> bool:
+    """Whether rows with these columns can go in as a JSON array (`insert_unnested`): on
+    PostgreSQL, where no column left out has a default that SQLAlchemy, not the database, would
+    fill in."""
     if connection.dialect.name != "postgresql":
         return False
     given = set(columns)
     return not any(c.default is not None for c in table.c if c.name not in given)
 
 
-def copy_rows(
-    connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
-) -> None:
-    """The rows through one COPY, each value bound as SQLAlchemy binds it for an INSERT (aware
-    datetimes, JSON …). Listeners of the engine's statements hear of it as of an executemany."""
-    statement, binds = _copy_plan(connection.dialect, table, tuple(columns))
-    with cast(psycopg.Connection[Any], connection.connection.driver_connection).cursor() as cursor:
-        if connection._has_events or connection.engine._has_events:  # as `execute`: counters see it
-            connection.dispatch.before_cursor_execute(connection, cursor, statement, rows, None, True)
-        with cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row([bind(row[n]) if bind else row[n] for n, bind in binds])
-
-
 _Binds = list[tuple[str, Callable[[Any], Any] | None]]
-
-
-@functools.lru_cache(maxsize=256)
-def _copy_plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tuple[str, _Binds]:
-    """The COPY statement for these columns and each column's bind processor (once per table and
-    column set)."""
-    names = ", ".join(dialect.identifier_preparer.quote(name) for name in columns)
-    statement = f"COPY {dialect.identifier_preparer.quote(table.name)} ({names}) FROM STDIN"
-    binds = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns]
-    return statement, cast(_Binds, binds)
 
 
 def _table(model: type[Base]) -> Table:
