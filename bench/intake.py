@@ -42,14 +42,17 @@ from benchkit import (
     running_server,
     worker_process,
 )
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from quanzu.demo.feed import DemoFeed
 from quanzu.kit.db import make_engine
+from quanzu.models.timers import Timer
 
 PG_BENCH_DB = "quanzu_bench"
 PG_BENCH_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
-WARMUP_REQUESTS = 50
+WARMUP_REQUESTS = 50  # at least, whatever --history says
+HISTORY_TIMEOUT_S = 600.0
+SETTLE_TIMEOUT_S = 120.0
 MAX_RATE_SECONDS = 5.0
 ANCHOR_SECONDS = 5.0
 REQUEST_TIMEOUT_S = 30.0
@@ -296,21 +299,44 @@ async def closed_loop(
     return sample
 
 
+async def settle(url: str) -> None:
+    """After the history: the worker's backlog (contact links) done, then the statistics taken, as
+    a deployment's autovacuum keeps them (this machine's PostgreSQL runs with autovacuum off). An
+    empty database's plans are no deployment's: a statement prepared while a table was tiny keeps
+    its sequential scan as the table grows."""
+    engine = make_engine(url)
+    try:
+        deadline = time.perf_counter() + SETTLE_TIMEOUT_S
+        while True:
+            due = select(func.count()).where(Timer.fired_at.is_(None), Timer.due_at <= datetime.now(UTC))
+            with engine.connect() as conn:
+                if not conn.execute(due).scalar_one():
+                    break
+            if time.perf_counter() > deadline:
+                raise RuntimeError("the worker did not catch up with the history")
+            await asyncio.sleep(0.5)
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
 async def load_phases(
-    base: str, pid: int, worker: int | None, token: str, args: argparse.Namespace
+    base: str, url: str, pid: int, worker: int | None, token: str, args: argparse.Namespace
 ) -> tuple[Sample, Sample]:
     n_open = int(args.rate * args.seconds)
     n_max = min(MAX_RATE_BODY_CAP, int(args.rate * MAX_RATE_SECONDS * 3))
-    bodies = make_bodies(WARMUP_REQUESTS + n_open + n_max, seed=20261128)
-    warm, steady, burst = (
-        bodies[:WARMUP_REQUESTS],
-        bodies[WARMUP_REQUESTS : WARMUP_REQUESTS + n_open],
-        bodies[WARMUP_REQUESTS + n_open :],
-    )
+    n_warm = max(args.history, WARMUP_REQUESTS)
+    bodies = make_bodies(n_warm + n_open + n_max, seed=20261128)
+    warm, steady, burst = (bodies[:n_warm], bodies[n_warm : n_warm + n_open], bodies[n_warm + n_open :])
     async with client(base, token, args.concurrency) as http:
-        warmup = await closed_loop(http, warm, min(8, args.concurrency), 30.0, Sample())
-        if warmup.errors:
-            raise RuntimeError(f"warm-up failed: {warmup.errors[:3]}")
+        warmup = await closed_loop(http, warm, min(8, args.concurrency), HISTORY_TIMEOUT_S, Sample())
+        if warmup.errors or len(warmup.latencies) < len(warm):
+            raise RuntimeError(f"warm-up failed: {len(warmup.latencies)} of {len(warm)}, {warmup.errors[:3]}")
+    if args.history:
+        await settle(url)
+    async with client(base, token, args.concurrency) as http:  # new connections: idle ones timed out
         steady_sample, max_sample = Sample(), Sample()
         with cpu_meter(steady_sample, pid, worker), profiling(pid, args.profile, args.seconds):
             steady_sample = await open_loop(http, steady, args.rate, steady_sample)
@@ -432,8 +458,9 @@ def bench_engine(engine: str, args: argparse.Namespace) -> EngineResult:
             worker_process(env, workdir, not layout.embedded_worker) as worker,
         ):
             print(f"layout: {layout}")
-            print(f"server up at {base}; warm-up, {args.seconds:g} s at {args.rate:g}/s, then max rate")
-            steady, burst = asyncio.run(load_phases(base, pid, worker, token, args))
+            before = f"{args.history} warnings of history, settled, analysed" if args.history else "warm-up"
+            print(f"server up at {base}; {before}; {args.seconds:g} s at {args.rate:g}/s; max", flush=True)
+            steady, burst = asyncio.run(load_phases(base, url, pid, worker, token, args))
         rows = count_rows(url)
         print(f"anchor: {args.concurrency} threads, {ANCHOR_SECONDS:g} s", flush=True)
         anchor_sample = anchor(engine, url, args.concurrency, ANCHOR_SECONDS)
@@ -516,6 +543,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         help="run the timer/delivery worker inside the server instead of as its own process; default"
         " as deployed: its own process on PostgreSQL, embedded on SQLite",
+    )
+    p.add_argument(
+        "--history",
+        type=int,
+        default=4000,
+        help="warnings received before the measurement (then the worker's backlog done and ANALYZE):"
+        " a deployment has history and current statistics; 0: 50 warnings, never analysed (as before)",
     )
     p.add_argument("--profile", type=Path, help="py-spy (GIL holders only) on the server at the set rate")
     p.add_argument(
