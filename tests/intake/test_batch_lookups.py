@@ -18,7 +18,7 @@ from quanzu.intake.tabular import IMPORT_ACTOR
 from quanzu.kit.errors import Conflict
 from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.validation import parse
-from quanzu.models.cases import Person
+from quanzu.models.cases import Case, CaseSla, Person
 from tests.conftest import Env
 from tests.factories import id_number, seed, warning
 
@@ -79,6 +79,25 @@ def test_a_batch_looks_its_persons_up_once_and_merges_as_one_by_one(env: Env) ->
     assert cases[1] == first_case and cases[2] == cases[0] == cases[3]
     assert len({first_case, cases[0], cases[4]}) == 3
     assert results[3].accepted == results[0].accepted  # the replay answers with the same ids
+
+
+def test_a_stored_person_warned_twice_in_one_batch_merges_both_into_the_stored_case(env: Env) -> None:
+    """The first repeat reads the stored case as it is; the second must see what the first wrote
+    (signal count, clocks) though neither has been committed yet."""
+    seed(env)
+    person = {"id_number": id_number(seq="621"), "phone": "13862516210"}
+    [stored] = GroupCommit(env.factory).write([_job(env, warning("S-0", target=person))])
+    case_id = _outcome(stored).accepted.case_id
+    bodies = [warning("S-1", target=person), warning("S-2", target={**person, "phone": "13862516211"})]
+    results = [_outcome(r) for r in GroupCommit(env.factory).write([_job(env, b) for b in bodies])]
+    assert [(r.status, r.accepted.case_id) for r in results] == [(200, case_id), (200, case_id)]
+    with env.reader() as session:
+        case = session.get(Case, case_id)
+        assert case is not None and case.signal_count == 3
+        clocks = session.scalars(select(CaseSla.kind).where(CaseSla.case_id == case_id)).all()
+        assert len(clocks) == len(set(clocks))  # each clock once: the second saw the first's
+        persons = session.scalars(select(Person)).all()
+        assert [p.phone_masked for p in persons] == ["138****6211"]  # the newest number kept
 
 
 def test_a_warning_rolled_back_to_its_savepoint_takes_its_new_person_along(env: Env) -> None:

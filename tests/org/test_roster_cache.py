@@ -20,8 +20,8 @@ from quanzu.app import create_app
 from quanzu.models.org import DutyShift, OrgUnit, User
 from quanzu.org.cache import ROSTER_SPAN, on_duty
 from tests.conftest import Env
-from tests.dispatch.test_dispatch import SL_ADDRESS, assigned, post
-from tests.factories import PASSWORD, seed, warning
+from tests.dispatch.test_dispatch import SL_ADDRESS, assigned, notified, post
+from tests.factories import PASSWORD, seed, statements_sent, warning
 
 
 @contextmanager
@@ -99,6 +99,27 @@ def test_a_roster_edit_is_seen_by_the_next_dispatch(env: Env) -> None:
         "sl-d2": "member",
         "sl-d3": "member",
     }
+
+
+def _triage(env: Env, token: str, n: int) -> set[str]:
+    """Who hears of an unroutable warning: the centre staff."""
+    target = {"address": "浙江省杭州市西湖区文三路90号", "phone": f"1380571{n:04d}", "id_number": None}
+    case = post(env, token, warning(f"T-{n}", target=target))
+    assert case["routing"]["method"] == "triage"
+    return notified(env, case["case_id"])
+
+
+def test_the_centre_staff_come_from_the_cache_and_follow_role_and_activation_edits(env: Env) -> None:
+    district = seed(env)
+    assert _triage(env, district.feed_token, 1) == {"centre"}  # the span read, the centre staff with it
+    with statements_sent(env, lambda sql: "users.role" in sql) as reads:
+        assert _triage(env, district.feed_token, 2) == {"centre"}
+        assert reads == []
+    with env.factory.begin() as session:
+        session.scalars(select(User).where(User.username == "auditor")).one().role = "centre"
+    assert _triage(env, district.feed_token, 3) == {"centre", "auditor"}
+    _set_active(env, "centre", False)
+    assert _triage(env, district.feed_token, 4) == {"auditor"}
 
 
 def test_a_login_does_not_empty_the_cache(env: Env) -> None:

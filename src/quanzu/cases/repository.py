@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, aliased
 from quanzu.auth.actor import Actor
 from quanzu.auth.scoping import case_scope
 from quanzu.codes import CaseState
-from quanzu.kit.db import is_postgres
+from quanzu.kit.db import is_postgres, one_of
 from quanzu.models.cases import Case, CaseAssignee, CaseEvent, CaseSla, EarlyWarning, Person, ScamContact
 from quanzu.models.org import DutyShift, OrgUnit, User
 
@@ -95,8 +95,8 @@ def warnings_of(session: Session, case_id: int) -> list[EarlyWarning]:
 def contacts_of(session: Session, warning_ids: list[int]) -> list[ScamContact]:
     if not warning_ids:
         return []
-    stmt = select(ScamContact).where(ScamContact.warning_id.in_(warning_ids)).order_by(ScamContact.id)
-    return list(session.scalars(stmt))
+    stmt = select(ScamContact).where(one_of(session, ScamContact.warning_id, warning_ids))
+    return list(session.scalars(stmt.order_by(ScamContact.id)))
 
 
 def earlier_cases(session: Session, person_id: int, exclude_case_id: int) -> list[Case]:
@@ -104,10 +104,6 @@ def earlier_cases(session: Session, person_id: int, exclude_case_id: int) -> lis
         select(Case).where(Case.person_id == person_id, Case.id != exclude_case_id).order_by(Case.id.desc())
     )
     return list(session.scalars(stmt))
-
-
-def centre_users(session: Session) -> list[User]:
-    return list(session.scalars(select(User).where(User.role == "centre", User.active.is_(True))))
 
 
 def station_leads(session: Session, station_id: int) -> list[User]:
@@ -171,7 +167,7 @@ def _next_sla_kinds(session: Session, case_ids: list[int]) -> dict[int, str]:
         return {}
     stmt = (
         select(CaseSla.case_id, CaseSla.kind)
-        .where(CaseSla.case_id.in_(case_ids), CaseSla.met_at.is_(None))
+        .where(one_of(session, CaseSla.case_id, case_ids), CaseSla.met_at.is_(None))
         .order_by(CaseSla.case_id, CaseSla.due_at.desc())
     )
     return {case_id: kind for case_id, kind in session.execute(stmt).all()}  # the earliest wins last
@@ -180,7 +176,7 @@ def _next_sla_kinds(session: Session, case_ids: list[int]) -> dict[int, str]:
 def persons_by_ids(session: Session, ids: set[int]) -> dict[int, Person]:
     if not ids:
         return {}
-    return {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(ids)))}
+    return {p.id: p for p in session.scalars(select(Person).where(one_of(session, Person.id, ids)))}
 
 
 def audience(
@@ -212,7 +208,7 @@ def audiences(
     # Each part yields (part, key, position, user id): key is a case id (part 0) or a station id.
     parts: list[Select[*tuple[Any, ...]]] = [
         select(literal(0), CaseAssignee.case_id, CaseAssignee.position, CaseAssignee.user_id).where(
-            CaseAssignee.case_id.in_([c.id for c in cases]), CaseAssignee.released_at.is_(None)
+            one_of(session, CaseAssignee.case_id, [c.id for c in cases]), CaseAssignee.released_at.is_(None)
         )
     ]
     if stations and on_shift is not None and at is not None:

@@ -159,7 +159,7 @@ def dispatch_to_station(
     if not on_duty:
         # Nobody rostered: the station's leads and the centre hear, so the warning still lands.
         recipients = [u.id for u in repository.station_leads(session, case.station_id)]
-        recipients += [u.id for u in repository.centre_users(session)]
+        recipients += org_cache.centre_staff(session, rt.roster, rt.clock.now())
         events.append((case, "nobody_on_duty", {}))
     events.append((case, "dispatched", {"user_ids": [user_id for user_id, _ in on_duty]}))
     add_events(session, rt, actor, events)
@@ -178,7 +178,7 @@ def _announce_triage(session: Session, rt: Runtime, case: Case) -> None:
         session,
         rt,
         _announcement(session, rt, case, "case.triage", "待分流预警"),
-        [u.id for u in repository.centre_users(session)],
+        org_cache.centre_staff(session, rt.roster, rt.clock.now()),
         [centre.id] if centre else [],
     )
 
@@ -206,7 +206,7 @@ def merge_signal(session: Session, rt: Runtime, actor: Actor, case: Case, warnin
     recipients = [u.id for _, u in repository.assignees(session, case.id)]
     org = rt.org.get(session)
     if case.station_id is None:
-        recipients += [u.id for u in repository.centre_users(session)]
+        recipients += org_cache.centre_staff(session, rt.roster, rt.clock.now())
     unit_id = case.station_id if case.station_id is not None else (org.centre.id if org.centre else None)
     headline = f"重复预警（第{case.signal_count}次）"
     announce(

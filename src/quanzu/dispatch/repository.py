@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from quanzu.kit.db import is_postgres
+from quanzu.kit.db import is_postgres, one_of
 from quanzu.models.dispatch import ChannelEndpointRow, DeliveryAttempt, Notification, OutboxMessage
 
 
@@ -70,8 +70,8 @@ def told_since(
     if not about:
         return set()
     stmt = select(Notification.user_id, Notification.kind, Notification.case_id).where(
-        Notification.case_id.in_({case_id for _kind, case_id in about}),
-        Notification.kind.in_({kind for kind, _case_id in about}),
+        one_of(session, Notification.case_id, {case_id for _kind, case_id in about}),
+        one_of(session, Notification.kind, {kind for kind, _case_id in about}),
         Notification.created_at > since,
     )
     return {(user_id, kind, case_id) for user_id, kind, case_id in session.execute(stmt)}

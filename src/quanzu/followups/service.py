@@ -360,7 +360,8 @@ def _realert(session: Session, rt: Runtime, case: Case, title: str, body: str) -
         _station_audience(session, rt, case),
         units,
     )
-    broadcast_change(session, rt, case.id, case.state, [u.id for u in cases_repo.centre_users(session)])
+    centre = org_cache.centre_staff(session, rt.roster, rt.clock.now())
+    broadcast_change(session, rt, case.id, case.state, centre)
 
 
 # --- due lists and timers ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from sqlalchemy import or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from quanzu.codes import CaseState
+from quanzu.kit.db import one_of
 from quanzu.models.cases import Case, EarlyWarning, Person
 
 
@@ -15,7 +16,7 @@ def warning_by_key(session: Session, source: str, external_id: str) -> EarlyWarn
 
 
 def open_case_for(session: Session, person_ids: list[int]) -> Case | None:
-    stmt = select(Case).where(Case.person_id.in_(person_ids), Case.state != CaseState.CLOSED)
+    stmt = select(Case).where(one_of(session, Case.person_id, person_ids), Case.state != CaseState.CLOSED)
     return session.scalars(stmt.order_by(Case.id)).first()
 
 
@@ -43,5 +44,6 @@ def persons_with_any(session: Session, blind_indexes: Collection[str]) -> list[P
     if not blind_indexes:
         return []
     wanted = list(blind_indexes)
-    stmt = select(Person).where(or_(Person.id_number_bidx.in_(wanted), Person.phone_bidx.in_(wanted)))
+    held = or_(one_of(session, Person.id_number_bidx, wanted), one_of(session, Person.phone_bidx, wanted))
+    stmt = select(Person).where(held)
     return list(session.scalars(stmt))

@@ -206,7 +206,10 @@ def _find_or_create_person(
             person = candidate
     if person is not None:
         _update_person(rt, person, warning, keys)
-        session.flush()  # its earlier cases and warnings are looked up next: the batch's included
+        if known is None or known.concerned(person.id):
+            # Its cases, clocks and follow-ups are looked up next: an earlier warning's included.
+            # Otherwise (as stored) a flush would only split the batch's writes in two statements.
+            session.flush()
         return person, False
     person = Person(created_at=rt.clock.now())
     _update_person(rt, person, warning, keys)
@@ -298,6 +301,10 @@ class _Known:
     def warning(self, key: tuple[str, str]) -> EarlyWarning | None:
         added = (w for w in self.noted if isinstance(w, EarlyWarning) and (w.source, w.external_id) == key)
         return next(added, None) or self.loaded.warnings.get(key)
+
+    def concerned(self, person_id: int) -> bool:
+        """Whether an earlier warning of the batch was about the person."""
+        return any(isinstance(w, EarlyWarning) and w.person_id == person_id for w in self.noted)
 
     def persons(self) -> list[Person]:
         return [*self.loaded.persons, *(p for p in self.noted if isinstance(p, Person))]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, aliased
 from quanzu.auth.actor import Actor
 from quanzu.cases.repository import readable
 from quanzu.codes import CaseState
+from quanzu.kit.db import one_of
 from quanzu.models.banks import BankEvent, WatchEntry
 from quanzu.models.cases import Case, EarlyWarning, Person, ScamContact
 from quanzu.models.intel import FraudIdentifier, FraudSighting, ScamSuggestion
@@ -40,7 +41,8 @@ def identifier_rows(
 def identifiers_by_ids(session: Session, ids: list[int]) -> dict[int, FraudIdentifier]:
     if not ids:
         return {}
-    return {i.id: i for i in session.scalars(select(FraudIdentifier).where(FraudIdentifier.id.in_(ids)))}
+    stmt = select(FraudIdentifier).where(one_of(session, FraudIdentifier.id, ids))
+    return {i.id: i for i in session.scalars(stmt)}
 
 
 def warning_contacts(session: Session, warning_ids: list[int]) -> list[tuple[int, int, datetime, str, str]]:
@@ -56,7 +58,7 @@ def warning_contacts(session: Session, warning_ids: list[int]) -> list[tuple[int
             ScamContact.value,
         )
         .join(ScamContact, ScamContact.warning_id == EarlyWarning.id)
-        .where(EarlyWarning.id.in_(warning_ids))
+        .where(one_of(session, EarlyWarning.id, warning_ids))
         .order_by(EarlyWarning.id, ScamContact.id)
     )
     return [(w, c, at, k, v) for w, c, at, k, v in session.execute(stmt).all()]
@@ -64,7 +66,7 @@ def warning_contacts(session: Session, warning_ids: list[int]) -> list[tuple[int
 
 def cases_by_ids(session: Session, case_ids: Iterable[int]) -> list[Case]:
     ids = list(set(case_ids))
-    return list(session.scalars(select(Case).where(Case.id.in_(ids)))) if ids else []
+    return list(session.scalars(select(Case).where(one_of(session, Case.id, ids)))) if ids else []
 
 
 def sightings_among(
@@ -75,7 +77,7 @@ def sightings_among(
     if not cases or not ids:
         return set()
     stmt = select(FraudSighting.case_id, FraudSighting.identifier_id).where(
-        FraudSighting.case_id.in_(cases), FraudSighting.identifier_id.in_(ids)
+        one_of(session, FraudSighting.case_id, cases), one_of(session, FraudSighting.identifier_id, ids)
     )
     return {(c, i) for c, i in session.execute(stmt).all()}
 
@@ -95,7 +97,7 @@ def newest_sightings(
     )
     ranked = (
         select(FraudSighting.case_id, FraudSighting.identifier_id, rank)
-        .where(FraudSighting.identifier_id.in_(ids))
+        .where(one_of(session, FraudSighting.identifier_id, ids))
         .subquery()
     )
     stmt = select(ranked.c.case_id, ranked.c.identifier_id).where(ranked.c.rank <= per_identifier)

@@ -3,12 +3,13 @@
 `OrgCache`: units, the routing rules and the outbound endpoints. Rebuilt at most every minute,
 and at once after an import in this process; another process's edit shows up within that minute.
 
-`RosterCache`: who is on duty. Every station's shifts over ten minutes of the business clock, read
-in one query, so dispatching a warning no longer queries the roster for its station. A roster edit
-made through Quanzu (a shift added or removed, a user added, removed, activated or deactivated)
-empties it when it commits: in this process at once, in the others when PostgreSQL's NOTIFY reaches
-their listener (a listener back from a lost connection empties it too). A transaction with roster
-edits of its own pending reads the database."""
+`RosterCache`: who is on duty, and who the centre staff are (they hear what no station takes).
+Every station's shifts over ten minutes of the business clock and the centre staff, read once per
+span (two queries), so dispatching a warning no longer queries the roster for its station. A
+roster edit made through Quanzu (a shift added or removed, a user added, removed, activated,
+deactivated or given another role) empties it when it commits: in this process at once, in the
+others when PostgreSQL's NOTIFY reaches their listener (a listener back from a lost connection
+empties it too). A transaction with roster edits of its own pending reads the database."""
 
 from __future__ import annotations
 
@@ -134,6 +135,7 @@ class _Span:
     start: datetime
     end: datetime
     shifts: dict[int, list[tuple[int, str, datetime, datetime]]]  # station → (user, position, from, to)
+    centre_staff: list[int]  # the active centre staff, who hear what no station takes (triage)
 
     def covers(self, at: datetime) -> bool:
         return self.start <= at < self.end
@@ -155,10 +157,16 @@ class RosterCache:
     def on_duty(self, session: Session, station_id: int, at: datetime) -> list[tuple[int, str]]:
         if session.info.get(_EDITED) or _edits_pending(session):
             return repository.on_duty(session, station_id, at)  # its autoflush announces a pending edit
+        return self._span_at(session, at).on_duty(station_id, at)
+
+    def centre_staff(self, session: Session, at: datetime) -> list[int]:
+        if session.info.get(_EDITED) or _edits_pending(session):
+            return repository.centre_staff(session)
+        return self._span_at(session, at).centre_staff
+
+    def _span_at(self, session: Session, at: datetime) -> _Span:
         span = self._span
-        if span is None or not span.covers(at):
-            span = self._read(session, at)
-        return span.on_duty(station_id, at)
+        return span if span is not None and span.covers(at) else self._read(session, at)
 
     def _read(self, session: Session, at: datetime) -> _Span:
         generation = self._generation
@@ -167,7 +175,7 @@ class RosterCache:
             session, at, at + ROSTER_SPAN
         ):
             shifts.setdefault(station_id, []).append((user_id, position, start, end))
-        span = _Span(at, at + ROSTER_SPAN, shifts)
+        span = _Span(at, at + ROSTER_SPAN, shifts, repository.centre_staff(session))
         with self._lock:
             if generation == self._generation:
                 self._span = span
@@ -190,6 +198,13 @@ def on_duty(
     if cache is None:
         return repository.on_duty(session, station_id, at)
     return cache.on_duty(session, station_id, at)
+
+
+def centre_staff(session: Session, cache: RosterCache | None, at: datetime) -> list[int]:
+    """The ids of the active centre staff, as `on_duty`: from the cache where there is one."""
+    if cache is None:
+        return repository.centre_staff(session)
+    return cache.centre_staff(session, at)
 
 
 def _forget_every_roster() -> None:
@@ -220,7 +235,8 @@ def _edits_roster(session: Session, obj: object) -> bool:
         return False
     if obj in session.new or obj in session.deleted:
         return True
-    return inspect(obj).attrs.active.history.has_changes()  # not a login's counters
+    attrs = inspect(obj).attrs  # who is on duty, and who is centre staff; not a login's counters
+    return attrs.active.history.has_changes() or attrs.role.history.has_changes()
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -56,6 +56,12 @@ def on_duty(session: Session, station_id: int, at: datetime) -> list[tuple[int, 
     return [(user_id, position) for user_id, position in session.execute(stmt).all()]
 
 
+def centre_staff(session: Session) -> list[int]:
+    """The ids of the active centre staff: who hears what no station takes."""
+    stmt = select(User.id).where(User.role == "centre", User.active.is_(True))
+    return list(session.scalars(stmt.order_by(User.id)))
+
+
 def rostered_between(
     session: Session, start: datetime, end: datetime
 ) -> list[tuple[int, int, str, datetime, datetime]]:

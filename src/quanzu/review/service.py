@@ -23,7 +23,6 @@ from quanzu.auth.scoping import (
     require_role,
 )
 from quanzu.banks import repository as banks_repo
-from quanzu.cases import repository as cases_repo
 from quanzu.cases.schemas import StationRef
 from quanzu.cases.timeline import add_event
 from quanzu.codes import OrgKind, Role
@@ -37,6 +36,7 @@ from quanzu.models.cases import Case
 from quanzu.models.org import OrgUnit
 from quanzu.models.review import AccountabilityNotice, CaseReview, ReviewFinding, TrainingRecord
 from quanzu.models.timers import Timer
+from quanzu.org import cache as org_cache
 from quanzu.org import repository as org_repo
 from quanzu.reports import repository as reports_repo
 from quanzu.reports import service as reports
@@ -414,7 +414,7 @@ def acknowledge_notice(
         Announcement(
             "review.notice_acknowledged", case.id, f"问责通知已签收：案件 #{case.id}", body.response
         ),
-        [u.id for u in cases_repo.centre_users(session)],
+        org_cache.centre_staff(session, rt.roster, rt.clock.now()),
         [],
     )
     return _notice_view(session, rt, notice)
