@@ -207,8 +207,8 @@ def _find_or_create_person(
     if person is not None:
         _update_person(rt, person, warning, keys)
         if known is None or known.concerned(person.id):
-            # Its cases, clocks and follow-ups are looked up next: an earlier warning's included.
-            # Otherwise (as stored) a flush would only split the batch's writes in two statements.
+            # Its cases, clocks and follow-ups are looked up next, and must find what an earlier
+            # warning of the batch did to them. When none was about this person, nothing to write.
             session.flush()
         return person, False
     person = Person(created_at=rt.clock.now())
