@@ -204,18 +204,29 @@ class LeanHttp:
 
     async def post(self, body: bytes) -> tuple[int, bytes]:
         """(status, body) of one POST. Waiting for a free connection is the concurrency limit (the
-        timeout runs from the send); a broken connection raises, and its slot reconnects."""
+        timeout runs from the send); a broken connection raises, and its slot reconnects. A kept
+        connection the server closed while it was idle (its keep-alive timeout, below one request
+        per connection every 5 s) answers nothing: the POST goes again on a new one, as HTTP
+        clients do (safe here: intake is idempotent per source and external id)."""
         conn = await self._idle.get()
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                answered = None
+                if conn is not None:
+                    try:
+                        answered = await self._exchange(conn, body)
+                    except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
+                        if getattr(exc, "partial", b""):
+                            raise  # cut off in the middle of an answer: a real failure
+                        conn[1].close()
+                        conn = None
                 if conn is None:
                     conn = await asyncio.open_connection(self._host, self._port)
-                reader, writer = conn
-                writer.write(b"%s%d\r\n\r\n%s" % (self._head, len(body), body))
-                status, length, close = response_head(await reader.readuntil(b"\r\n\r\n"))
-                answer = await reader.readexactly(length)
+                    answered = await self._exchange(conn, body)
+            assert answered is not None
+            status, answer, close = answered
             if close:
-                writer.close()
+                conn[1].close()
                 conn = None
             return status, answer
         except BaseException:
@@ -225,6 +236,12 @@ class LeanHttp:
             raise
         finally:
             self._idle.put_nowait(conn)
+
+    async def _exchange(self, conn: Connection, body: bytes) -> tuple[int, bytes, bool]:
+        reader, writer = conn
+        writer.write(b"%s%d\r\n\r\n%s" % (self._head, len(body), body))
+        status, length, close = response_head(await reader.readuntil(b"\r\n\r\n"))
+        return status, await reader.readexactly(length), close
 
 
 def response_head(head: bytes) -> tuple[int, int, bool]:
