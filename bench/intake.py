@@ -2,11 +2,12 @@
 anchor (a bare durable single-row insert loop) measured in the same run on the same database.
 
     .venv/bin/python bench/intake.py [--engine sqlite|postgresql|both] [--rate 200] [--seconds 20]
-                                     [--concurrency 32]
+                                     [--concurrency 32] [--history 4000]
 
 Per engine: a fresh database, `quanzu db upgrade` + `quanzu demo load`, `quanzu serve` on a free
-127.0.0.1 port, a warm-up, an open-loop phase at --rate (latency measured from each request's
-scheduled send time, so queueing counts), a closed-loop "max rate" phase, then the anchor.
+127.0.0.1 port, a history of --history warnings (then the worker's backlog done and ANALYZE), an
+open-loop phase at --rate (latency measured from each request's scheduled send time, so queueing
+counts), a closed-loop "max rate" phase, then the anchor.
 Everything talks to 127.0.0.1 only, is bounded in count and time, and stops by itself.
 """
 
