@@ -44,6 +44,6 @@ def persons_with_any(session: Session, blind_indexes: Collection[str]) -> list[P
     if not blind_indexes:
         return []
     wanted = list(blind_indexes)
-    held = or_(one_of(session, Person.id_number_bidx, wanted), one_of(session, Person.phone_bidx, wanted))
-    stmt = select(Person).where(held)
+    by_id, by_phone = Person.id_number_bidx, Person.phone_bidx
+    stmt = select(Person).where(or_(one_of(session, by_id, wanted), one_of(session, by_phone, wanted)))
     return list(session.scalars(stmt))

@@ -135,7 +135,7 @@ class _Span:
     start: datetime
     end: datetime
     shifts: dict[int, list[tuple[int, str, datetime, datetime]]]  # station → (user, position, from, to)
-    centre_staff: list[int]  # the active centre staff, who hear what no station takes (triage)
+    centre_staff: tuple[int, ...]  # the active centre staff, who hear what no station takes (triage)
 
     def covers(self, at: datetime) -> bool:
         return self.start <= at < self.end
@@ -155,14 +155,14 @@ class RosterCache:
         _CACHES.add(self)
 
     def on_duty(self, session: Session, station_id: int, at: datetime) -> list[tuple[int, str]]:
-        if session.info.get(_EDITED) or _edits_pending(session):
+        if _edited_here(session):
             return repository.on_duty(session, station_id, at)  # its autoflush announces a pending edit
         return self._span_at(session, at).on_duty(station_id, at)
 
     def centre_staff(self, session: Session, at: datetime) -> list[int]:
-        if session.info.get(_EDITED) or _edits_pending(session):
+        if _edited_here(session):
             return repository.centre_staff(session)
-        return self._span_at(session, at).centre_staff
+        return list(self._span_at(session, at).centre_staff)  # a copy: callers may extend it
 
     def _span_at(self, session: Session, at: datetime) -> _Span:
         span = self._span
@@ -175,7 +175,7 @@ class RosterCache:
             session, at, at + ROSTER_SPAN
         ):
             shifts.setdefault(station_id, []).append((user_id, position, start, end))
-        span = _Span(at, at + ROSTER_SPAN, shifts, repository.centre_staff(session))
+        span = _Span(at, at + ROSTER_SPAN, shifts, tuple(repository.centre_staff(session)))
         with self._lock:
             if generation == self._generation:
                 self._span = span
@@ -221,6 +221,11 @@ def _announce_roster_edits(session: Session, _context: Any, _objects: Any) -> No
     session.info[_EDITED] = True
     notify_at_commit(session, ROSTER_CHANNEL, "")
     after_commit(session, _forget_every_roster)
+
+
+def _edited_here(session: Session) -> bool:
+    """Whether this transaction changed the roster (flushed or not): it reads the database."""
+    return bool(session.info.get(_EDITED)) or _edits_pending(session)
 
 
 def _edits_pending(session: Session) -> bool:
