@@ -16,7 +16,7 @@ from quanzu.models.timers import Timer
 from quanzu.worker.runner import Worker
 from tests.conftest import Env
 from tests.dissuasion.test_workflow_api import SL, move, open_case
-from tests.factories import bearer, id_number, seed, warning
+from tests.factories import bearer, id_number, seed, statements_sent, warning
 
 POLICY_HIGH = {"sign": 5 * 60, "wait": 5 * 60}  # the shipped policy for high risk: sign ≤ 5 min, 5 min a rung
 
@@ -183,6 +183,20 @@ def test_a_repeat_warning_with_higher_risk_tightens_the_deadlines(env: Env) -> N
     assert [t for t, _ in escalated_to(env, cid)] == [1]
     sla = {c["kind"]: c for c in case(env, district.tokens["sl-d1"], cid)["sla"]}
     assert "face_to_face" in sla  # extreme risk adds the on-site deadline
+
+
+def test_a_repeat_warning_at_the_same_risk_leaves_the_deadlines_as_planned(env: Env) -> None:
+    district = seed(env)
+    cid = open_case(env, district, "medium")
+    before = {c["kind"]: c["due_at"] for c in case(env, district.tokens["sl-d1"], cid)["sla"]}
+    env.clock.advance(timedelta(minutes=1))
+    again = warning("W-again", source="bank", risk_level="medium", target=SL)
+    with statements_sent(env, lambda statement: "case_slas" in statement) as touching_clocks:
+        response = env.client.post("/api/v1/warnings", json=again, headers=bearer(district.feed_token))
+    assert response.json()["merged"]
+    assert touching_clocks == []  # not even read: nothing to tighten
+    after = {c["kind"]: c["due_at"] for c in case(env, district.tokens["sl-d1"], cid)["sla"]}
+    assert after == before
 
 
 def test_closing_stops_everything(env: Env) -> None:

@@ -9,16 +9,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, func, select
+import pytest
+from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from quanzu.intake import service
+from quanzu.intake import repository, service
 from quanzu.intake.schemas import WarningIn
 from quanzu.intake.tabular import IMPORT_ACTOR
 from quanzu.kit.errors import Conflict
 from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.validation import parse
-from quanzu.models.cases import Case, CaseSla, Person
+from quanzu.models.cases import Case, CaseEvent, CaseSla, Person
 from tests.conftest import Env
 from tests.factories import id_number, seed, warning
 
@@ -38,12 +40,13 @@ def _job(env: Env, body: dict[str, Any], *, then_fail: bool = False) -> Job:
 
 
 @contextmanager
-def _person_lookups(env: Env) -> Iterator[list[str]]:
-    """The statements that look persons up by their identifiers."""
+def _lookups(env: Env, table: str) -> Iterator[list[str]]:
+    """The statements that look rows of `table` up (persons by their identifiers, cases by
+    their persons)."""
     seen: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if re.search(r"FROM persons\s+WHERE", statement):
+        if re.search(rf"FROM {table}\s+WHERE", statement):
             seen.append(statement)
 
     engine = env.factory.kw["bind"]
@@ -71,7 +74,7 @@ def test_a_batch_looks_its_persons_up_once_and_merges_as_one_by_one(env: Env) ->
         warning("B-1", target={"id_number": new, "phone": "13862516020"}),  # a replay of B-1
         warning("B-4", target={"id_number": id_number(seq="603"), "phone": "13862516030"}),
     ]
-    with _person_lookups(env) as lookups:
+    with _lookups(env, "persons") as lookups:
         results = [_outcome(r) for r in GroupCommit(env.factory).write([_job(env, b) for b in bodies])]
     assert len(lookups) == 1  # one by one, each new warning would look its person up
     assert [r.status for r in results] == [201, 200, 200, 200, 201]
@@ -79,6 +82,46 @@ def test_a_batch_looks_its_persons_up_once_and_merges_as_one_by_one(env: Env) ->
     assert cases[1] == first_case and cases[2] == cases[0] == cases[3]
     assert len({first_case, cases[0], cases[4]}) == 3
     assert results[3].accepted == results[0].accepted  # the replay answers with the same ids
+
+
+def test_a_batch_looks_the_open_cases_of_its_stored_persons_up_once(env: Env) -> None:
+    seed(env)
+    people = [{"id_number": id_number(seq=f"63{n}"), "phone": f"1386251630{n}"} for n in range(3)]
+    stored = GroupCommit(env.factory).write(
+        [_job(env, warning(f"O-{n}", target=p)) for n, p in enumerate(people)]
+    )
+    opened = [_outcome(r).accepted.case_id for r in stored]
+    bodies = [warning(f"P-{n}", target=p) for n, p in enumerate(people)]
+    bodies.append(warning("P-new", target={"id_number": id_number(seq="639"), "phone": "13862516309"}))
+    with _lookups(env, "cases") as lookups:
+        results = [_outcome(r) for r in GroupCommit(env.factory).write([_job(env, b) for b in bodies])]
+    assert len(lookups) == 1  # one by one, each repeat would look its person's case up
+    assert [r.status for r in results] == [200, 200, 200, 201]
+    assert [r.accepted.case_id for r in results[:3]] == opened
+    with env.reader() as session:
+        counts = session.scalars(select(Case.signal_count).where(Case.id.in_(opened)).order_by(Case.id))
+        assert list(counts) == [2, 2, 2]
+
+
+@pytest.mark.postgres_only
+def test_a_case_locked_for_its_merge_still_takes_rows_that_refer_to_it(env: Env) -> None:
+    """The batch locks its persons' open cases as the merge's UPDATE would. A stronger lock
+    (FOR UPDATE) would hold up, and deadlock with, the worker writing the case's timeline."""
+    seed(env)
+    [stored] = GroupCommit(env.factory).write([_job(env, warning("L-0"))])
+    case_id = _outcome(stored).accepted.case_id
+    with env.factory() as batch, env.factory() as officer, env.factory() as worker:
+        case = batch.get(Case, case_id)
+        assert case is not None
+        assert list(repository.open_cases_of(batch, [case.person_id])) == [case.person_id]
+        officer.execute(text("SET LOCAL lock_timeout = '100ms'"))
+        with pytest.raises(OperationalError, match="lock timeout"):  # a close waits for the merge
+            officer.execute(update(Case).where(Case.id == case_id).values(state="closed"))
+        worker.execute(text("SET LOCAL lock_timeout = '2s'"))
+        event = {"case_id": case_id, "at": env.clock.now(), "kind": "t.linked", "actor": "test", "data": {}}
+        worker.execute(insert(CaseEvent), [event])  # a foreign key check on the locked case
+        worker.commit()
+        batch.rollback()
 
 
 def test_a_stored_person_warned_twice_in_one_batch_merges_both_into_the_stored_case(env: Env) -> None:

@@ -213,7 +213,7 @@ def audiences(
     ]
     if stations and on_shift is not None and at is not None:
         shift = select(literal(1), DutyShift.station_id, DutyShift.position, DutyShift.user_id).where(
-            DutyShift.station_id.in_(stations),
+            one_of(session, DutyShift.station_id, stations),
             DutyShift.starts_at <= at,
             DutyShift.ends_at > at,
             DutyShift.user_id.in_(select(User.id).where(User.active.is_(True))),
@@ -221,14 +221,19 @@ def audiences(
         parts.append(shift if on_shift == "all" else shift.where(DutyShift.position == "leader"))
     if stations:
         team = aliased(OrgUnit)
-        station_of_user = case((User.org_unit_id.in_(stations), User.org_unit_id), else_=team.parent_id)
+        # The stations as arrays (`one_of`): one statement text however many (the worker's alerts).
+        in_station, in_team = (
+            one_of(session, User.org_unit_id, stations),
+            one_of(session, team.parent_id, stations),
+        )
+        station_of_user = case((in_station, User.org_unit_id), else_=team.parent_id)
         parts.append(
             select(literal(2), station_of_user, literal(""), User.id)
             .outerjoin(team, team.id == User.org_unit_id)
             .where(
                 User.role.in_(("chief", "duty_leader")),
                 User.active.is_(True),
-                User.org_unit_id.in_(stations) | team.parent_id.in_(stations),
+                in_station | in_team,
             )
         )
     if wants_centre:

@@ -186,13 +186,15 @@ def _announce_triage(session: Session, rt: Runtime, case: Case) -> None:
 def merge_signal(session: Session, rt: Runtime, actor: Actor, case: Case, warning: EarlyWarning) -> None:
     """A repeat warning: kept as its own signal, raises the case's risk and urgency, re-alerts."""
     case.signal_count += 1
-    if RiskLevel(warning.risk_level).rank > RiskLevel(case.risk_level).rank:
+    raised = RiskLevel(warning.risk_level).rank > RiskLevel(case.risk_level).rank
+    if raised:
         case.risk_level = warning.risk_level
     if warning.amount_at_risk is not None and (case.amount_at_risk or 0) < warning.amount_at_risk:
         case.amount_at_risk = warning.amount_at_risk
     case.urgency = urgency(case.risk_level, case.signal_count)
     case.updated_at = rt.clock.now()
-    plan_slas(session, rt, case)  # a raised risk tightens the open deadlines
+    if raised:  # tightens the open deadlines; at the same level they stand as planned
+        plan_slas(session, rt, case)
     add_event(
         session,
         rt,

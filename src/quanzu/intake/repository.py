@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from quanzu.codes import CaseState
-from quanzu.kit.db import one_of
+from quanzu.kit.db import is_postgres, one_of
 from quanzu.models.cases import Case, EarlyWarning, Person
 
 
@@ -15,9 +15,23 @@ def warning_by_key(session: Session, source: str, external_id: str) -> EarlyWarn
     return session.scalars(stmt).first()
 
 
-def open_case_for(session: Session, person_ids: list[int]) -> Case | None:
-    stmt = select(Case).where(one_of(session, Case.person_id, person_ids), Case.state != CaseState.CLOSED)
-    return session.scalars(stmt.order_by(Case.id)).first()
+def open_case_for(session: Session, person_id: int) -> Case | None:
+    return open_cases_of(session, [person_id]).get(person_id)
+
+
+def open_cases_of(session: Session, person_ids: Collection[int]) -> dict[int, Case]:
+    """Each person's open case (at most one: the one-open-case-per-person index), in one round
+    trip, row-locked on PostgreSQL in id order: an officer's close committed before the lock
+    drops it from the answer; one asked for after waits until the warnings merged into it have
+    committed. The lock is the one the merge's UPDATE takes (FOR NO KEY UPDATE), taken sooner:
+    rows referring to the case (the worker's timeline events) still go in meanwhile."""
+    if not person_ids:
+        return {}
+    wanted = one_of(session, Case.person_id, list(person_ids))
+    stmt = select(Case).where(wanted, Case.state != CaseState.CLOSED)
+    if is_postgres(session):
+        stmt = stmt.with_for_update(key_share=True)
+    return {case.person_id: case for case in session.scalars(stmt.order_by(Case.id))}
 
 
 def persons_matching(session: Session, id_bidx: str | None, phone_bidx: str | None) -> list[Person]:
@@ -32,11 +46,17 @@ def persons_matching(session: Session, id_bidx: str | None, phone_bidx: str | No
 
 
 def warnings_by_keys(session: Session, keys: Collection[tuple[str, str]]) -> list[EarlyWarning]:
-    """The stored warnings among `(source, external_id)` keys, in one round trip."""
-    if not keys:
+    """The stored warnings among `(source, external_id)` keys, in one round trip: asked for as
+    sources × external ids (two arrays: one statement text for any batch, where a list of pairs
+    is a new one for each length), the pairs not asked for dropped here."""
+    wanted = set(keys)
+    if not wanted:
         return []
-    stmt = select(EarlyWarning).where(tuple_(EarlyWarning.source, EarlyWarning.external_id).in_(list(keys)))
-    return list(session.scalars(stmt))
+    stmt = select(EarlyWarning).where(
+        one_of(session, EarlyWarning.source, {source for source, _id in wanted}),
+        one_of(session, EarlyWarning.external_id, {external_id for _source, external_id in wanted}),
+    )
+    return [w for w in session.scalars(stmt) if (w.source, w.external_id) in wanted]
 
 
 def persons_with_any(session: Session, blind_indexes: Collection[str]) -> list[Person]:

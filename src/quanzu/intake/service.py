@@ -100,7 +100,7 @@ def _receive_new(
     known: _Known | None,
 ) -> IntakeOutcome:
     person, new_person = _find_or_create_person(session, rt, warning, keys, known)
-    open_case = None if new_person else _case_to_merge_into(session, rt, actor, person.id)
+    open_case = None if new_person else _case_to_merge_into(session, rt, actor, person.id, known)
     now = rt.clock.now()
     if open_case is not None:
         row = _store_warning(
@@ -158,12 +158,17 @@ def _receive_new(
     return IntakeOutcome(cases.acceptance(session, rt, row), created=True)
 
 
-def _case_to_merge_into(session: Session, rt: Runtime, actor: Actor, person_id: int) -> Case | None:
+def _case_to_merge_into(
+    session: Session, rt: Runtime, actor: Actor, person_id: int, known: _Known | None
+) -> Case | None:
     """The person's open case, else the case still under follow-up (回访), which the new warning
-    reopens (one indexed query each). A person created just now has neither."""
-    return repository.open_case_for(session, [person_id]) or followups.reopen_for_new_warning(
-        session, rt, actor, person_id
-    )
+    reopens (one indexed query each; in a batch the open case was loaded with the person, unless
+    an earlier warning of the batch was about them). A person created just now has neither."""
+    if known is None or known.concerned(person_id):
+        open_case = repository.open_case_for(session, person_id)
+    else:
+        open_case = known.loaded.open_cases.get(person_id)
+    return open_case or followups.reopen_for_new_warning(session, rt, actor, person_id)
 
 
 def _content_hash(warning: WarningIn) -> str:
@@ -287,6 +292,7 @@ class _Loaded:
     keys: frozenset[str]
     warnings: dict[tuple[str, str], EarlyWarning]
     persons: list[Person]
+    open_cases: dict[int, Case]  # by person id
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,10 +341,13 @@ def _load(session: Session, held: frozenset[str]) -> _Loaded:
             blind_indexes.append(key.removeprefix(cases.PERSON_LOCK))
     found = repository.warnings_by_keys(session, warning_keys)
     persons = repository.persons_with_any(session, blind_indexes)
+    # Most of the batch's stored persons are warned about again: their open cases now, in one
+    # round trip, where each merge looked its case up (and wrote the batch's rows kept so far).
+    open_cases = repository.open_cases_of(session, [p.id for p in persons])
     # At most one of each per warning; the notifications are a guess (`take_ids` draws more).
     n = len(warning_keys)
     draw_ids(session, {Person: n, Case: n, EarlyWarning: n, WatchEntry: n, Notification: 3 * n})
-    return _Loaded(held, {(w.source, w.external_id): w for w in found}, persons)
+    return _Loaded(held, {(w.source, w.external_id): w for w in found}, persons, open_cases)
 
 
 def _stored_warning(session: Session, known: _Known | None, warning: WarningIn) -> EarlyWarning | None:

@@ -5,6 +5,7 @@ bank accounts as digits, WeChat ids in lower case, app names without an 'APP' su
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from urllib.parse import urlsplit
@@ -19,6 +20,9 @@ _HOST = re.compile(r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0
 _APP_SUFFIX = re.compile(r"(app|软件|客户端)$")
 
 
+# A ring reuses its phones and accounts from victim to victim: each is normalised once at intake
+# and once when the worker links it, and phone parsing is most of both (`phonenumbers`).
+@functools.lru_cache(maxsize=4096)
 def normalise_contact(kind: str, value: str) -> str | None:
     """The normalised value, or None when the value is not a usable contact of that kind."""
     plain = unicodedata.normalize("NFKC", value).strip()

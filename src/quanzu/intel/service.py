@@ -320,7 +320,7 @@ def _link_set(session: Session, rt: Runtime, actor: Actor, jobs: list[tuple[Case
     chosen = _cases_to_link(session, jobs, ours, to_link)
     every = {c for ids in chosen for c in ids}
     shared = repository.sightings_among(session, every, {i for ids in to_link for i in ids})
-    others = {c.id: c for c in repository.cases_by_ids(session, every)}
+    others = {c.id: c for c in repository.cases_by_ids(session, every, named_only=True)}
     units = rt.org.get(session).units
     names = {i.id: {"kind": i.kind, "value": i.masked} for i in known.values()}
     linkings: list[_Linking] = [

@@ -9,10 +9,11 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
+import orjson
 import psycopg
 from psycopg.types.json import Json, Jsonb
 from sqlalchemy import (
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Engine,
     Float,
     MetaData,
+    Numeric,
     String,
     Table,
     any_,
@@ -234,21 +236,20 @@ def insert_unnested(
 
 def _json_rows(rows: Sequence[Mapping[str, Any]], binds: _Binds) -> str:
     """The rows as one JSON array of arrays, each value as SQLAlchemy binds it for an INSERT:
-    one C-speed `json.dumps`, where psycopg dumped typed arrays element by element in Python
-    (two thirds of the statement's cost on the client)."""
+    one `orjson.dumps` in C, where psycopg dumped typed arrays element by element in Python
+    (two thirds of the statement's cost on the client). orjson writes datetimes itself, where
+    `json.dumps` called back into Python for each (a third of a batch's encoding time)."""
     values = [[bind(row[n]) if bind else row[n] for n, bind in binds] for row in rows]
-    return json.dumps(values, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_as_json)
+    return orjson.dumps(values, default=_as_json).decode()
 
 
-def _float_as_json(value: float | None) -> float | str | None:
-    """JSON has no NaN or infinities; PostgreSQL reads them from text."""
+def _number_as_json(value: float | Decimal | None) -> float | Decimal | str | None:
+    """JSON has no NaN or infinities (orjson would write null); PostgreSQL reads them from text."""
     return value if value is None or math.isfinite(value) else str(value)
 
 
 def _as_json(value: object) -> object:
-    """What `json.dumps` cannot write itself, as text the column's type reads back exactly."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
+    """What orjson cannot write itself, as text the column's type reads back exactly."""
     if isinstance(value, psycopg.Binary):  # a LargeBinary column's value
         value = value.obj
     if isinstance(value, bytes | bytearray | memoryview):
@@ -277,8 +278,8 @@ def _unnest_plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tu
 
 def _json_bind(dialect: Dialect, column_type: TypeEngine[Any]) -> Callable[[Any], Any] | None:
     bind = column_type.dialect_impl(dialect).bind_processor(dialect)
-    if isinstance(column_type, Float):
-        return _float_as_json if bind is None else lambda value: _float_as_json(bind(value))
+    if isinstance(column_type, Float | Numeric):
+        return _number_as_json if bind is None else lambda value: _number_as_json(bind(value))
     return bind
 
 
