@@ -185,11 +185,14 @@ def _failed_request(env: Env, case_id: int) -> None:
         raise RuntimeError("the request fails")
 
 
-# Values the JSON rows must carry exactly as an INSERT does: zones, JSON, NULL, and text that needs
-# escaping (tab, newline, backslash).
+# Values the JSON rows must carry exactly as an INSERT does: zones, JSON (keys that are not text
+# too), NULL, and text that needs escaping (tab, newline, backslash).
 _AWKWARD: list[dict[str, Any]] = [
     {"kind": "t.zone", "at": datetime(2026, 11, 29, 9, 30, 1, 123456, tzinfo=ZoneInfo("Asia/Shanghai"))},
-    {"kind": "t.tab\there", "data": {"文本": "换行\n反斜杠\\", "n": [1, 2.5, None], "ok": True}},
+    {
+        "kind": "t.tab\there",
+        "data": {"文本": "换行\n反斜杠\\", "n": [1, 2.5, None], "ok": True, "by_id": {7: "七"}},
+    },
     {"kind": "t.null", "actor": "\\N", "data": None},
 ]
 
