@@ -6,7 +6,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from quanzu.codes import CaseState
-from quanzu.kit.db import is_postgres, one_of
+from quanzu.kit.db import one_of, pairs_among
 from quanzu.models.cases import Case, EarlyWarning, Person
 
 
@@ -21,17 +21,15 @@ def open_case_for(session: Session, person_id: int) -> Case | None:
 
 def open_cases_of(session: Session, person_ids: Collection[int]) -> dict[int, Case]:
     """Each person's open case (at most one: the one-open-case-per-person index), in one round
-    trip, row-locked on PostgreSQL in id order: an officer's close committed before the lock
-    drops it from the answer; one asked for after waits until the warnings merged into it have
-    committed. The lock is the one the merge's UPDATE takes (FOR NO KEY UPDATE), taken sooner:
-    rows referring to the case (the worker's timeline events) still go in meanwhile."""
+    trip. Not locked: a batch loads the cases of every stored person its keys find, also those
+    it will not merge into (a phone's earlier holder), and a lock on those would hold up other
+    batches; a merge's UPDATE locks its case at the flush, as it always did."""
     if not person_ids:
         return {}
-    wanted = one_of(session, Case.person_id, list(person_ids))
-    stmt = select(Case).where(wanted, Case.state != CaseState.CLOSED)
-    if is_postgres(session):
-        stmt = stmt.with_for_update(key_share=True)
-    return {case.person_id: case for case in session.scalars(stmt.order_by(Case.id))}
+    stmt = select(Case).where(
+        one_of(session, Case.person_id, list(person_ids)), Case.state != CaseState.CLOSED
+    )
+    return {case.person_id: case for case in session.scalars(stmt)}
 
 
 def persons_matching(session: Session, id_bidx: str | None, phone_bidx: str | None) -> list[Person]:
@@ -46,15 +44,12 @@ def persons_matching(session: Session, id_bidx: str | None, phone_bidx: str | No
 
 
 def warnings_by_keys(session: Session, keys: Collection[tuple[str, str]]) -> list[EarlyWarning]:
-    """The stored warnings among `(source, external_id)` keys, in one round trip: asked for as
-    sources × external ids (two arrays: one statement text for any batch, where a list of pairs
-    is a new one for each length), the pairs not asked for dropped here."""
+    """The stored warnings among `(source, external_id)` keys, in one round trip."""
     wanted = set(keys)
     if not wanted:
         return []
     stmt = select(EarlyWarning).where(
-        one_of(session, EarlyWarning.source, {source for source, _id in wanted}),
-        one_of(session, EarlyWarning.external_id, {external_id for _source, external_id in wanted}),
+        pairs_among(session, (EarlyWarning.source, EarlyWarning.external_id), wanted)
     )
     return [w for w in session.scalars(stmt) if (w.source, w.external_id) in wanted]
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, aliased, load_only
 from quanzu.auth.actor import Actor
 from quanzu.cases.repository import readable
 from quanzu.codes import CaseState
-from quanzu.kit.db import one_of
+from quanzu.kit.db import one_of, pairs_among
 from quanzu.models.banks import BankEvent, WatchEntry
 from quanzu.models.cases import Case, EarlyWarning, Person, ScamContact
 from quanzu.models.intel import FraudIdentifier, FraudSighting, ScamSuggestion
@@ -24,9 +24,7 @@ def identifier_rows(
     session: Session, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[int, str, datetime]]:
     """(kind, blind index) → (id, masked value, last seen) of the known ones: a batch of link
-    jobs reads plain rows, no ORM objects to track. Asked for as kinds × blind indexes (two
-    arrays: one statement text for any batch, where a list of pairs is a new one for each
-    length), the pairs not asked for dropped here."""
+    jobs reads plain rows, no ORM objects to track."""
     wanted = set(keys)
     if not wanted:
         return {}
@@ -36,10 +34,7 @@ def identifier_rows(
         FraudIdentifier.id,
         FraudIdentifier.value_masked,
         FraudIdentifier.last_seen_at,
-    ).where(
-        one_of(session, FraudIdentifier.kind, {kind for kind, _bidx in wanted}),
-        one_of(session, FraudIdentifier.value_bidx, {bidx for _kind, bidx in wanted}),
-    )
+    ).where(pairs_among(session, (FraudIdentifier.kind, FraudIdentifier.value_bidx), wanted))
     rows = session.execute(stmt).all()
     return {(k, b): (i, m, at) for k, b, i, m, at in rows if (k, b) in wanted}
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    and_,
     any_,
     create_engine,
     event,
@@ -97,6 +98,21 @@ def one_of(session: Session, column: QueryableAttribute[Any], values: Iterable[A
     if is_postgres(session):
         return column == any_(literal(listed, ARRAY(column.type)))
     return column.in_(listed)
+
+
+def pairs_among(
+    session: Session,
+    columns: tuple[QueryableAttribute[Any], QueryableAttribute[Any]],
+    pairs: Iterable[tuple[Any, Any]],
+) -> ColumnElement[bool]:
+    """Rows whose two columns may hold one of `pairs`: the first among the pairs' firsts and the
+    second among their seconds, each `one_of`. A superset (the caller keeps the pairs it asked
+    for), but one statement text for any count, where a list of pairs is a new one per length."""
+    listed = list(pairs)
+    first, second = columns
+    return and_(
+        one_of(session, first, {a for a, _b in listed}), one_of(session, second, {b for _a, b in listed})
+    )
 
 
 def libpq_url(engine: Engine) -> str:
