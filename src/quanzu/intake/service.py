@@ -164,11 +164,20 @@ def _case_to_merge_into(
     """The person's open case, else the case still under follow-up (回访), which the new warning
     reopens (one indexed query each; in a batch the open case was loaded with the person, unless
     an earlier warning of the batch was about them). A person created just now has neither."""
-    if known is None or known.concerned(person_id):
-        open_case = repository.open_case_for(session, person_id)
-    else:
-        open_case = known.loaded.open_cases.get(person_id)
+    loaded = _still_loaded(known, person_id)
+    open_case = (
+        loaded.open_cases.get(person_id)
+        if loaded is not None
+        else repository.open_case_for(session, person_id)
+    )
     return open_case or followups.reopen_for_new_warning(session, rt, actor, person_id)
+
+
+def _still_loaded(known: _Known | None, person_id: int) -> _Loaded | None:
+    """What the batch loaded at its start, where it still holds for the person; None where the
+    person's cases, clocks and follow-ups must be read from the database: a lone warning, or an
+    earlier warning of the batch was about them (what it wrote must be seen)."""
+    return None if known is None or known.concerned(person_id) else known.loaded
 
 
 def _content_hash(warning: WarningIn) -> str:
@@ -211,10 +220,8 @@ def _find_or_create_person(
             person = candidate
     if person is not None:
         _update_person(rt, person, warning, keys)
-        if known is None or known.concerned(person.id):
-            # Its cases, clocks and follow-ups are looked up next, and must find what an earlier
-            # warning of the batch did to them. When none was about this person, nothing to write.
-            session.flush()
+        if _still_loaded(known, person.id) is None:
+            session.flush()  # its cases, clocks and follow-ups are read next
         return person, False
     person = Person(created_at=rt.clock.now())
     _update_person(rt, person, warning, keys)
