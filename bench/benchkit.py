@@ -113,6 +113,7 @@ class Cpu:
     worker: float = 0.0
     postgres: float = 0.0
     machine: float = 0.0
+    writes: int = 0  # transactions that wrote (took a transaction id), in the whole cluster
 
 
 def postgres_cpu(database: str) -> dict[int, float]:
@@ -132,6 +133,17 @@ def postgres_cpu(database: str) -> dict[int, float]:
     return found
 
 
+def postgres_next_xid() -> int:
+    """The next transaction id PostgreSQL will assign: the difference over a phase counts the
+    transactions that wrote (read-only ones take none), without taking one itself."""
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
+    except psycopg.OperationalError:  # SQLite runs need no PostgreSQL
+        return 0
+    return int(row[0]) if row else 0
+
+
 def machine_busy() -> float:
     """Busy CPU seconds of the whole machine (all cores) since boot."""
     fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -144,8 +156,9 @@ def metered(cpu: Cpu, database: str, server: int, worker: int | None) -> Iterato
     """Processes that end during the phase are not counted (PostgreSQL keeps its backends); the
     server counts with its child processes (`quanzu serve --workers N`)."""
     server0, worker0 = tree_cpu_seconds(server), cpu_seconds(worker) if worker else 0.0
-    postgres0, machine0 = postgres_cpu(database), machine_busy()
+    postgres0, machine0, xid0 = postgres_cpu(database), machine_busy(), postgres_next_xid()
     yield
+    cpu.writes = postgres_next_xid() - xid0
     cpu.server = tree_cpu_seconds(server) - server0
     cpu.worker = cpu_seconds(worker) - worker0 if worker else 0.0
     cpu.postgres = sum(now - postgres0.get(pid, 0.0) for pid, now in postgres_cpu(database).items())

@@ -506,6 +506,9 @@ def print_engine(r: EngineResult, args: argparse.Namespace) -> None:
             f"  {name}: CPU over {phase.elapsed:.1f} s wall (of {os.cpu_count()} cores): {seconds},"
             f" load generator {phase.cpu_client:.1f} s; per answered warning (ms): {per_warning}"
         )
+        if c.writes and r.engine == "postgresql":  # how many warnings a writing transaction carried
+            each = n / c.writes
+            print(f"  {name}: {c.writes} writing transactions (server and worker), {each:.2f} warnings each")
         for e in phase.errors[:3]:
             print(f"  error: {e}")
     print(f"  rows after load: {r.rows}")
