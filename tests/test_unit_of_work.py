@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, Table, event, func, insert, inspect, select
 from sqlalchemy.exc import DBAPIError
@@ -28,6 +29,8 @@ from quanzu.kit.db import (
     get,
     insert_returning_ids,
     insert_rows,
+    libpq_url,
+    notify_at_commit,
     savepoint,
     take_ids,
     transaction,
@@ -499,3 +502,35 @@ def test_rows_changed_by_id_take_a_statement_per_set_of_columns(env: Env) -> Non
     assert [stored[i].outcome for i in ids] == [m["outcome"] for m in marks]
     assert stored[ids[0]].fired_at == now and stored[ids[1]].fired_at is None
     assert stored[ids[1]].due_at == marks[1]["due_at"]
+
+
+@pytest.mark.postgres_only
+def test_notifications_go_with_the_last_rows_kept_back_in_one_statement(env: Env) -> None:
+    """A transaction's last rows (after the before-commit hooks: the audit chain's) and its
+    notifications share a round trip; the notifications are heard after the commit, in order,
+    and without a rolled-back savepoint's."""
+    case_id = _case_id(env)
+    listener = psycopg.connect(libpq_url(env.app.state.quanzu.engine), autocommit=True)
+    listener.execute("LISTEN t_uow")
+    with statements_sent(env, lambda statement: "pg_notify" in statement) as notifying:
+        with transaction(env.factory) as session:
+            notify_at_commit(session, "t_uow", "one")
+            with pytest.raises(RuntimeError):
+                _notify_in_a_refused_savepoint(session, "dropped")
+            insert_rows(session, CaseEvent, _rows(env, case_id, "t.a"))
+            notify_at_commit(session, "t_uow", "two")
+        with transaction(env.factory) as session:
+            notify_at_commit(session, "t_uow", "alone")
+    heard = [n.payload for n in listener.notifies(timeout=5, stop_after=3)]
+    listener.close()
+    assert heard == ["one", "two", "alone"]
+    assert len(notifying) == 2
+    assert "INSERT INTO case_events" in notifying[0]
+    assert notifying[1].startswith("SELECT pg_notify")
+    assert _kinds(env, case_id) == ["t.a"]
+
+
+def _notify_in_a_refused_savepoint(session: Session, payload: str) -> None:
+    with savepoint(session):
+        notify_at_commit(session, "t_uow", payload)
+        raise RuntimeError("refused")

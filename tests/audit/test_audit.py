@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from quanzu.audit.repository import chain_head
-from quanzu.audit.service import verify
-from quanzu.kit.db import transaction
+from quanzu.audit.repository import chain_head, locked_chain_head
+from quanzu.audit.service import record, verify
+from quanzu.auth.actor import SYSTEM
+from quanzu.kit.db import insert_rows, transaction
 from quanzu.models.audit import AuditEntry
+from quanzu.models.cases import Case, CaseEvent
 from tests.conftest import Env
-from tests.factories import bearer, seed, warning
+from tests.factories import bearer, seed, statements_sent, warning
+from tests.faults.cluster import wait_for
 
 
 def populate(env: Env) -> None:
@@ -105,3 +109,58 @@ def test_a_rewritten_entry_with_a_recomputed_hash_still_breaks_the_next_link(env
         entry.detail = {"forged": True}
         entry.hash = entry_hash(entry)
     assert check(env) == ["4: link to the previous entry is broken"]
+
+
+@pytest.mark.postgres_only
+def test_a_writer_waiting_for_the_chain_reads_the_head_the_previous_holder_committed(env: Env) -> None:
+    """The chain's lock and its head come in one statement (revision 0020). The head must be read
+    after the wait: read with the statement's own snapshot, it would miss the entry of the writer
+    waited for, and the next entry would take that entry's place in the chain."""
+    populate(env)
+    with env.factory() as first:
+        seq, digest = locked_chain_head(first)
+        entry = {"at": env.clock.now(), "actor": "t", "action": "t.x", "subject_type": "t", "subject_id": "1"}
+        first.execute(
+            insert(AuditEntry).values(seq=seq + 1, prev_hash=digest, hash="f" * 64, detail={}, **entry)
+        )
+        with ThreadPoolExecutor(1) as pool:
+            second = pool.submit(_locked_head_alone, env)
+            _until_a_writer_waits_for_a_lock(env)
+            first.commit()
+            assert second.result(timeout=30) == (seq + 1, "f" * 64)
+
+
+def _locked_head_alone(env: Env) -> tuple[int, str]:
+    with env.factory() as session:
+        head = locked_chain_head(session)
+        session.rollback()
+        return head
+
+
+def _until_a_writer_waits_for_a_lock(env: Env) -> None:
+    waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+
+    def someone_waits() -> bool:
+        with env.reader() as s:
+            return bool(s.scalar(waiting))
+
+    wait_for("the second writer to wait for the chain's lock", someone_waits)
+
+
+@pytest.mark.postgres_only
+def test_sealing_takes_the_lock_and_the_head_in_one_statement_and_the_entries_in_one_more(env: Env) -> None:
+    populate(env)
+    with env.reader() as s:
+        case_id = s.scalars(select(Case.id)).first()
+    with statements_sent(env, lambda _statement: True) as sent, transaction(env.factory) as session:
+        insert_rows(
+            session,
+            CaseEvent,
+            [{"case_id": case_id, "at": env.clock.now(), "kind": "t.x", "actor": "t", "data": {}}],
+        )
+        record(session, env.clock, SYSTEM, "t.sealed", "case", case_id)
+    assert len(sent) == 3
+    assert "INSERT INTO case_events" in sent[0] and "audit_log" not in sent[0]
+    assert "quanzu_audit_chain_head" in sent[1]
+    assert "INSERT INTO audit_log" in sent[2]
+    assert check(env) == []

@@ -3,12 +3,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
+from quanzu.kit.db import advisory_key, is_postgres
 from quanzu.models.audit import AuditEntry, ScreeningRecord
 
 GENESIS = "0" * 64
+CHAIN_LOCK = "audit-chain"
+_LOCKED_HEAD = text("SELECT seq, hash FROM quanzu_audit_chain_head(:lock_key)")
 
 
 def chain_head(session: Session) -> tuple[int, str]:
@@ -16,6 +19,17 @@ def chain_head(session: Session) -> tuple[int, str]:
         select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
     ).first()
     return (row.seq, row.hash) if row else (0, GENESIS)
+
+
+def locked_chain_head(session: Session) -> tuple[int, str]:
+    """The chain's head, read after taking the chain's lock (held until the transaction ends), so
+    that no other writer can append after it first. PostgreSQL: lock and read in one round trip
+    (revision 0020); SQLite's BEGIN IMMEDIATE already holds every writer off."""
+    if not is_postgres(session):
+        return chain_head(session)
+    # On the connection: through the session, plain SQL would write the rows kept back first.
+    row = session.connection().execute(_LOCKED_HEAD, {"lock_key": advisory_key(CHAIN_LOCK)}).one()
+    return (row.seq, row.hash) if row.seq is not None else (0, GENESIS)
 
 
 def iter_chain(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:

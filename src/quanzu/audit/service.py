@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from quanzu.audit import repository
 from quanzu.auth.actor import Actor
 from quanzu.kit.clock import Clock
-from quanzu.kit.db import advisory_lock, before_commit, insert_rows
+from quanzu.kit.db import before_commit, insert_rows
 from quanzu.models.audit import AuditEntry
 
 GENESIS = repository.GENESIS
@@ -51,8 +51,7 @@ def _seal_pending(session: Session) -> None:
     if not pending:
         return
     session.flush()  # ids referenced in details must exist before the chain grows
-    advisory_lock(session, "audit-chain")
-    seq, prev_hash = repository.chain_head(session)
+    seq, prev_hash = repository.locked_chain_head(session)
     rows = []
     for fields in pending:
         seq += 1

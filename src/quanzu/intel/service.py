@@ -17,7 +17,6 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from quanzu.audit import service as audit
@@ -49,7 +48,7 @@ from quanzu.intel.schemas import (
 )
 from quanzu.intel.suggest import suggest
 from quanzu.intel.text import normalise
-from quanzu.kit.db import advisory_lock, get, insert_returning_ids, insert_rows
+from quanzu.kit.db import advisory_lock, get, insert_returning_ids, insert_rows, update_by_id
 from quanzu.kit.errors import NotFound
 from quanzu.kit.runtime import Runtime
 from quanzu.models.cases import Case, EarlyWarning
@@ -156,12 +155,20 @@ def _suggest_for(
         return  # an officer has decided: a repeat warning does not second-guess them
     texts = [opened_by.description] if opened_by else repository.descriptions(session, case.id)
     found = suggest("\n".join(t for t in texts if t), rt.data_dir)
-    row = existing or ScamSuggestion(case_id=case.id)
-    row.scam_type, row.confidence, row.model = found.scam_type, found.confidence, found.model
-    row.drivers = [{"term": d.term, "weight": d.weight} for d in found.drivers]
-    row.created_at = rt.clock.now()
+    fields = {
+        "scam_type": found.scam_type,
+        "confidence": found.confidence,
+        "model": found.model,
+        "drivers": [{"term": d.term, "weight": d.weight} for d in found.drivers],
+        "created_at": rt.clock.now(),
+    }
     if existing is None:
-        session.add(row)
+        # A row kept back, written with the transaction's others: an object added to the
+        # session would cost the commit a flush of its own, two more round trips.
+        insert_rows(session, ScamSuggestion, [{"case_id": case.id, **fields}])
+    else:
+        for name, value in fields.items():
+            setattr(existing, name, value)
     if found.scam_type and found.confidence >= rt.policy.intel.min_confidence:
         add_event(
             session,
@@ -339,8 +346,7 @@ def _link_set(session: Session, rt: Runtime, actor: Actor, jobs: list[tuple[Case
     ]
     insert_rows(session, FraudSighting, rows)
     moved = [{"id": i.id, "last_seen_at": i.last_seen_at} for i in known.values() if i.moved]
-    if moved:
-        session.execute(update(FraudIdentifier), moved)
+    update_by_id(session, FraudIdentifier, moved)  # one statement, not one per identifier
     events = [event for case, linked in linkings for event in _link_events(units, case, linked)]
     add_events(session, rt, actor, [(this, "intel_linked", data) for this, data in events])
     if linkings:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import (
     DeclarativeBase,
     ORMExecuteState,
@@ -121,12 +123,43 @@ def libpq_url(engine: Engine) -> str:
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+# A pooled connection idle this long is checked before use (`_ping_when_idle`).
+PING_AFTER_IDLE_S = 10.0
+_IDLE_SINCE = "quanzu.idle_since"
+
+
+def make_engine(url: str, *, pool_size: int = 10, ping_after_idle_s: float = PING_AFTER_IDLE_S) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2)
+    _ping_when_idle(engine, ping_after_idle_s)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, after_s: float) -> None:
+    """SQLAlchemy's `pool_pre_ping`, for connections that sat idle in the pool: a restarted
+    database or a firewall's idle timeout leaves those dead, and a dead one is replaced before
+    use. A connection back in the pool since less than `after_s` is not pinged: under load
+    every transaction would pay a round trip for it (a group commit's batch of two warnings sends
+    about ten). If such a connection is dead all the same (the database restarted just now),
+    its first statement fails as a disconnect, and SQLAlchemy then replaces every connection of
+    the pool; the group commit writes a failed batch's warnings again one by one."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < after_s:
+            return  # new, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("a pooled connection was found dead") from exc  # the pool replaces it
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -182,15 +215,16 @@ def insert_rows(session: Session, model: type[Base], rows: Sequence[Mapping[str,
         session.info.setdefault(_DEFERRED, []).append((_table(model), list(rows)))
 
 
-def write_deferred(session: Session) -> None:
+def write_deferred(session: Session, notifications: Sequence[tuple[str, str]] = ()) -> None:
     """Writes the objects added with drawn ids (`add_with_id`) and the rows `insert_rows` has
     kept back, tables and rows in the order they were first asked for: on PostgreSQL in one
     statement, unless objects added the usual way are pending, which may refer to the former
-    and come before the latter (then: the objects, a flush, the rows)."""
+    and come before the latter (then: the objects, a flush, the rows). `notifications`
+    (`notify_at_commit`'s channel and payload pairs) go with the last statement."""
     objects: list[Base] = session.info.pop(_UNWRITTEN, [])
     pending: list[tuple[Table, list[Mapping[str, Any]]]] = session.info.pop(_DEFERRED, [])
     if objects and not session.new:
-        _insert_kept_rows(session, [*_rows_of(objects), *pending])
+        _insert_kept_rows(session, [*_rows_of(objects), *pending], notifications)
         _attach(session, objects)
         return
     if objects:
@@ -198,7 +232,7 @@ def write_deferred(session: Session) -> None:
         _attach(session, objects)
     if pending:
         _flush_what_rows_refer_to(session)
-        _insert_kept_rows(session, pending)
+    _insert_kept_rows(session, pending, notifications)
 
 
 def _flush_what_rows_refer_to(session: Session) -> None:
@@ -208,21 +242,30 @@ def _flush_what_rows_refer_to(session: Session) -> None:
         session.flush()
 
 
-def _insert_kept_rows(session: Session, pending: list[tuple[Table, list[Mapping[str, Any]]]]) -> None:
+def _insert_kept_rows(
+    session: Session,
+    pending: list[tuple[Table, list[Mapping[str, Any]]]],
+    notifications: Sequence[tuple[str, str]] = (),
+) -> None:
+    if not (pending or notifications):
+        return
     groups: dict[tuple[Table, tuple[str, ...]], list[Mapping[str, Any]]] = {}
     for table, rows in pending:
         for row in rows:
             groups.setdefault((table, tuple(row)), []).append(row)
     connection = session.connection()  # Core, below the session's events and autoflush
     if all(unnestable(connection, table, columns) for table, columns in groups):
-        insert_unnested(connection, groups)
+        insert_unnested(connection, groups, notifications)
         return
     for (table, _columns), rows in groups.items():
         connection.execute(insert(table), rows)
+    insert_unnested(connection, {}, notifications)
 
 
 def insert_unnested(
-    connection: Connection, groups: Mapping[tuple[Table, tuple[str, ...]], Sequence[Mapping[str, Any]]]
+    connection: Connection,
+    groups: Mapping[tuple[Table, tuple[str, ...]], Sequence[Mapping[str, Any]]],
+    notifications: Sequence[tuple[str, str]] = (),
 ) -> None:
     """PostgreSQL: every table's rows in one statement, each table's rows bound as one JSON array
     and unnested (`WITH w0 AS (INSERT … SELECT … FROM jsonb_array_elements(…)), … INSERT …`,
@@ -230,13 +273,18 @@ def insert_unnested(
     timeline, timers, clocks, assignees, alerts and audit entries thus cost one round trip and one
     statement's overhead on both sides, where a statement per table cost each of them. Rows keep
     their order (ids follow it); foreign keys are checked at the end of the statement, so a row
-    may refer to one inserted beside it."""
+    may refer to one inserted beside it. With `notifications` the statement is their
+    `SELECT pg_notify(…), …` (in order: the select list is evaluated left to right), the inserts
+    all its CTEs, which run whether or not the select reads them; NOTIFY is delivered at commit
+    anyway, so the commit's last round trip before COMMIT carries both."""
     tables = [table for table, _columns in groups]
     if len(set(tables)) < len(tables):
         # The order of a statement's inserts is not defined: a table whose rows come in two
         # column sets gets a statement per set, in order, so its ids follow the order asked for.
-        for key, rows in groups.items():
+        *firsts, (last_key, last_rows) = groups.items()
+        for key, rows in firsts:
             insert_unnested(connection, {key: rows})
+        insert_unnested(connection, {last_key: last_rows}, notifications)
         return
     inserts: list[str] = []
     params: list[str] = []
@@ -244,6 +292,11 @@ def insert_unnested(
         statement, binds = _unnest_plan(connection.dialect, table, columns)
         inserts.append(statement)
         params.append(_json_rows(rows, binds))
+    if notifications:
+        inserts.append("SELECT " + ", ".join("pg_notify(%s, %s)" for _ in notifications))
+        params.extend(part for pair in notifications for part in pair)
+    if not inserts:
+        return
     *others, last = inserts
     ctes = ", ".join(f"w{i} AS ({s})" for i, s in enumerate(others))
     connection.exec_driver_sql(f"WITH {ctes} {last}" if ctes else last, tuple(params))
@@ -585,7 +638,8 @@ def after_commit(session: Session, fn: Callable[[], None]) -> None:
 def notify_at_commit(session: Session, channel: str, payload: str) -> None:
     """A PostgreSQL NOTIFY that other processes hear when (and only if) the transaction commits.
     A transaction's notifications go in one statement just before it commits, after the other
-    before-commit hooks, in the order they were asked for. SQLite: nothing (one process)."""
+    before-commit hooks, in the order they were asked for, with the last rows kept back (one
+    round trip). SQLite: nothing (one process)."""
     if is_postgres(session):
         session.info.setdefault(_NOTIFY, []).append((channel, payload))
 
@@ -600,20 +654,12 @@ def _run_before_commit(session: Session) -> None:
     # The rows kept back go in before the hooks: sealing the audit chain takes the chain's lock,
     # held until the commit, and every writer of every process queues for it — so the bulk of
     # the transaction's writes must not happen under it.
-    write_deferred(session)
-    hooks = session.info.pop(_BEFORE, [])
-    for fn in hooks:
-        fn(session)
-    write_deferred(session)  # what the hooks added: the audit chain's rows
-    _send_notifications(session)
-
-
-def _send_notifications(session: Session) -> None:
-    pending: list[tuple[str, str]] = session.info.pop(_NOTIFY, [])
-    if pending:  # the select list is evaluated in order, so the order holds
-        calls = ", ".join(f"pg_notify(:c{i}, :p{i})" for i in range(len(pending)))
-        params = {k: v for i, (c, p) in enumerate(pending) for k, v in ((f"c{i}", c), (f"p{i}", p))}
-        session.execute(text(f"SELECT {calls}"), params)
+    if session.info.get(_BEFORE):
+        write_deferred(session)
+        for fn in session.info.pop(_BEFORE):
+            fn(session)
+    # The rows (after hooks: what they added, the audit chain's) and the notifications at once.
+    write_deferred(session, session.info.pop(_NOTIFY, []))
 
 
 @event.listens_for(Session, "after_commit")
