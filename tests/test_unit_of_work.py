@@ -18,15 +18,17 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, Table, event, func, insert, inspect, select
+from sqlalchemy import Engine, Table, event, func, insert, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from quanzu.kit.db import (
     DRAW_MIN_ROWS,
     add_with_id,
+    advisory_key,
     draw_ids,
     get,
+    hold_advisory_locks,
     insert_returning_ids,
     insert_rows,
     libpq_url,
@@ -39,6 +41,7 @@ from quanzu.kit.db import (
 )
 from quanzu.models.audit import AuditEntry
 from quanzu.models.cases import Case, CaseEvent, CaseSla, EarlyWarning, Person
+from quanzu.models.dispatch import Notification
 from quanzu.models.intel import ScamSuggestion
 from quanzu.models.timers import Timer
 from tests.conftest import Env
@@ -534,3 +537,24 @@ def _notify_in_a_refused_savepoint(session: Session, payload: str) -> None:
     with savepoint(session):
         notify_at_commit(session, "t_uow", payload)
         raise RuntimeError("refused")
+
+
+@pytest.mark.postgres_only
+def test_the_locks_of_a_group_draw_the_ids_their_jobs_will_add_in_the_same_statement(env: Env) -> None:
+    """A warning's key (`intake.service`) stands for a person, a case, a warning, a watch and
+    three alerts: holding two such keys draws those ids with the locks, in one round trip."""
+    keys = ("warning:t:1", "warning:t:2", "person:t")
+    locking = ("pg_advisory_xact_lock", "nextval")
+    sending = statements_sent(env, lambda s: any(word in s for word in locking))
+    with sending as sent, transaction(env.factory) as session, env.factory() as other:
+        hold_advisory_locks(session, *keys)
+        persons, alerts = take_ids(session, Person, 2), take_ids(session, Notification, 6)
+        taken = [other.scalar(_TRY_LOCK, {"k": advisory_key(key)}) for key in keys]
+        other.rollback()
+    assert taken == [False, False, False]  # held by the group's transaction
+    assert len(sent) == 1
+    assert persons is not None and len(set(persons)) == 2
+    assert alerts is not None and len(set(alerts)) == 6
+
+
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:k)")

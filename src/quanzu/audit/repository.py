@@ -10,7 +10,7 @@ from quanzu.kit.db import advisory_key, is_postgres
 from quanzu.models.audit import AuditEntry, ScreeningRecord
 
 GENESIS = "0" * 64
-CHAIN_LOCK = "audit-chain"
+_CHAIN_LOCK = advisory_key("audit-chain")
 _LOCKED_HEAD = text("SELECT seq, hash FROM quanzu_audit_chain_head(:lock_key)")
 
 
@@ -28,7 +28,7 @@ def locked_chain_head(session: Session) -> tuple[int, str]:
     if not is_postgres(session):
         return chain_head(session)
     # On the connection: through the session, plain SQL would write the rows kept back first.
-    row = session.connection().execute(_LOCKED_HEAD, {"lock_key": advisory_key(CHAIN_LOCK)}).one()
+    row = session.connection().execute(_LOCKED_HEAD, {"lock_key": _CHAIN_LOCK}).one()
     return (row.seq, row.hash) if row.seq is not None else (0, GENESIS)
 
 

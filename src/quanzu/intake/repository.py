@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from quanzu.codes import CaseState
-from quanzu.kit.db import one_of, pairs_among
+from quanzu.kit.db import among, is_postgres, one_of
 from quanzu.models.cases import Case, EarlyWarning, Person
 
 
@@ -44,21 +45,32 @@ def persons_matching(session: Session, id_bidx: str | None, phone_bidx: str | No
 
 
 def warnings_by_keys(session: Session, keys: Collection[tuple[str, str]]) -> list[EarlyWarning]:
-    """The stored warnings among `(source, external_id)` keys, in one round trip."""
+    """The stored warnings among `(source, external_id)` keys, in one round trip: the sources
+    among the keys' and the external ids among theirs (a superset; the pairs are kept here)."""
     wanted = set(keys)
     if not wanted:
         return []
-    stmt = select(EarlyWarning).where(
-        pairs_among(session, (EarlyWarning.source, EarlyWarning.external_id), wanted)
+    params = {"sources": list({s for s, _e in wanted}), "external_ids": list({e for _s, e in wanted})}
+    found = session.scalars(_warnings_among(is_postgres(session)), params)
+    return [w for w in found if (w.source, w.external_id) in wanted]
+
+
+@functools.cache
+def _warnings_among(postgres: bool) -> Select[EarlyWarning]:
+    return select(EarlyWarning).where(
+        among(EarlyWarning.source, "sources", postgres=postgres),
+        among(EarlyWarning.external_id, "external_ids", postgres=postgres),
     )
-    return [w for w in session.scalars(stmt) if (w.source, w.external_id) in wanted]
 
 
 def persons_with_any(session: Session, blind_indexes: Collection[str]) -> list[Person]:
     """The persons whose ID number or phone has one of `blind_indexes`, in one round trip."""
     if not blind_indexes:
         return []
-    wanted = list(blind_indexes)
-    by_id, by_phone = Person.id_number_bidx, Person.phone_bidx
-    stmt = select(Person).where(or_(one_of(session, by_id, wanted), one_of(session, by_phone, wanted)))
-    return list(session.scalars(stmt))
+    return list(session.scalars(_persons_with_any(is_postgres(session)), {"indexes": list(blind_indexes)}))
+
+
+@functools.cache
+def _persons_with_any(postgres: bool) -> Select[Person]:
+    by_id = among(Person.id_number_bidx, "indexes", postgres=postgres)
+    return select(Person).where(or_(by_id, among(Person.phone_bidx, "indexes", postgres=postgres)))

@@ -25,7 +25,7 @@ from quanzu.kit.db import (
     advisory_lock,
     after_commit,
     batch_notes,
-    draw_ids,
+    draw_ids_with_locks,
     held_keys,
     insert_rows,
 )
@@ -39,6 +39,9 @@ from quanzu.timers.service import schedule_many
 
 INTAKE_ROLES = (Role.FEED, Role.CENTRE, Role.ADMIN)
 _WARNING_KEY = "warning:"  # advisory lock key on an idempotency key: what it guards follows
+# A batch holding a warning's key draws ids for what the warning adds with its locks: at most
+# one of each; the alerts are a guess (`take_ids` draws more when they run out).
+draw_ids_with_locks(_WARNING_KEY, {Person: 1, Case: 1, EarlyWarning: 1, WatchEntry: 1, Notification: 3})
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,9 +354,6 @@ def _load(session: Session, held: frozenset[str]) -> _Loaded:
     # Most of the batch's stored persons are warned about again: their open cases now, in one
     # round trip, where each merge looked its case up (and wrote the batch's rows kept so far).
     open_cases = repository.open_cases_of(session, [p.id for p in persons])
-    # At most one of each per warning; the notifications are a guess (`take_ids` draws more).
-    n = len(warning_keys)
-    draw_ids(session, {Person: n, Case: n, EarlyWarning: n, WatchEntry: n, Notification: 3 * n})
     return _Loaded(held, {(w.source, w.external_id): w for w in found}, persons, open_cases)
 
 

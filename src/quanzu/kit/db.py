@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     and_,
     any_,
+    bindparam,
     create_engine,
     event,
     insert,
@@ -100,6 +101,16 @@ def one_of(session: Session, column: QueryableAttribute[Any], values: Iterable[A
     if is_postgres(session):
         return column == any_(literal(listed, ARRAY(column.type)))
     return column.in_(listed)
+
+
+def among(column: QueryableAttribute[Any], name: str, *, postgres: bool) -> ColumnElement[bool]:
+    """`column` among the list bound to `name` when the statement runs: for a statement built
+    once per dialect and reused (`functools.cache`), where `one_of` makes a new statement per
+    call, which SQLAlchemy then builds, and keys for its cache, again (a hot path's lookup cost
+    twice as much that way). PostgreSQL: `column = ANY(array)`; SQLite: an expanding IN."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def pairs_among(
@@ -215,21 +226,25 @@ def insert_rows(session: Session, model: type[Base], rows: Sequence[Mapping[str,
         session.info.setdefault(_DEFERRED, []).append((_table(model), list(rows)))
 
 
-def write_deferred(session: Session, notifications: Sequence[tuple[str, str]] = ()) -> None:
+def write_deferred(
+    session: Session, notifications: Sequence[tuple[str, str]] = (), *, attach: bool = True
+) -> None:
     """Writes the objects added with drawn ids (`add_with_id`) and the rows `insert_rows` has
     kept back, tables and rows in the order they were first asked for: on PostgreSQL in one
     statement, unless objects added the usual way are pending, which may refer to the former
     and come before the latter (then: the objects, a flush, the rows). `notifications`
-    (`notify_at_commit`'s channel and payload pairs) go with the last statement."""
+    (`notify_at_commit`'s channel and payload pairs) go with the last statement. The objects
+    then join the session (`_attach`), unless `attach` is False: at commit nothing can change
+    them any more, and joining them cost a third as much as writing them."""
     objects: list[Base] = session.info.pop(_UNWRITTEN, [])
     pending: list[tuple[Table, list[Mapping[str, Any]]]] = session.info.pop(_DEFERRED, [])
     if objects and not session.new:
         _insert_kept_rows(session, [*_rows_of(objects), *pending], notifications)
-        _attach(session, objects)
-        return
-    if objects:
+        pending, notifications = [], ()
+    elif objects:
         _insert_kept_rows(session, _rows_of(objects))
-        _attach(session, objects)
+    if objects and attach:
+        _attach(session, objects)  # before a flush: pending objects may refer to them
     if pending:
         _flush_what_rows_refer_to(session)
     _insert_kept_rows(session, pending, notifications)
@@ -510,15 +525,45 @@ def draw_ids(session: Session, wanted: Mapping[type[Base], int]) -> None:
     otherwise be flushed or inserted at once for its id: a group commit's warnings write their
     persons, cases and warnings in one statement per table, not one per warning. SQLite: nothing
     (no sequences; its one writer at a time gains nothing from it)."""
+    if is_postgres(session):
+        _draw(session, _DRAW, {}, wanted)
+
+
+def _draw(
+    session: Session, statement: TextClause, params: dict[str, Any], wanted: Mapping[type[Base], int]
+) -> None:
+    """Runs `statement`, which draws `:counts` ids from each of the sequences `:seqs`, and keeps
+    the ids for `take_ids`."""
     counts = {_table(model): n for model, n in wanted.items() if n > 0}
-    if not counts or not is_postgres(session):
+    if not counts:
         return
     connection = session.connection()
     sequences = {_sequence(connection, table): table for table in counts}
-    params = {"seqs": list(sequences), "counts": list(counts.values())}
+    params = {**params, "seqs": list(sequences), "counts": list(counts.values())}
     drawn: dict[Table, list[int]] = session.info.setdefault(_DRAWN, {})
-    for seq, new_id in sorted(connection.execute(_DRAW, params), key=lambda row: row[1]):
+    for seq, new_id in sorted(connection.execute(statement, params), key=lambda row: row[1]):
         drawn.setdefault(sequences[seq], []).append(new_id)
+
+
+_IDS_PER_KEY: dict[str, Mapping[type[Base], int]] = {}
+
+
+def draw_ids_with_locks(prefix: str, per_key: Mapping[type[Base], int]) -> None:
+    """Ids that `hold_advisory_locks` draws for every key it takes that starts with `prefix`, in
+    the locks' statement (`draw_ids` would be a round trip of its own): a key held for a group
+    commit's job says what the job will add (intake: a warning key, a warning, its person, case,
+    watch and alerts)."""
+    _IDS_PER_KEY[prefix] = per_key
+
+
+def _ids_for(keys: Iterable[str]) -> dict[type[Base], int]:
+    wanted: dict[type[Base], int] = {}
+    for key in keys:
+        for prefix, per_key in _IDS_PER_KEY.items():
+            if key.startswith(prefix):
+                for model, n in per_key.items():
+                    wanted[model] = wanted.get(model, 0) + n
+    return wanted
 
 
 def take_ids(session: Session, model: type[Base], n: int) -> list[int] | None:
@@ -655,11 +700,11 @@ def _run_before_commit(session: Session) -> None:
     # held until the commit, and every writer of every process queues for it — so the bulk of
     # the transaction's writes must not happen under it.
     if session.info.get(_BEFORE):
-        write_deferred(session)
+        write_deferred(session, attach=False)  # the hooks read, they do not change objects
         for fn in session.info.pop(_BEFORE):
             fn(session)
     # The rows (after hooks: what they added, the audit chain's) and the notifications at once.
-    write_deferred(session, session.info.pop(_NOTIFY, []))
+    write_deferred(session, session.info.pop(_NOTIFY, []), attach=False)
 
 
 @event.listens_for(Session, "after_commit")
@@ -767,7 +812,11 @@ def hold_advisory_locks(session: Session, *keys: str) -> None:
     BEGIN IMMEDIATE holds everything already; the keys are recorded all the same (`held_keys`)."""
     wanted = set(keys)
     if is_postgres(session):
-        _lock(session, sorted(wanted))
+        ids = _ids_for(wanted)
+        if ids:  # the ids the keys' jobs will need, in the same round trip
+            _draw(session, _LOCK_ALL_AND_DRAW, {"keys": _lock_ids(sorted(wanted))}, ids)
+        else:
+            _lock(session, sorted(wanted))
     session.info.setdefault(_HELD, set()).update(wanted)
 
 
@@ -789,12 +838,25 @@ def batch_notes(session: Session) -> list[Any]:
     return notes
 
 
+# One round trip, and one statement text whatever the count (SQLAlchemy compiles it once and
+# psycopg prepares it once, where a select list of N calls was a new statement per N). The
+# function scan reads the array in its order, so the locks are taken in the order given.
+_LOCK_ALL = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+# The same, then ids drawn as `_DRAW` does: the locks in a CTE evaluated once, before any row.
+_LOCK_ALL_AND_DRAW = text(
+    "WITH locked AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(k)) AS n"
+    " FROM unnest(CAST(:keys AS bigint[])) AS k)"
+    " SELECT s.seq, nextval(CAST(s.seq AS regclass)) FROM locked, unnest(CAST(:seqs AS text[]),"
+    " CAST(:counts AS integer[])) AS s(seq, n), generate_series(1, s.n)"
+)
+
+
 def _lock(session: Session, sorted_keys: list[str]) -> None:
     if not sorted_keys:
         return
-    ids = [advisory_key(k) for k in sorted_keys]
-    # One round trip; PostgreSQL evaluates the select list left to right, so the order holds.
     # On the connection: plain SQL through the session would write the rows kept back first.
-    calls = ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(len(ids)))
-    params = {f"k{i}": lock_id for i, lock_id in enumerate(ids)}
-    session.connection().execute(text(f"SELECT {calls}"), params)
+    session.connection().execute(_LOCK_ALL, {"keys": _lock_ids(sorted_keys)})
+
+
+def _lock_ids(sorted_keys: list[str]) -> list[int]:
+    return [advisory_key(k) for k in sorted_keys]

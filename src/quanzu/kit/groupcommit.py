@@ -22,11 +22,12 @@ PostgreSQL's `commit_delay` cannot: it only merges flushes, not the work).
 - **Two batches never deadlock.** Each job names the advisory lock keys it will take; the batch
   takes all of them at once, sorted, before the first job runs (`hold_advisory_locks`), so the
   jobs' own `advisory_lock` calls find them held.
-- **The held keys say what the batch will look up.** Nobody else can change what they guard
-  until the commit, so intake looks up the whole batch's stored warnings and persons once
-  (`kit.db.held_keys`, `batch_notes`) and, on PostgreSQL, draws the ids of the rows it will add
-  (`kit.db.draw_ids`): the batch's persons, cases and warnings go in as rows, in one statement
-  with its rows kept back. A lone job is a batch of one, with its keys held the same way.
+- **The held keys say what the batch will look up and add.** Nobody else can change what they
+  guard until the commit, so intake looks up the whole batch's stored warnings and persons once
+  (`kit.db.held_keys`, `batch_notes`); and on PostgreSQL the statement that takes the locks also
+  draws the ids of the rows the keys' jobs will add (`kit.db.draw_ids_with_locks`): the batch's
+  persons, cases and warnings go in as rows, in one statement with its rows kept back. A lone
+  job is a batch of one, with its keys held the same way.
 """
 
 from __future__ import annotations

@@ -137,8 +137,8 @@ class Worker:
                 if 0 < busy < TIMER_BATCH:
                     self._stop.wait(GATHER_SECONDS)
             except Exception:
-                # The database may be restarting: keep the process, back off, try again (the
-                # pool's pre-ping replaces dead connections).
+                # The database may be restarting: keep the process, back off, try again (a
+                # disconnect replaces the pool's connections; an idle one is pinged before use).
                 failures += 1
                 log.exception("worker round failed; retrying")
                 idle = min(POLL_SECONDS * failures, MAX_BACKOFF_SECONDS)
