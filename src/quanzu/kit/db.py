@@ -240,11 +240,13 @@ def write_deferred(
     pending: list[tuple[Table, list[Mapping[str, Any]]]] = session.info.pop(_DEFERRED, [])
     if objects and not session.new:
         _insert_kept_rows(session, [*_rows_of(objects), *pending], notifications)
-        pending, notifications = [], ()
-    elif objects:
+        if attach:
+            _attach(session, objects)
+        return
+    if objects:
         _insert_kept_rows(session, _rows_of(objects))
-    if objects and attach:
-        _attach(session, objects)  # before a flush: pending objects may refer to them
+        if attach:
+            _attach(session, objects)  # before the flush: pending objects may refer to them
     if pending:
         _flush_what_rows_refer_to(session)
     _insert_kept_rows(session, pending, notifications)
