@@ -7,7 +7,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from quanzu.codes import CaseState
-from quanzu.kit.db import among, is_postgres, one_of
+from quanzu.kit.db import among, is_postgres
 from quanzu.models.cases import Case, EarlyWarning, Person
 
 
@@ -27,10 +27,15 @@ def open_cases_of(session: Session, person_ids: Collection[int]) -> dict[int, Ca
     batches; a merge's UPDATE locks its case at the flush, as it always did."""
     if not person_ids:
         return {}
-    stmt = select(Case).where(
-        one_of(session, Case.person_id, list(person_ids)), Case.state != CaseState.CLOSED
+    found = session.scalars(_open_cases_of(is_postgres(session)), {"persons": list(person_ids)})
+    return {case.person_id: case for case in found}
+
+
+@functools.cache
+def _open_cases_of(postgres: bool) -> Select[Case]:
+    return select(Case).where(
+        among(Case.person_id, "persons", postgres=postgres), Case.state != CaseState.CLOSED
     )
-    return {case.person_id: case for case in session.scalars(stmt)}
 
 
 def persons_matching(session: Session, id_bidx: str | None, phone_bidx: str | None) -> list[Person]:
