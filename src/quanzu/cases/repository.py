@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, literal, select, union_all
+from sqlalchemy import CompoundSelect, Select, bindparam, case, func, literal, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from quanzu.auth.actor import Actor
 from quanzu.auth.scoping import case_scope
 from quanzu.codes import CaseState
-from quanzu.kit.db import is_postgres, one_of
+from quanzu.kit.db import among, is_postgres, one_of
 from quanzu.models.cases import Case, CaseAssignee, CaseEvent, CaseSla, EarlyWarning, Person, ScamContact
 from quanzu.models.org import DutyShift, OrgUnit, User
 
@@ -203,46 +204,16 @@ def audiences(
 ) -> dict[int, list[int]]:
     """`audience` of many cases in one round trip (intake alerts several linked cases at once).
     Per case: assignees (by position), people on shift (leader first), station leads, centre."""
-    stations = {c.station_id for c in cases if c.station_id is not None}
+    stations = sorted({c.station_id for c in cases if c.station_id is not None})
     wants_centre = centre or any(c.station_id is None for c in cases)
-    # Each part yields (part, key, position, user id): key is a case id (part 0) or a station id.
-    parts: list[Select[*tuple[Any, ...]]] = [
-        select(literal(0), CaseAssignee.case_id, CaseAssignee.position, CaseAssignee.user_id).where(
-            one_of(session, CaseAssignee.case_id, [c.id for c in cases]), CaseAssignee.released_at.is_(None)
-        )
-    ]
-    if stations and on_shift is not None and at is not None:
-        shift = select(literal(1), DutyShift.station_id, DutyShift.position, DutyShift.user_id).where(
-            one_of(session, DutyShift.station_id, stations),
-            DutyShift.starts_at <= at,
-            DutyShift.ends_at > at,
-            DutyShift.user_id.in_(select(User.id).where(User.active.is_(True))),
-        )
-        parts.append(shift if on_shift == "all" else shift.where(DutyShift.position == "leader"))
+    shifts = on_shift if stations and at is not None else None
+    stmt = _audiences(is_postgres(session), shifts, has_stations=bool(stations), centre=wants_centre)
+    params: dict[str, Any] = {"case_ids": [c.id for c in cases]}
     if stations:
-        team = aliased(OrgUnit)
-        # The stations as arrays (`one_of`): one statement text however many (the worker's alerts).
-        in_station, in_team = (
-            one_of(session, User.org_unit_id, stations),
-            one_of(session, team.parent_id, stations),
-        )
-        station_of_user = case((in_station, User.org_unit_id), else_=team.parent_id)
-        parts.append(
-            select(literal(2), station_of_user, literal(""), User.id)
-            .outerjoin(team, team.id == User.org_unit_id)
-            .where(
-                User.role.in_(("chief", "duty_leader")),
-                User.active.is_(True),
-                in_station | in_team,
-            )
-        )
-    if wants_centre:
-        parts.append(
-            select(literal(3), literal(None), literal(""), User.id).where(
-                User.role == "centre", User.active.is_(True)
-            )
-        )
-    rows: list[Any] = sorted(session.execute(union_all(*parts)).all(), key=lambda r: (r[0], r[2], r[3]))
+        params["stations"] = stations
+    if shifts is not None:
+        params["at"] = at
+    rows: list[Any] = sorted(session.execute(stmt, params).all(), key=lambda r: (r[0], r[2], r[3]))
     by_part: dict[tuple[int, int | None], list[int]] = {}
     for part, key, _position, user_id in rows:
         by_part.setdefault((part, key), []).append(user_id)
@@ -255,6 +226,50 @@ def audiences(
             ids += by_part.get((3, None), [])
         out[c.id] = list(dict.fromkeys(ids))
     return out
+
+
+@functools.cache
+def _audiences(
+    postgres: bool, on_shift: str | None, *, has_stations: bool, centre: bool
+) -> CompoundSelect[*tuple[Any, ...]]:
+    """The UNION `audiences` runs, built once per shape: the worker alerts linked cases every
+    round, and py-spy put `audiences` at a sixth of its time at 200/s, most of it building the
+    statement. Bound: `case_ids`, `stations`, `at`. Each part yields (part, key, position, user
+    id): key is a case id (part 0) or a station id."""
+    parts: list[Select[*tuple[Any, ...]]] = [
+        select(literal(0), CaseAssignee.case_id, CaseAssignee.position, CaseAssignee.user_id).where(
+            among(CaseAssignee.case_id, "case_ids", postgres=postgres), CaseAssignee.released_at.is_(None)
+        )
+    ]
+    if on_shift is not None:
+        shift = select(literal(1), DutyShift.station_id, DutyShift.position, DutyShift.user_id).where(
+            among(DutyShift.station_id, "stations", postgres=postgres),
+            DutyShift.starts_at <= bindparam("at"),
+            DutyShift.ends_at > bindparam("at"),
+            DutyShift.user_id.in_(select(User.id).where(User.active.is_(True))),
+        )
+        parts.append(shift if on_shift == "all" else shift.where(DutyShift.position == "leader"))
+    if has_stations:
+        team = aliased(OrgUnit)
+        in_station = among(User.org_unit_id, "stations", postgres=postgres)
+        in_team = among(team.parent_id, "stations", postgres=postgres)
+        station_of_user = case((in_station, User.org_unit_id), else_=team.parent_id)
+        parts.append(
+            select(literal(2), station_of_user, literal(""), User.id)
+            .outerjoin(team, team.id == User.org_unit_id)
+            .where(
+                User.role.in_(("chief", "duty_leader")),
+                User.active.is_(True),
+                in_station | in_team,
+            )
+        )
+    if centre:
+        parts.append(
+            select(literal(3), literal(None), literal(""), User.id).where(
+                User.role == "centre", User.active.is_(True)
+            )
+        )
+    return union_all(*parts)
 
 
 def warned_between(session: Session, person_id: int, since: datetime, before: datetime) -> bool:
