@@ -3,7 +3,8 @@ a reader, never out of order with objects added after them, and gone with a roll
 on PostgreSQL every table's in one statement of unnested arrays, which writes what an INSERT
 would (and `insert_returning_ids`, its ids drawn first, too).
 And objects added with ids drawn ahead (`kit.db.add_with_id`): written together at the next flush,
-in the order their foreign keys need, found by `get` before that."""
+in the order their foreign keys need, found by `get` before that; on PostgreSQL a group's locks
+draw the ids their jobs will add, and a transaction's last rows carry its notifications."""
 
 from __future__ import annotations
 

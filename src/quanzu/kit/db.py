@@ -513,10 +513,12 @@ _DRAWN = "quanzu.drawn_ids"  # table → ids drawn from its sequence and not use
 _UNWRITTEN = "quanzu.unwritten"  # objects added with drawn ids, not written yet (a savepoint's go with it)
 _ATTACHED = "quanzu.attached"  # those written since, in the session (a savepoint's are expunged with it)
 _TOP_UP = 16  # ids drawn at least, when a transaction's run out
-_DRAW = text(
-    "SELECT s.seq, nextval(CAST(s.seq AS regclass)) FROM unnest(CAST(:seqs AS text[]),"
+# `:counts[i]` ids from each sequence `:seqs[i]`, as (sequence, id) rows; {locked} joins the locks.
+_DRAWING = (
+    "SELECT s.seq, nextval(CAST(s.seq AS regclass)) FROM {locked}unnest(CAST(:seqs AS text[]),"
     " CAST(:counts AS integer[])) AS s(seq, n), generate_series(1, s.n)"
 )
+_DRAW = text(_DRAWING.format(locked=""))
 M = TypeVar("M", bound=Base)
 
 
@@ -845,12 +847,11 @@ def batch_notes(session: Session) -> list[Any]:
 # function scan reads the array in its order, so the locks are taken in the order given.
 _LOCK_ALL = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 # The same, then ids drawn as `_DRAW` does: the locks in a CTE evaluated once, before any row.
-_LOCK_ALL_AND_DRAW = text(
+_LOCKS_FIRST = (
     "WITH locked AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(k)) AS n"
-    " FROM unnest(CAST(:keys AS bigint[])) AS k)"
-    " SELECT s.seq, nextval(CAST(s.seq AS regclass)) FROM locked, unnest(CAST(:seqs AS text[]),"
-    " CAST(:counts AS integer[])) AS s(seq, n), generate_series(1, s.n)"
+    " FROM unnest(CAST(:keys AS bigint[])) AS k) "
 )
+_LOCK_ALL_AND_DRAW = text(_LOCKS_FIRST + _DRAWING.format(locked="locked, "))
 
 
 def _lock(session: Session, sorted_keys: list[str]) -> None:
