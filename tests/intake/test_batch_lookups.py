@@ -19,7 +19,9 @@ from quanzu.intake.tabular import IMPORT_ACTOR
 from quanzu.kit.errors import Conflict
 from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.validation import parse
-from quanzu.models.cases import Case, CaseSla, Person
+from quanzu.models.banks import WatchEntry
+from quanzu.models.cases import Case, CaseAssignee, CaseSla, Person
+from quanzu.models.dispatch import Notification
 from tests.conftest import Env
 from tests.factories import id_number, seed, warning
 
@@ -100,6 +102,39 @@ def test_a_batch_looks_the_open_cases_of_its_stored_persons_up_once(env: Env) ->
     with env.reader() as session:
         counts = session.scalars(select(Case.signal_count).where(Case.id.in_(opened)).order_by(Case.id))
         assert list(counts) == [2, 2, 2]
+
+
+def test_a_batchs_merges_read_their_cases_assignees_and_watches_once(env: Env) -> None:
+    """Each repeat alerts its case's assignees and watches its target once, as one by one: a
+    case at a low level (no watch yet) raised to a watched one gets its watch, a watched case no
+    second one. The batch reads the assignees and watches of its open cases in one statement."""
+    seed(env)
+    people = [{"id_number": id_number(seq=f"64{n}"), "phone": f"1386251640{n}"} for n in range(3)]
+    levels = ["low", "high", "high"]
+    firsts = [
+        warning(f"A-{n}", target=p, risk_level=lv)
+        for n, (p, lv) in enumerate(zip(people, levels, strict=True))
+    ]
+    stored = GroupCommit(env.factory).write([_job(env, b) for b in firsts])
+    opened = [_outcome(r).accepted.case_id for r in stored]
+    bodies = [warning(f"A2-{n}", target=p, risk_level="high") for n, p in enumerate(people)]
+    with _lookups(env, "case_assignees") as assignee_lookups, _lookups(env, "watch_entries") as watch_lookups:
+        results = [_outcome(r) for r in GroupCommit(env.factory).write([_job(env, b) for b in bodies])]
+    assert [r.accepted.case_id for r in results] == opened
+    assert len(assignee_lookups) == len(watch_lookups) == 1
+    assert assignee_lookups == watch_lookups  # the same statement
+    with env.reader() as session:
+        for case_id in opened:
+            assignees = select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id)
+            assigned = set(session.scalars(assignees))
+            told = session.scalars(
+                select(Notification.user_id).where(
+                    Notification.case_id == case_id, Notification.kind == "case.merged"
+                )
+            ).all()
+            assert assigned and sorted(told) == sorted(assigned)
+            watches = select(func.count()).select_from(WatchEntry).where(WatchEntry.case_id == case_id)
+            assert session.scalar(watches) == 1
 
 
 @pytest.mark.postgres_only

@@ -130,13 +130,16 @@ def _bank(session: Session, code: str) -> Bank:
 
 
 def watch_by_policy(
-    session: Session, rt: Runtime, case: Case, *, opened_now: bool = False
+    session: Session, rt: Runtime, case: Case, *, watched: bool | None = None
 ) -> WatchEntry | None:
-    """A case at a watched risk level puts its target on the list (once). `opened_now`: the case
-    was opened in this transaction, so it has no watch yet (intake saves the lookup)."""
+    """A case at a watched risk level puts its target on the list (once). `watched`: whether the
+    case has an active watch, where the caller knows (intake: a case opened in this transaction
+    has none; a batch loaded its open cases' watches); None: looked up."""
     if RiskLevel(case.risk_level) not in rt.policy.banks.watch_risk_levels:
         return None
-    if not opened_now and repository.watches_of_case(session, case.id, active_only=True):
+    if watched is None:
+        watched = bool(repository.watches_of_case(session, case.id, active_only=True))
+    if watched:
         return None
     return _create_watch(session, rt, SYSTEM, case, origin="policy", reason="按风险等级自动布控", accounts=[])
 

@@ -183,8 +183,18 @@ def _announce_triage(session: Session, rt: Runtime, case: Case) -> None:
     )
 
 
-def merge_signal(session: Session, rt: Runtime, actor: Actor, case: Case, warning: EarlyWarning) -> None:
-    """A repeat warning: kept as its own signal, raises the case's risk and urgency, re-alerts."""
+def merge_signal(
+    session: Session,
+    rt: Runtime,
+    actor: Actor,
+    case: Case,
+    warning: EarlyWarning,
+    *,
+    assignee_ids: list[int] | None = None,
+) -> None:
+    """A repeat warning: kept as its own signal, raises the case's risk and urgency, re-alerts.
+    `assignee_ids`: the case's active assignees' user ids where the caller loaded them (a batch
+    of warnings); None: looked up."""
     case.signal_count += 1
     raised = RiskLevel(warning.risk_level).rank > RiskLevel(case.risk_level).rank
     if raised:
@@ -205,7 +215,9 @@ def merge_signal(session: Session, rt: Runtime, actor: Actor, case: Case, warnin
         source=warning.source,
         signal_count=case.signal_count,
     )
-    recipients = [u.id for _, u in repository.assignees(session, case.id)]
+    if assignee_ids is None:
+        assignee_ids = [u.id for _, u in repository.assignees(session, case.id)]
+    recipients = list(assignee_ids)
     org = rt.org.get(session)
     if case.station_id is None:
         recipients += org_cache.centre_staff(session, rt.roster, rt.clock.now())

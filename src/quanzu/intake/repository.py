@@ -3,12 +3,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import CompoundSelect, Select, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from quanzu.codes import CaseState
 from quanzu.kit.db import among, is_postgres
-from quanzu.models.cases import Case, EarlyWarning, Person
+from quanzu.models.banks import WatchEntry
+from quanzu.models.cases import Case, CaseAssignee, EarlyWarning, Person
 
 
 def warning_by_key(session: Session, source: str, external_id: str) -> EarlyWarning | None:
@@ -79,3 +80,39 @@ def persons_with_any(session: Session, blind_indexes: Collection[str]) -> list[P
 def _persons_with_any(postgres: bool) -> Select[Person]:
     by_id = among(Person.id_number_bidx, "indexes", postgres=postgres)
     return select(Person).where(or_(by_id, among(Person.phone_bidx, "indexes", postgres=postgres)))
+
+
+def assignees_and_watches(
+    session: Session, case_ids: Collection[int]
+) -> tuple[dict[int, list[int]], set[int]]:
+    """The open cases' active assignees' user ids (in their order, as `cases.repository.assignees`
+    gives them) and which of the cases have an active watch, in one round trip: what a merge
+    into each case reads, where each merge read both itself (and wrote the batch's rows kept so
+    far, for its queries touched their tables)."""
+    if not case_ids:
+        return {}, set()
+    assignees: dict[int, list[int]] = {case_id: [] for case_id in case_ids}
+    watched: set[int] = set()
+    rows = session.execute(_assignees_and_watches(is_postgres(session)), {"cases": list(case_ids)})
+    for case_id, is_watch, ref, _position, _id in rows:
+        if is_watch:
+            watched.add(case_id)
+        else:
+            assignees[case_id].append(ref)
+    return assignees, watched
+
+
+@functools.cache
+def _assignees_and_watches(postgres: bool) -> CompoundSelect[int, bool, int, str, int]:
+    assigned = select(
+        CaseAssignee.case_id,
+        literal(False).label("is_watch"),
+        CaseAssignee.user_id.label("ref"),
+        CaseAssignee.position,
+        CaseAssignee.id,
+    ).where(among(CaseAssignee.case_id, "cases", postgres=postgres), CaseAssignee.released_at.is_(None))
+    watching = select(WatchEntry.case_id, literal(True), WatchEntry.id, literal(""), WatchEntry.id).where(
+        among(WatchEntry.case_id, "cases", postgres=postgres), WatchEntry.ended_at.is_(None)
+    )
+    union = union_all(assigned, watching)
+    return union.order_by(union.selected_columns[0], union.selected_columns[3], union.selected_columns[4])

@@ -117,8 +117,10 @@ def _receive_new(
             routing=("merged", f"并入进行中的案件 #{open_case.id}"),
             station_id=open_case.station_id,
         )
-        cases.merge_signal(session, rt, actor, open_case, row)
-        banks.watch_by_policy(session, rt, open_case)  # the repeat may have raised the risk
+        assignee_ids, watched = _loaded_context(known, person.id, open_case)
+        cases.merge_signal(session, rt, actor, open_case, row, assignee_ids=assignee_ids)
+        # The repeat may have raised the risk.
+        banks.watch_by_policy(session, rt, open_case, watched=watched)
         link = intel.link_timers(row, warning)
         schedule_many(session, link)
     else:
@@ -138,7 +140,7 @@ def _receive_new(
         # Contact linking runs in the worker after commit; its timer goes in with the SLA clocks'.
         link = intel.link_timers(row, warning)
         cases.record_first_signal(session, rt, actor, case, row, timers=link)
-        banks.watch_by_policy(session, rt, case, opened_now=True)
+        banks.watch_by_policy(session, rt, case, watched=False)  # opened now: no watch yet
     if known is not None:
         known.noted.append(row)
     if link:
@@ -174,6 +176,16 @@ def _case_to_merge_into(
         else repository.open_case_for(session, person_id)
     )
     return open_case or followups.reopen_for_new_warning(session, rt, actor, person_id)
+
+
+def _loaded_context(known: _Known | None, person_id: int, case: Case) -> tuple[list[int] | None, bool | None]:
+    """The case's active assignees' user ids and whether it has an active watch, where the batch
+    loaded them with the person's open case; (None, None) where the merge must read them (a
+    lone warning, a reopened case, a person an earlier warning of the batch was about)."""
+    loaded = _still_loaded(known, person_id)
+    if loaded is None or loaded.open_cases.get(person_id) is not case:
+        return None, None
+    return loaded.assignees[case.id], case.id in loaded.watched
 
 
 def _still_loaded(known: _Known | None, person_id: int) -> _Loaded | None:
@@ -303,6 +315,8 @@ class _Loaded:
     warnings: dict[tuple[str, str], EarlyWarning]
     persons: list[Person]
     open_cases: dict[int, Case]  # by person id
+    assignees: dict[int, list[int]]  # the open cases' active assignees' user ids, by case id
+    watched: set[int]  # the open cases with an active watch
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +368,10 @@ def _load(session: Session, held: frozenset[str]) -> _Loaded:
     # Most of the batch's stored persons are warned about again: their open cases now, in one
     # round trip, where each merge looked its case up (and wrote the batch's rows kept so far).
     open_cases = repository.open_cases_of(session, [p.id for p in persons])
-    return _Loaded(held, {(w.source, w.external_id): w for w in found}, persons, open_cases)
+    # And what a merge into each reads (a round trip per batch with open cases, not two a merge).
+    assignees, watched = repository.assignees_and_watches(session, [c.id for c in open_cases.values()])
+    found_by_key = {(w.source, w.external_id): w for w in found}
+    return _Loaded(held, found_by_key, persons, open_cases, assignees, watched)
 
 
 def _stored_warning(session: Session, known: _Known | None, warning: WarningIn) -> EarlyWarning | None:
