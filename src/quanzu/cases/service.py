@@ -217,7 +217,7 @@ def merge_signal(
     )
     if assignee_ids is None:
         assignee_ids = [u.id for _, u in repository.assignees(session, case.id)]
-    recipients = list(assignee_ids)
+    recipients = list(assignee_ids)  # a copy: a batch's loaded list stays as it was loaded
     org = rt.org.get(session)
     if case.station_id is None:
         recipients += org_cache.centre_staff(session, rt.roster, rt.clock.now())
