@@ -63,7 +63,7 @@ def inserts_into(engine: Engine, table: str) -> Iterator[list[int]]:
 
     def count(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
         if statement.startswith(f"INSERT INTO {table} "):
-            unnested = " FROM json_array_elements(" in statement
+            unnested = " FROM jsonb_array_elements(" in statement
             seen.append(len(json.loads(params[0])) if unnested else len(params) if many else 1)
 
     event.listen(engine, "before_cursor_execute", count)
