@@ -447,16 +447,20 @@ class Layout:
 
     processes: int
     embedded_worker: bool
+    shared_writer: bool  # `serve` starts one (PostgreSQL, several processes, not turned off)
 
     @classmethod
     def of(cls, engine: str, args: argparse.Namespace) -> Layout:
         one_box = engine == "sqlite"
         embedded = args.embedded_worker if args.embedded_worker is not None else one_box
-        return cls(args.workers or (1 if one_box else 2), embedded)
+        processes = args.workers or (1 if one_box else 2)
+        turned_off = any(setting.upper() == "QUANZU_SHARED_WRITER=FALSE" for setting in args.setting)
+        return cls(processes, embedded, engine == "postgresql" and processes > 1 and not turned_off)
 
     def __str__(self) -> str:
         worker = "embedded in the server" if self.embedded_worker else "its own process"
-        return f"{self.processes} server process(es), worker {worker}"
+        writer = ", intake through their shared writer (counted as the server)" if self.shared_writer else ""
+        return f"{self.processes} server process(es){writer}, worker {worker}"
 
 
 def bench_engine(engine: str, args: argparse.Namespace) -> EngineResult:

@@ -13,6 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from quanzu.audit.batcher import AuditBatcher
 from quanzu.auth.cache import CHANNEL as CREDENTIALS_CHANNEL
@@ -46,7 +48,8 @@ from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.listener import PgListener
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import REF_TEMPLATE
-from quanzu.org.cache import ROSTER_CHANNEL, RosterCache
+from quanzu.kit.writer import WriterClient, Writes
+from quanzu.org.cache import RosterCache
 from quanzu.policy.service import load_policy
 from quanzu.reports.endpoints import router as reports_router
 from quanzu.review.endpoints import BODY_MODELS as REVIEW_BODIES
@@ -84,6 +87,15 @@ class QuanzuApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def group_commit(settings: Settings, engine: Engine, factory: sessionmaker[Session]) -> GroupCommit:
+    """Intake's group commit, as a serving process and the shared writer run it."""
+    return GroupCommit(
+        factory,
+        max_batch=settings.group_commit_max,
+        writers=settings.group_commit_writers if engine.dialect.name == "postgresql" else 1,
+    )
+
+
 def create_app(
     settings: Settings, clock: Clock | None = None, *, start_worker: bool | None = None
 ) -> FastAPI:
@@ -110,9 +122,7 @@ def create_app(
     credentials = rt.credentials = CredentialCache(settings.auth_cache_seconds, rt.clock)
     listener.on(CREDENTIALS_CHANNEL, credentials.on_notification)
     listener.on_reconnect(credentials.forget_all)
-    roster = rt.roster = RosterCache()
-    listener.on(ROSTER_CHANNEL, roster.on_notification)
-    listener.on_reconnect(roster.forget)
+    rt.roster = RosterCache.listening(listener)
     hub.attach(listener, make_sessionmaker(engine, read_only=True))
     batcher = rt.audit_batcher = AuditBatcher(engine, factory, rt.clock)
     worker = Worker(
@@ -133,9 +143,14 @@ def create_app(
         yield
         if run_worker:
             worker.stop()
+        if writer is not None:
+            await writer.close()
         await batcher.close()
         listener.stop()
         engine.dispose()
+
+    commits = group_commit(settings, engine, factory)
+    writer = WriterClient(settings.writer_socket, rt.clock) if settings.writer_socket else None
 
     app = QuanzuApp(
         title="Quanzu 劝阻 API",
@@ -156,11 +171,8 @@ def create_app(
         rt=rt,
         hub=hub,
         credentials=credentials,
-        commits=GroupCommit(
-            factory,
-            max_batch=settings.group_commit_max,
-            writers=settings.group_commit_writers if engine.dialect.name == "postgresql" else 1,
-        ),
+        commits=commits,
+        writes=Writes(commits, rt, writer),
     )
     app.lean_routes = {
         ("POST", path): hardening.harden(route(app_state), settings, limiter)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import sys
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -110,20 +114,71 @@ def serve(
             os.environ.setdefault("QUANZU_SERVER_PROCESSES", str(workers))
             # uvicorn kills a child that does not answer its health check in time (5 s by default) and
             # starts another: on a busy host, start-up alone can take longer, and the restarts never end.
-            uvicorn.run(
-                "quanzu.asgi:app",
-                host=host,
-                port=port,
-                workers=workers,
-                log_level="info",
-                timeout_worker_healthcheck=60,
-            )
+            with _shared_writer(settings):
+                uvicorn.run(
+                    "quanzu.asgi:app",
+                    host=host,
+                    port=port,
+                    workers=workers,
+                    log_level="info",
+                    timeout_worker_healthcheck=60,
+                )
         else:
             from quanzu.app import create_app
 
             uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
     finally:
         stop.set()
+
+
+@contextmanager
+def _shared_writer(settings: Settings) -> Iterator[None]:
+    """One writer process for all the serving processes (kit/writer.py) on PostgreSQL, unless
+    turned off (QUANZU_SHARED_WRITER=false) or already running (QUANZU_WRITER_SOCKET set). Not on
+    SQLite: its writers queue on one lock anyway, and only PostgreSQL's NOTIFY carries what the
+    writer commits (live events, watches) to the serving processes."""
+    postgres = settings.database_url.startswith("postgresql")
+    if not (postgres and settings.shared_writer) or settings.writer_socket is not None:
+        yield
+        return
+    from quanzu.kit.writer import WriterProcess
+
+    with tempfile.TemporaryDirectory(prefix="quanzu-writer-") as folder:  # mode 0700: ours alone
+        path = Path(folder) / "writer.sock"
+        os.environ["QUANZU_WRITER_SOCKET"] = str(path)  # the serving processes inherit it
+        process = WriterProcess([sys.executable, "-m", "quanzu", "writer", "--socket", str(path)])
+        process.start()
+        try:
+            yield
+        finally:  # after the serving processes: the writer answers what they sent it, then stops
+            process.stop()
+            os.environ.pop("QUANZU_WRITER_SOCKET", None)
+
+
+@app.command()
+def writer(
+    socket_path: Annotated[Path, typer.Option("--socket", help="the Unix socket to listen on")],
+) -> None:
+    """Write every serving process's warnings through one group commit (`serve --workers N` starts it)."""
+    from quanzu.app import group_commit
+    from quanzu.kit.listener import PgListener
+    from quanzu.kit.writer import WriterServer, serve_forever
+    from quanzu.org.cache import RosterCache
+
+    logging.basicConfig(level=logging.INFO)
+    settings = Settings()
+    rt, engine = _runtime(settings)
+    listener = PgListener(engine)
+    rt.roster = RosterCache.listening(listener)
+    listener.start()
+    try:
+        server = WriterServer(group_commit(settings, engine, make_sessionmaker(engine)), rt, socket_path)
+        # The modules' long-lived objects (the app and its jobs, address and phone data): kept out
+        # of every full collection, which would walk them all and hold up every process's warnings.
+        serve_forever(server, on_start=gc.freeze)
+    finally:
+        listener.stop()
+        engine.dispose()
 
 
 def _start_demo_feed(settings: Settings, url: str, interval: float, stop: threading.Event) -> None:

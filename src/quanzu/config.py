@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     # less often, but its last warning waits for all the others before it.
     group_commit_max: int = Field(default=32, ge=1)
     group_commit_writers: int = Field(default=2, ge=1)  # batches written at once (PostgreSQL; SQLite: 1)
+    # `quanzu serve --workers N` (N > 1) also starts one writer process that writes every serving
+    # process's warnings through one group commit (kit/writer.py): bigger batches, fewer commits.
+    shared_writer: bool = True
+    writer_socket: Path | None = None  # where that writer listens (`quanzu serve` sets it for its children)
     embedded_worker: bool = True  # `quanzu serve` also runs the delivery worker (one-box installs)
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_timeout_s: float = Field(default=5.0, gt=0)

@@ -180,17 +180,18 @@ class Deployment:
     tokens: dict[str, str] = field(default_factory=dict)
     procs: list[Proc] = field(default_factory=list)
 
-    def serve(self, name: str, *, embedded_worker: bool = False) -> Proc:
+    def serve(self, name: str, *, embedded_worker: bool = False, workers: int = 1) -> Proc:
         """A `quanzu serve` process, once it answers."""
-        proc = self.spawn_server(name, embedded_worker=embedded_worker)
+        proc = self.spawn_server(name, embedded_worker=embedded_worker, workers=workers)
         proc.wait_healthy()
         return proc
 
-    def spawn_server(self, name: str, *, embedded_worker: bool = False) -> Proc:
+    def spawn_server(self, name: str, *, embedded_worker: bool = False, workers: int = 1) -> Proc:
         """A `quanzu serve` process, started (several can start side by side: `wait_healthy`)."""
         port = free_port()
         extra = {"QUANZU_EMBEDDED_WORKER": "true" if embedded_worker else "false"}
-        proc = self._spawn(name, ["serve", "--host", "127.0.0.1", "--port", str(port)], extra)
+        args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        proc = self._spawn(name, args, extra)
         proc.url = f"http://127.0.0.1:{port}"
         return proc
 

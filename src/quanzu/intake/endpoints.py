@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,7 +14,7 @@ from quanzu.intake.schemas import BatchItemOut, BatchOut, WarningAccepted, Warni
 from quanzu.kit.errors import DomainError, FieldError, ValidationFailed
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.validation import body_doc, parse
-from quanzu.web.edge import AppState, actor, json_body, machine_actor, machine_actor_of, run_service, state
+from quanzu.web.edge import actor, json_body, machine_actor, machine_actor_of, run_service, state
 from quanzu.web.lean import LeanRoute, json_bytes
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
@@ -48,8 +47,16 @@ async def post_warning(request: Request) -> JSONResponse:
 
     A feed's call (a bearer token) is answered by the lean route (`WarningRoute`) with the same
     parser and service; this endpoint documents it and serves browser sessions."""
+    st = state(request)
     warning = parse(WarningIn, await json_body(request))
-    outcome = await _receive(state(request), warning, _caller(request, await _bearer_caller(request)))
+    bearer = await _bearer_caller(request)
+    if bearer is not None:
+        outcome = await st.writes.one(service.Receive.of(st.rt, bearer, warning))
+    else:  # a browser session, resolved (with its CSRF check) in the warning's transaction
+        outcome = await st.commits.submit(
+            lambda session: service.receive(session, st.rt, actor(session, request), warning),
+            lock_keys=service.lock_keys(st.rt, warning),
+        )
     return JSONResponse(outcome.accepted.model_dump(mode="json"), status_code=outcome.status)
 
 
@@ -60,7 +67,7 @@ class WarningRoute(LeanRoute):
     async def answer(self, authorization: str, body: Any) -> tuple[int, bytes]:
         warning = parse(WarningIn, body)
         caller = await machine_actor_of(self.st, authorization)
-        outcome = await _receive(self.st, warning, _known(caller))
+        outcome = await self.st.writes.one(service.Receive.of(self.st.rt, caller, warning))
         return outcome.status, json_bytes(outcome.accepted.model_dump(mode="json"))
 
 
@@ -69,30 +76,6 @@ async def _bearer_caller(request: Request) -> Actor | None:
     warning costs no credential query. A browser session (cookie) is resolved in the warning's
     transaction, with its CSRF check."""
     return await machine_actor(request) if "authorization" in request.headers else None
-
-
-def _caller(request: Request, bearer: Actor | None) -> Callable[[Session], Actor]:
-    return _known(bearer) if bearer is not None else lambda session: actor(session, request)
-
-
-def _known(caller: Actor) -> Callable[[Session], Actor]:
-    return lambda _session: caller
-
-
-async def _receive(
-    st: AppState, warning: WarningIn, caller: Callable[[Session], Actor]
-) -> service.IntakeOutcome:
-    """In a transaction shared with the warnings arriving at the same time (`GroupCommit`)."""
-    return await st.commits.submit(_work(st.rt, warning, caller), lock_keys=service.lock_keys(st.rt, warning))
-
-
-def _work(
-    rt: Runtime, warning: WarningIn, caller: Callable[[Session], Actor]
-) -> Callable[[Session], service.IntakeOutcome]:
-    def work(session: Session) -> service.IntakeOutcome:
-        return service.receive(session, rt, caller(session), warning)
-
-    return work
 
 
 @router.post(
@@ -119,8 +102,8 @@ async def post_batch(request: Request) -> BatchOut:
             results[index] = _refused(index, exc)
     # One group, written in order: a later item about the same person merges into the case an
     # earlier one opened, as if they had been posted one by one.
-    works = [(_work(st.rt, w, _known(caller)), service.lock_keys(st.rt, w)) for _index, w in valid]
-    for (index, _w), outcome in zip(valid, await st.commits.submit_group(works), strict=True):
+    jobs = [service.Receive.of(st.rt, caller, w) for _index, w in valid]
+    for (index, _w), outcome in zip(valid, await st.writes.group(jobs), strict=True):
         results[index] = _item(index, outcome)
     return BatchOut(results=[results[index] for index in sorted(results)])
 

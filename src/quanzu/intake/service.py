@@ -55,6 +55,23 @@ class IntakeOutcome:
         return 201 if self.created and not self.accepted.merged else 200
 
 
+@dataclass(frozen=True, slots=True)
+class Receive:
+    """`receive` as a group commit's job: data, so that it can run in the shared writer
+    (`kit.writer`), and idempotent on rerun by `(source, external_id)`, as such a job must be."""
+
+    warning: WarningIn
+    actor: Actor
+    lock_keys: tuple[str, ...]
+
+    @classmethod
+    def of(cls, rt: Runtime, actor: Actor, warning: WarningIn) -> Receive:
+        return cls(warning, actor, tuple(lock_keys(rt, warning)))
+
+    def run(self, session: Session, rt: Runtime) -> IntakeOutcome:
+        return receive(session, rt, self.actor, self.warning)
+
+
 def require_intake(actor: Actor) -> None:
     require_role(actor, *INTAKE_ROLES)
 

@@ -28,6 +28,9 @@ class ValidationFailed(DomainError):
         super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
         self.errors = errors
 
+    def __reduce__(self) -> tuple[type[ValidationFailed], tuple[list[FieldError]]]:
+        return type(self), (self.errors,)  # as it was made: it travels from the writer (kit/writer.py)
+
 
 class NotAuthenticated(DomainError):
     status_code = 401

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from quanzu.codes import OrgKind
 from quanzu.kit.db import after_commit, notify_at_commit
+from quanzu.kit.listener import PgListener
 from quanzu.models.org import DutyShift, User
 from quanzu.org import repository
 from quanzu.routing.rules import AreaRule, RoutingRules
@@ -188,6 +189,15 @@ class RosterCache:
 
     def on_notification(self, _payload: str) -> None:
         self.forget()
+
+    @classmethod
+    def listening(cls, listener: PgListener) -> RosterCache:
+        """A cache that forgets the roster when another process changes it, or when the
+        listener was away (changes announced meanwhile are lost)."""
+        cache = cls()
+        listener.on(ROSTER_CHANNEL, cache.on_notification)
+        listener.on_reconnect(cache.forget)
+        return cache
 
 
 def on_duty(

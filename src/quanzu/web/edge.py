@@ -24,6 +24,7 @@ from quanzu.kit.db import transaction
 from quanzu.kit.errors import DomainError, FieldError, Forbidden, NotAuthenticated, ValidationFailed
 from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.runtime import Runtime
+from quanzu.kit.writer import Writes
 
 SESSION_COOKIE = "qz_session"
 R = TypeVar("R")
@@ -39,6 +40,7 @@ class AppState:
     hub: LiveHub
     credentials: CredentialCache
     commits: GroupCommit  # intake's writes, committed together when they arrive together
+    writes: Writes  # intake's jobs: through the shared writer if there is one, else `commits`
 
 
 def state(request: Request) -> AppState:
