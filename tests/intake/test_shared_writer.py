@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import stat
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +21,11 @@ from sqlalchemy import select
 from quanzu.kit.errors import FieldError, ValidationFailed
 from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.runtime import Runtime
-from quanzu.kit.writer import RETRY_AFTER, WriterClient, WriterServer, _portable, works
+from quanzu.kit.writer import RETRY_AFTER, WriterClient, WriterProcess, WriterServer, _portable, works
 from quanzu.models.cases import EarlyWarning
 from quanzu.web.edge import AppState
 from tests.conftest import Env
+from tests.escalation.test_black_box import wait_for
 from tests.factories import bearer, id_number, seed, warning
 
 
@@ -170,3 +172,17 @@ def test_what_a_job_raises_travels_back_whole_or_as_its_name() -> None:
     unpicklable = _portable(Local("boom"))
     assert type(unpicklable).__name__ == "_Unpicklable" and "Local: boom" in str(unpicklable)
     assert _travelled(unpicklable).args == unpicklable.args
+
+
+def test_serve_starts_its_writer_again_after_a_crash_not_after_a_clean_stop() -> None:
+    crashing = WriterProcess([sys.executable, "-c", "raise SystemExit(3)"], restart_pause_s=0)
+    crashing.start()
+    try:
+        wait_for("the crashed writer to be started again", lambda: crashing.starts >= 3)
+    finally:
+        crashing.stop()
+    wait_for("the watch to end with the stop", lambda: not crashing.watching())
+    stopping = WriterProcess([sys.executable, "-c", "pass"], restart_pause_s=0)  # exit 0: told to stop
+    stopping.start()
+    wait_for("the watch to end", lambda: not stopping.watching())
+    assert stopping.starts == 1

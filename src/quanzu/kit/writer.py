@@ -329,6 +329,7 @@ class WriterProcess:
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._watch = threading.Thread(target=self._keep_running, name="quanzu-writer-watch", daemon=True)
+        self.starts = 0
 
     def start(self) -> None:
         self._spawn()
@@ -338,16 +339,21 @@ class WriterProcess:
         with self._lock:
             if not self._stopping.is_set():
                 self._process = subprocess.Popen(self._argv)  # noqa: S603  (our own command line)
+                self.starts += 1
 
     def _keep_running(self) -> None:
         while not self._stopping.is_set():
             process = self._process
             code = process.wait() if process is not None else None
-            if self._stopping.is_set():
+            if self._stopping.is_set() or code == 0:  # stopped, or told to stop (systemd stops the group)
                 return
             log.warning("the writer stopped (exit %s); starting it again", code)
             self._stopping.wait(self._pause)
             self._spawn()
+
+    def watching(self) -> bool:
+        """Whether it would start the writer again if it died."""
+        return self._watch.is_alive()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         with self._lock:
