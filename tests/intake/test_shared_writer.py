@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
+from quanzu.dispatch.live import LiveHub
 from quanzu.kit.errors import FieldError, ValidationFailed
 from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.runtime import Runtime
 from quanzu.kit.writer import RETRY_AFTER, WriterClient, WriterProcess, WriterServer, _portable, works
 from quanzu.models.cases import EarlyWarning
+from quanzu.models.org import User
 from quanzu.web.edge import AppState
 from tests.conftest import Env
 from tests.escalation.test_black_box import wait_for
@@ -109,6 +112,42 @@ def test_warnings_written_by_the_writer_are_answered_as_if_written_here(env: Env
         assert [item["status"] for item in batch.json()["results"]] == [201]
         assert writer.jobs == 6  # every call above went through the writer
     assert path.exists() is False  # the writer removes its socket when it stops
+
+
+async def _subscribed(hub: LiveHub, user_ids: list[int]) -> list[asyncio.Queue[dict[str, Any]]]:
+    return [hub.subscribe(user_id) for user_id in user_ids]
+
+
+async def _events(queues: list[asyncio.Queue[dict[str, Any]]], wanted: int) -> list[dict[str, Any]]:
+    """The first `wanted` events on any of the queues (bounded: a missing event fails the test)."""
+    events: list[dict[str, Any]] = []
+    while len(events) < wanted:
+        done, pending = await asyncio.wait(
+            [asyncio.ensure_future(q.get()) for q in queues], timeout=20, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        assert done, f"no live event after {events}"
+        events += [task.result() for task in done]
+    return events
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_what_the_writer_commits_reaches_the_serving_processes_live_streams(env: Env, tmp_path: Path) -> None:
+    """The writer has no live hub of its own: its events go out with its commit (NOTIFY) and
+    every serving process hands them to its own subscribers."""
+    district = seed(env)
+    path = tmp_path / "writer.sock"
+    state: AppState = env.app.state.quanzu
+    with env.reader() as s:
+        everyone = list(s.scalars(select(User.id)))
+    assert env.client.portal is not None
+    queues = env.client.portal.call(_subscribed, state.hub, everyone)
+    with _writer(env, path) as writer, _through(env, path):
+        case_id = _post(env, district.feed_token, warning("SW-1")).json()["case_id"]
+        assert writer.jobs == 1
+    events = env.client.portal.call(_events, queues, 1)
+    assert {(e["type"], e["case_id"]) for e in events} == {("case.dispatched", case_id)}, events
 
 
 def test_the_writers_socket_is_its_users_alone(env: Env, tmp_path: Path) -> None:
