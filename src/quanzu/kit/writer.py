@@ -54,9 +54,8 @@ from quanzu.kit.runtime import Runtime
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
-RETRY_AFTER = timedelta(
-    seconds=1
-)  # how long a serving process writes alone after failing to reach the writer
+# How long a serving process writes alone after failing to reach the writer.
+RETRY_AFTER = timedelta(seconds=1)
 _HEADER = struct.Struct("!I")
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
 
