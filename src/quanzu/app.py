@@ -13,8 +13,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from quanzu.audit.batcher import AuditBatcher
 from quanzu.auth.cache import CHANNEL as CREDENTIALS_CHANNEL
@@ -87,15 +85,6 @@ class QuanzuApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def group_commit(settings: Settings, engine: Engine, factory: sessionmaker[Session]) -> GroupCommit:
-    """Intake's group commit, as a serving process and the shared writer run it."""
-    return GroupCommit(
-        factory,
-        max_batch=settings.group_commit_max,
-        writers=settings.group_commit_writers if engine.dialect.name == "postgresql" else 1,
-    )
-
-
 def create_app(
     settings: Settings, clock: Clock | None = None, *, start_worker: bool | None = None
 ) -> FastAPI:
@@ -149,7 +138,7 @@ def create_app(
         listener.stop()
         engine.dispose()
 
-    commits = group_commit(settings, engine, factory)
+    commits = GroupCommit.configured(engine, settings.group_commit_max, settings.group_commit_writers)
     writer = WriterClient(settings.writer_socket, rt.clock) if settings.writer_socket else None
 
     app = QuanzuApp(

@@ -160,7 +160,8 @@ def writer(
     socket_path: Annotated[Path, typer.Option("--socket", help="the Unix socket to listen on")],
 ) -> None:
     """Write every serving process's warnings through one group commit (`serve --workers N` starts it)."""
-    from quanzu.app import group_commit
+    import quanzu.intake.service  # noqa: F401  (what its jobs run: imported before the heap is frozen)
+    from quanzu.kit.groupcommit import GroupCommit
     from quanzu.kit.listener import PgListener
     from quanzu.kit.writer import WriterServer, serve_forever
     from quanzu.org.cache import RosterCache
@@ -172,9 +173,10 @@ def writer(
     rt.roster = RosterCache.listening(listener)
     listener.start()
     try:
-        server = WriterServer(group_commit(settings, engine, make_sessionmaker(engine)), rt, socket_path)
-        # The modules' long-lived objects (the app and its jobs, address and phone data): kept out
-        # of every full collection, which would walk them all and hold up every process's warnings.
+        commits = GroupCommit.configured(engine, settings.group_commit_max, settings.group_commit_writers)
+        server = WriterServer(commits, rt, socket_path)
+        # The modules' long-lived objects (the jobs' code, address and phone data): kept out of
+        # every full collection, which would walk them all and hold up every process's warnings.
         serve_forever(server, on_start=gc.freeze)
     finally:
         listener.stop()

@@ -39,9 +39,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from quanzu.kit.db import hold_advisory_locks, savepoint, transaction
+from quanzu.kit.db import hold_advisory_locks, make_sessionmaker, savepoint, transaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -96,6 +97,13 @@ class GroupCommit:
     _active: int = 0  # writers draining now
     _drains: set[asyncio.Future[None]] = field(default_factory=set)
     batches: int = 0  # how many shared transactions committed (tests, benchmarks)
+
+    @classmethod
+    def configured(cls, engine: Engine, max_batch: int, writers: int) -> GroupCommit:
+        """Intake's, as a serving process and the shared writer run it: `writers` on PostgreSQL,
+        one on SQLite (its writers queue for its one write lock anyway)."""
+        postgres = engine.dialect.name == "postgresql"
+        return cls(make_sessionmaker(engine), max_batch=max_batch, writers=writers if postgres else 1)
 
     @property
     def queued(self) -> int:
