@@ -42,12 +42,12 @@ def _job(env: Env, body: dict[str, Any], *, then_fail: bool = False) -> Job:
 
 @contextmanager
 def _lookups(env: Env, table: str) -> Iterator[list[str]]:
-    """The statements that look rows of `table` up (persons by their identifiers, cases by
-    their persons)."""
+    """The statements that read rows of `table` (persons by their identifiers, cases with their
+    persons)."""
     seen: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if re.search(rf"FROM {table}\s+WHERE", statement):
+        if statement.lstrip().startswith("SELECT") and re.search(rf"\b(FROM|JOIN) {table}\b", statement):
             seen.append(statement)
 
     engine = env.factory.kw["bind"]
@@ -94,9 +94,10 @@ def test_a_batch_looks_the_open_cases_of_its_stored_persons_up_once(env: Env) ->
     opened = [_outcome(r).accepted.case_id for r in stored]
     bodies = [warning(f"P-{n}", target=p) for n, p in enumerate(people)]
     bodies.append(warning("P-new", target={"id_number": id_number(seq="639"), "phone": "13862516309"}))
-    with _lookups(env, "cases") as lookups:
+    with _lookups(env, "cases") as lookups, _lookups(env, "persons") as person_lookups:
         results = [_outcome(r) for r in GroupCommit(env.factory).write([_job(env, b) for b in bodies])]
     assert len(lookups) == 1  # one by one, each repeat would look its person's case up
+    assert lookups == person_lookups  # and they come with the persons
     assert [r.status for r in results] == [200, 200, 200, 201]
     assert [r.accepted.case_id for r in results[:3]] == opened
     with env.reader() as session:

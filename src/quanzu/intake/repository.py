@@ -3,7 +3,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection
 
-from sqlalchemy import CompoundSelect, Select, literal, or_, select, union_all
+from sqlalchemy import CompoundSelect, Select, and_, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from quanzu.codes import CaseState
@@ -69,17 +69,33 @@ def _warnings_among(postgres: bool) -> Select[EarlyWarning]:
     )
 
 
-def persons_with_any(session: Session, blind_indexes: Collection[str]) -> list[Person]:
-    """The persons whose ID number or phone has one of `blind_indexes`, in one round trip."""
+def persons_with_any(
+    session: Session, blind_indexes: Collection[str]
+) -> tuple[list[Person], dict[int, Case]]:
+    """The persons whose ID number or phone has one of `blind_indexes`, and each one's open case
+    (by person id; at most one: the one-open-case-per-person index), in one round trip. The cases
+    are not locked (as `open_cases_of`)."""
     if not blind_indexes:
-        return []
-    return list(session.scalars(_persons_with_any(is_postgres(session)), {"indexes": list(blind_indexes)}))
+        return [], {}
+    persons: list[Person] = []
+    open_cases: dict[int, Case] = {}
+    rows = session.execute(_persons_with_any(is_postgres(session)), {"indexes": list(blind_indexes)})
+    for person, case in rows:
+        persons.append(person)
+        if case is not None:
+            open_cases[person.id] = case
+    return persons, open_cases
 
 
 @functools.cache
-def _persons_with_any(postgres: bool) -> Select[Person]:
+def _persons_with_any(postgres: bool) -> Select[Person, Case]:
     by_id = among(Person.id_number_bidx, "indexes", postgres=postgres)
-    return select(Person).where(or_(by_id, among(Person.phone_bidx, "indexes", postgres=postgres)))
+    is_open = and_(Case.person_id == Person.id, Case.state != CaseState.CLOSED)
+    return (
+        select(Person, Case)
+        .outerjoin(Case, is_open)
+        .where(or_(by_id, among(Person.phone_bidx, "indexes", postgres=postgres)))
+    )
 
 
 def assignees_and_watches(

@@ -381,10 +381,9 @@ def _load(session: Session, held: frozenset[str]) -> _Loaded:
         elif key.startswith(cases.PERSON_LOCK):
             blind_indexes.append(key.removeprefix(cases.PERSON_LOCK))
     found = repository.warnings_by_keys(session, warning_keys)
-    persons = repository.persons_with_any(session, blind_indexes)
-    # Most of the batch's stored persons are warned about again: their open cases now, in one
-    # round trip, where each merge looked its case up (and wrote the batch's rows kept so far).
-    open_cases = repository.open_cases_of(session, [p.id for p in persons])
+    # Most of the batch's stored persons are warned about again: their open cases come with
+    # them, where each merge looked its case up (and wrote the batch's rows kept so far).
+    persons, open_cases = repository.persons_with_any(session, blind_indexes)
     # And what a merge into each reads (a round trip per batch with open cases, not two a merge).
     assignees, watched = repository.assignees_and_watches(session, [c.id for c in open_cases.values()])
     found_by_key = {(w.source, w.external_id): w for w in found}
