@@ -73,6 +73,7 @@ class Sample:
     """Latencies (seconds) and outcomes of one phase."""
 
     latencies: list[float] = field(default_factory=list)
+    slots: list[float] = field(default_factory=list)  # each answer's scheduled send time (perf_counter)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     elapsed: float = 0.0
@@ -80,9 +81,10 @@ class Sample:
     cpu_client: float = 0.0  # CPU seconds used by this process (the load generator) in the phase
     cpu: Cpu = field(default_factory=Cpu)  # server, worker, PostgreSQL, machine, in the phase
 
-    def ok(self, status: int, latency: float) -> None:
+    def ok(self, status: int, latency: float, slot: float) -> None:
         self.statuses[status] = self.statuses.get(status, 0) + 1
         self.latencies.append(latency)
+        self.slots.append(slot)
 
     def fail(self, message: str) -> None:
         self.errors.append(message)
@@ -272,7 +274,7 @@ async def post(http: LeanHttp, body: bytes, since: float, sample: Sample) -> Non
         return
     latency = time.perf_counter() - since
     if status in (200, 201):
-        sample.ok(status, latency)
+        sample.ok(status, latency, since)
     else:
         sample.fail(f"HTTP {status}: {answer[:200].decode(errors='replace')}")
 
@@ -358,9 +360,24 @@ async def load_phases(
         steady_sample, max_sample = Sample(), Sample()
         with cpu_meter(steady_sample, pid, worker), profiling(pid, args.profile, args.seconds):
             steady_sample = await open_loop(http, steady, args.rate, steady_sample)
+        if args.timeline is not None:
+            write_timeline(args.timeline, steady_sample)
         with cpu_meter(max_sample, pid, worker):
             max_sample = await closed_loop(http, burst, args.concurrency, MAX_RATE_SECONDS, max_sample)
     return steady_sample, max_sample
+
+
+def write_timeline(path: Path, sample: Sample) -> None:
+    """The open loop's answers as CSV, in slot order: the slot on the monotonic clock (to line up
+    with samplers of other processes), seconds from the first slot, latency in ms. Whether the
+    slow ones come together (a pause) or spread out (queueing)."""
+    start = min(sample.slots, default=0.0)
+    rows = sorted(zip(sample.slots, sample.latencies, strict=True))
+    lines = [
+        "monotonic_s,offset_s,latency_ms",
+        *(f"{slot:.4f},{slot - start:.4f},{latency * 1000:.2f}" for slot, latency in rows),
+    ]
+    path.write_text("\n".join(lines) + "\n")
 
 
 # --- the anchor ---------------------------------------------------------------------------------
@@ -577,6 +594,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " a deployment has history and current statistics; 0: 50 warnings, never analysed (as before)",
     )
     p.add_argument("--profile", type=Path, help="py-spy (GIL holders only) on the server at the set rate")
+    p.add_argument("--timeline", type=Path, help="write the open loop's answers here (CSV: slot, latency)")
     p.add_argument(
         "--setting",
         action="append",
