@@ -60,8 +60,8 @@ for sub, name in (
     app.add_typer(sub, name=name)
 
 
-def _runtime(settings: Settings) -> tuple[Runtime, Engine]:
-    engine = make_engine(settings.database_url)
+def _runtime(settings: Settings, *, generic_plans: bool = False) -> tuple[Runtime, Engine]:
+    engine = make_engine(settings.database_url, generic_plans=generic_plans)
     rt = Runtime(
         clock=SystemClock(),
         cipher=PiiCipher(settings.resolved_pii_key()),
@@ -168,7 +168,7 @@ def writer(
 
     logging.basicConfig(level=logging.INFO)
     settings = Settings()
-    rt, engine = _runtime(settings)
+    rt, engine = _runtime(settings, generic_plans=True)  # intake's statements only: planned once
     listener = PgListener(engine)
     rt.roster = RosterCache.listening(listener)
     listener.start()

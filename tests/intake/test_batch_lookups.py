@@ -188,3 +188,58 @@ def test_a_warning_rolled_back_to_its_savepoint_takes_its_new_person_along(env: 
     assert _outcome(stored).status == 201
     with env.reader() as session:
         assert session.scalar(select(func.count()).select_from(Person)) == 1
+
+
+def _persons_by_phone(env: Env, phone: str) -> list[Person]:
+    """What intake's lookup loads for a warning giving `phone` alone."""
+    stated = parse(WarningIn, warning("lookup", target={"id_number": None, "phone": phone})).target.phone
+    assert stated is not None
+    with env.reader() as session:
+        persons, _cases = repository.persons_with_any(
+            session, [env.rt.cipher.blind_index(stated, kind="phone")]
+        )
+        return persons
+
+
+def test_a_phone_many_people_gave_loads_only_its_newest_holder(env: Env) -> None:
+    """A number several people gave (a placeholder, a shared line): a warning with that number
+    alone merges into its newest holder's case, and the lookup reads that holder, not every one."""
+    seed(env)
+    shared = "13862516500"
+    firsts = [
+        warning(f"H-{n}", target={"id_number": id_number(seq=f"65{n}"), "phone": shared}) for n in range(4)
+    ]
+    opened = [
+        _outcome(r).accepted.case_id for r in GroupCommit(env.factory).write([_job(env, b) for b in firsts])
+    ]
+    assert len(set(opened)) == 4  # four people: their ID numbers differ
+    holders = _persons_by_phone(env, shared)
+    assert len(holders) == 1 and holders[0].id_number_masked.endswith(id_number(seq="653")[-4:])
+    [again] = GroupCommit(env.factory).write(
+        [_job(env, warning("H-x", target={"id_number": None, "phone": shared}))]
+    )
+    assert (_outcome(again).status, _outcome(again).accepted.case_id) == (200, opened[3])
+
+
+def test_a_holder_who_gave_another_number_earlier_in_the_batch_leaves_it_to_the_one_before(env: Env) -> None:
+    """As one by one: the newest holder's ID number comes with a new phone, so the next warning
+    with the old number alone belongs to the number's holder before them, whom the batch did not
+    load; it merges into that person's open case."""
+    seed(env)
+    old_phone = "13862516600"
+    people = [{"id_number": id_number(seq=f"66{n}"), "phone": old_phone} for n in range(2)]
+    stored = GroupCommit(env.factory).write(
+        [_job(env, warning(f"M-{n}", target=p)) for n, p in enumerate(people)]
+    )
+    earlier, newest = (_outcome(r).accepted.case_id for r in stored)
+    bodies = [
+        warning("M-2", target={"id_number": people[1]["id_number"], "phone": "13862516601"}),
+        warning("M-3", target={"id_number": None, "phone": old_phone}),
+    ]
+    results = [_outcome(r) for r in GroupCommit(env.factory).write([_job(env, b) for b in bodies])]
+    assert [(r.status, r.accepted.case_id) for r in results] == [(200, newest), (200, earlier)]
+    with env.reader() as session:
+        counts = session.scalars(
+            select(Case.signal_count).where(Case.id.in_([earlier, newest])).order_by(Case.id)
+        )
+        assert list(counts) == [2, 2]

@@ -17,9 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from quanzu.dispatch.live import LiveHub
+from quanzu.kit.db import make_engine
 from quanzu.kit.errors import FieldError, ValidationFailed
 from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.runtime import Runtime
@@ -225,3 +226,17 @@ def test_serve_starts_its_writer_again_after_a_crash_not_after_a_clean_stop() ->
     stopping.start()
     wait_for("the watch to end", lambda: not stopping.watching())
     assert stopping.starts == 1
+
+
+@pytest.mark.postgres_only
+def test_the_writers_connections_plan_their_statements_once(env: Env) -> None:
+    """The writer runs intake's few statements only: planned once (`generic_plans`), where
+    PostgreSQL kept planning the lookups by arrays of keys on every call. Other processes plan as
+    PostgreSQL decides."""
+    for generic, expected in ((True, "force_generic_plan"), (False, "auto")):
+        engine = make_engine(env.settings.database_url, generic_plans=generic)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(text("SHOW plan_cache_mode")).scalar_one() == expected
+        finally:
+            engine.dispose()

@@ -3,8 +3,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection
 
-from sqlalchemy import CompoundSelect, Select, and_, literal, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ARRAY,
+    CompoundSelect,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    literal,
+    select,
+    union,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
 
 from quanzu.codes import CaseState
 from quanzu.kit.db import among, is_postgres
@@ -40,14 +52,9 @@ def _open_cases_of(postgres: bool) -> Select[Case]:
 
 
 def persons_matching(session: Session, id_bidx: str | None, phone_bidx: str | None) -> list[Person]:
-    clauses = []
-    if id_bidx:
-        clauses.append(Person.id_number_bidx == id_bidx)
-    if phone_bidx:
-        clauses.append(Person.phone_bidx == phone_bidx)
-    if not clauses:
-        return []
-    return list(session.scalars(select(Person).where(or_(*clauses)).order_by(Person.id)))
+    """`persons_with_any` for one warning's identifiers, oldest first."""
+    persons, _open_cases = persons_with_any(session, [bidx for bidx in (id_bidx, phone_bidx) if bidx])
+    return persons
 
 
 def warnings_by_keys(session: Session, keys: Collection[tuple[str, str]]) -> list[EarlyWarning]:
@@ -72,9 +79,10 @@ def _warnings_among(postgres: bool) -> Select[EarlyWarning]:
 def persons_with_any(
     session: Session, blind_indexes: Collection[str]
 ) -> tuple[list[Person], dict[int, Case]]:
-    """The persons whose ID number or phone has one of `blind_indexes`, and each one's open case
-    (by person id; at most one: the one-open-case-per-person index), in one round trip. The cases
-    are not locked (as `open_cases_of`)."""
+    """The persons whose ID number has one of `blind_indexes`, and the newest holder of each
+    phone among them (a phone alone matches no other: `intake.service._find_or_create_person`),
+    oldest first; and each one's open case (by person id; at most one: the one-open-case-per-
+    person index), in one round trip. The cases are not locked (as `open_cases_of`)."""
     if not blind_indexes:
         return [], {}
     persons: list[Person] = []
@@ -89,13 +97,28 @@ def persons_with_any(
 
 @functools.cache
 def _persons_with_any(postgres: bool) -> Select[Person, Case]:
-    by_id = among(Person.id_number_bidx, "indexes", postgres=postgres)
     is_open = and_(Case.person_id == Person.id, Case.state != CaseState.CLOSED)
     return (
         select(Person, Case)
         .outerjoin(Case, is_open)
-        .where(or_(by_id, among(Person.phone_bidx, "indexes", postgres=postgres)))
+        .where(Person.id.in_(_by_id_or_newest_by_phone(postgres)))
+        .order_by(Person.id)
     )
+
+
+def _by_id_or_newest_by_phone(postgres: bool) -> CompoundSelect[int]:
+    """The ids of the persons whose ID number is among `:indexes`, and of the newest holder of
+    each phone among them. PostgreSQL: one step down the index on (phone, id) per phone, however
+    many hold it; SQLite: the holders grouped."""
+    holder = aliased(Person)
+    by_id = select(holder.id).where(among(holder.id_number_bidx, "indexes", postgres=postgres))
+    if not postgres:
+        by_phone = holder.phone_bidx.in_(bindparam("indexes", expanding=True))
+        return union(by_id, select(func.max(holder.id)).where(by_phone).group_by(holder.phone_bidx))
+    phones = func.unnest(bindparam("indexes", type_=ARRAY(String(64)))).table_valued("bidx").render_derived()
+    newest = aliased(Person)
+    holding = select(func.max(newest.id)).where(newest.phone_bidx == phones.c.bidx).scalar_subquery()
+    return union(by_id, select(holding).select_from(phones))
 
 
 def assignees_and_watches(

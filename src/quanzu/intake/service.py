@@ -207,9 +207,12 @@ def _loaded_context(known: _Known | None, person_id: int, case: Case) -> tuple[l
 
 def _still_loaded(known: _Known | None, person_id: int) -> _Loaded | None:
     """What the batch loaded at its start, where it still holds for the person; None where the
-    person's cases, clocks and follow-ups must be read from the database: a lone warning, or an
-    earlier warning of the batch was about them (what it wrote must be seen)."""
-    return None if known is None or known.concerned(person_id) else known.loaded
+    person's cases, clocks and follow-ups must be read from the database: a lone warning, a
+    person the batch did not load (a phone's earlier holder), or an earlier warning of the batch
+    was about them (what it wrote must be seen)."""
+    if known is None or known.concerned(person_id) or not known.loaded.has(person_id):
+        return None
+    return known.loaded
 
 
 def _content_hash(warning: WarningIn) -> str:
@@ -330,10 +333,14 @@ class _Loaded:
 
     keys: frozenset[str]
     warnings: dict[tuple[str, str], EarlyWarning]
-    persons: list[Person]
+    persons: list[Person]  # those holding a key's ID number, and each key's phone's newest holder
+    phone_holders: dict[str, Person]  # the newest holder of each key's phone that has one
     open_cases: dict[int, Case]  # by person id
     assignees: dict[int, list[int]]  # the open cases' active assignees' user ids, by case id
     watched: set[int]  # the open cases with an active watch
+
+    def has(self, person_id: int) -> bool:
+        return any(p.id == person_id for p in self.persons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +362,12 @@ class _Known:
 
     def persons(self) -> list[Person]:
         return [*self.loaded.persons, *(p for p in self.noted if isinstance(p, Person))]
+
+    def holder_moved(self, phone_bidx: str | None) -> bool:
+        """Whether the phone's newest holder as loaded has since given another number in this
+        batch: its holder is then one the batch did not load (the one before)."""
+        holder = self.loaded.phone_holders.get(phone_bidx or "")
+        return holder is not None and holder.phone_bidx != phone_bidx
 
 
 def _batch_known(session: Session, lock_keys: list[str]) -> _Known | None:
@@ -387,7 +400,8 @@ def _load(session: Session, held: frozenset[str]) -> _Loaded:
     # And what a merge into each reads (a round trip per batch with open cases, not two a merge).
     assignees, watched = repository.assignees_and_watches(session, [c.id for c in open_cases.values()])
     found_by_key = {(w.source, w.external_id): w for w in found}
-    return _Loaded(held, found_by_key, persons, open_cases, assignees, watched)
+    holders = {p.phone_bidx: p for p in persons if p.phone_bidx}  # oldest first: the newest stays
+    return _Loaded(held, found_by_key, persons, holders, open_cases, assignees, watched)
 
 
 def _stored_warning(session: Session, known: _Known | None, warning: WarningIn) -> EarlyWarning | None:
@@ -397,8 +411,10 @@ def _stored_warning(session: Session, known: _Known | None, warning: WarningIn) 
 
 
 def _persons_matching(session: Session, known: _Known | None, keys: _IdentityKeys) -> list[Person]:
-    """The persons holding either identifier, oldest first (one round trip, or none in a batch)."""
-    if known is None:
+    """The persons holding the ID number and the phone's newest holder, oldest first (one round
+    trip, or none in a batch, unless that holder gave another number earlier in the batch)."""
+    if known is None or known.holder_moved(keys.phone_bidx):
+        session.flush()  # what the batch has changed and added so far, the lookup must see
         return repository.persons_matching(session, keys.id_bidx, keys.phone_bidx)
     return sorted(
         (

@@ -139,12 +139,24 @@ PING_AFTER_IDLE_S = 10.0
 _IDLE_SINCE = "quanzu.idle_since"
 
 
-def make_engine(url: str, *, pool_size: int = 10, ping_after_idle_s: float = PING_AFTER_IDLE_S) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    ping_after_idle_s: float = PING_AFTER_IDLE_S,
+    generic_plans: bool = False,
+) -> Engine:
+    """`generic_plans` (PostgreSQL): the connections' prepared statements are planned once
+    (`plan_cache_mode = force_generic_plan`), for a process that runs a few hot statements only
+    (the intake writer). By default PostgreSQL keeps planning a statement whose generic plan it
+    estimates dearer than its custom ones, as it does for a lookup by an array of keys (it
+    guesses ten): planning intake's person lookup took 0.3 ms, running it 0.07."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2)
+    connect_args = {"options": "-c plan_cache_mode=force_generic_plan"} if generic_plans else {}
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, connect_args=connect_args)
     _ping_when_idle(engine, ping_after_idle_s)
     return engine
 

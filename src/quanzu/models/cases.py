@@ -27,6 +27,8 @@ from quanzu.kit.db import Base, UTCDateTime
 
 class Person(Base):
     __tablename__ = "persons"
+    # A phone's holders, newest last: intake matches a phone alone to its newest holder.
+    __table_args__ = (Index("ix_persons_phone_bidx_id", "phone_bidx", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -34,7 +36,7 @@ class Person(Base):
     id_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     id_number_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
-    phone_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_bidx: Mapped[str | None] = mapped_column(String(64))
     # Masked forms for lists and notifications, so showing a case needs no decryption.
     id_number_masked: Mapped[str] = mapped_column(String(32), default="")
     phone_masked: Mapped[str] = mapped_column(String(32), default="")
