@@ -5,6 +5,7 @@ warning rolled back to its savepoint takes the person it created along. On both 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,11 +17,12 @@ from sqlalchemy.orm import Session
 from quanzu.intake import repository, service
 from quanzu.intake.schemas import WarningIn
 from quanzu.intake.tabular import IMPORT_ACTOR
+from quanzu.kit.db import hold_advisory_locks
 from quanzu.kit.errors import Conflict
 from quanzu.kit.groupcommit import GroupCommit
 from quanzu.kit.validation import parse
 from quanzu.models.banks import WatchEntry
-from quanzu.models.cases import Case, CaseAssignee, CaseSla, Person
+from quanzu.models.cases import Case, CaseAssignee, CaseSla, EarlyWarning, Person
 from quanzu.models.dispatch import Notification
 from tests.conftest import Env
 from tests.factories import id_number, seed, warning
@@ -147,8 +149,10 @@ def test_loading_a_batchs_open_cases_holds_nobody_up(env: Env) -> None:
     case_id = _outcome(stored).accepted.case_id
     with env.factory() as batch, env.factory() as officer:
         case = batch.get(Case, case_id)
-        assert case is not None
-        assert list(repository.open_cases_of(batch, [case.person_id])) == [case.person_id]
+        person = batch.get(Person, case.person_id) if case is not None else None
+        assert person is not None and person.id_number_bidx is not None
+        _persons, open_cases = repository.persons_with_any(batch, [person.id_number_bidx])
+        assert list(open_cases) == [person.id]
         officer.execute(text("SET LOCAL lock_timeout = '2s'"))
         officer.execute(update(Case).where(Case.id == case_id).values(state="closed"))
         officer.commit()
@@ -243,3 +247,36 @@ def test_a_holder_who_gave_another_number_earlier_in_the_batch_leaves_it_to_the_
             select(Case.signal_count).where(Case.id.in_([earlier, newest])).order_by(Case.id)
         )
         assert list(counts) == [2, 2]
+
+
+@pytest.mark.postgres_only
+def test_a_batch_finds_its_stored_warnings_with_its_locks_and_sees_what_it_waited_for(env: Env) -> None:
+    """The batch's stored warnings come back from the statement that takes its locks (no query
+    of their own when there are none), and after the locks: a warning committed by the
+    transaction the batch waited for is found, and answered as a replay, not stored twice."""
+    seed(env)
+    body = warning("W-1")
+    with _lookups(env, "warnings") as lookups:
+        [first] = GroupCommit(env.factory).write([_job(env, body)])
+    assert _outcome(first).status == 201 and lookups == []
+    racing, holder_has_written = warning("W-2"), threading.Event()
+    answers: list[Any] = []
+    with env.factory() as holder:  # a retry's original, still writing when the retry arrives
+        work, keys = _job(env, racing)
+        hold_advisory_locks(holder, *keys)
+        original = work(holder)
+        holder_has_written.set()
+        retry = threading.Thread(
+            target=lambda: answers.extend(GroupCommit(env.factory).write([_job(env, racing)]))
+        )
+        retry.start()
+        retry.join(timeout=1.0)
+        assert retry.is_alive()  # waiting for the key
+        holder.commit()
+    retry.join(timeout=30)
+    assert holder_has_written.is_set() and len(answers) == 1
+    replay = _outcome(answers[0])
+    assert (replay.status, replay.accepted) == (200, original.accepted)
+    with env.reader() as session:
+        stored = select(func.count()).select_from(EarlyWarning).where(EarlyWarning.external_id == "W-2")
+        assert session.scalar(stored) == 1

@@ -30,25 +30,15 @@ def warning_by_key(session: Session, source: str, external_id: str) -> EarlyWarn
 
 
 def open_case_for(session: Session, person_id: int) -> Case | None:
-    return open_cases_of(session, [person_id]).get(person_id)
+    """The person's open case (at most one: the one-open-case-per-person index)."""
+    is_open = select(Case).where(Case.person_id == person_id, Case.state != CaseState.CLOSED)
+    return session.scalars(is_open).first()
 
 
-def open_cases_of(session: Session, person_ids: Collection[int]) -> dict[int, Case]:
-    """Each person's open case (at most one: the one-open-case-per-person index), in one round
-    trip. Not locked: a batch loads the cases of every stored person its keys find, also those
-    it will not merge into (a phone's earlier holder), and a lock on those would hold up other
-    batches; a merge's UPDATE locks its case at the flush, as it always did."""
-    if not person_ids:
-        return {}
-    found = session.scalars(_open_cases_of(is_postgres(session)), {"persons": list(person_ids)})
-    return {case.person_id: case for case in found}
-
-
-@functools.cache
-def _open_cases_of(postgres: bool) -> Select[Case]:
-    return select(Case).where(
-        among(Case.person_id, "persons", postgres=postgres), Case.state != CaseState.CLOSED
-    )
+def warnings_by_ids(session: Session, ids: Collection[int]) -> list[EarlyWarning]:
+    if not ids:
+        return []
+    return list(session.scalars(select(EarlyWarning).where(EarlyWarning.id.in_(ids))))
 
 
 def persons_matching(session: Session, id_bidx: str | None, phone_bidx: str | None) -> list[Person]:
@@ -82,7 +72,9 @@ def persons_with_any(
     """The persons whose ID number has one of `blind_indexes`, and the newest holder of each
     phone among them (a phone alone matches no other: `intake.service._find_or_create_person`),
     oldest first; and each one's open case (by person id; at most one: the one-open-case-per-
-    person index), in one round trip. The cases are not locked (as `open_cases_of`)."""
+    person index), in one round trip. The cases are not locked: a batch loads the case of every
+    person its keys find, also those it will not merge into, and a lock on those would hold up
+    other batches; a merge's UPDATE locks its case at the flush."""
     if not blind_indexes:
         return [], {}
     persons: list[Person] = []

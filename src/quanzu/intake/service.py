@@ -26,6 +26,7 @@ from quanzu.kit.db import (
     after_commit,
     batch_notes,
     draw_ids_with_locks,
+    found_with_locks,
     held_keys,
     insert_rows,
 )
@@ -40,8 +41,13 @@ from quanzu.timers.service import schedule_many
 INTAKE_ROLES = (Role.FEED, Role.CENTRE, Role.ADMIN)
 _WARNING_KEY = "warning:"  # advisory lock key on an idempotency key: what it guards follows
 # A batch holding a warning's key draws ids for what the warning adds with its locks: at most
-# one of each; the alerts are a guess (`take_ids` draws more when they run out).
-draw_ids_with_locks(_WARNING_KEY, {Person: 1, Case: 1, EarlyWarning: 1, WatchEntry: 1, Notification: 3})
+# one of each; the alerts are a guess (`take_ids` draws more when they run out). The same
+# statement finds the warnings already received under the keys (PostgreSQL; migration 0022).
+draw_ids_with_locks(
+    _WARNING_KEY,
+    {Person: 1, Case: 1, EarlyWarning: 1, WatchEntry: 1, Notification: 3},
+    find="quanzu_stored_warnings",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,7 +399,13 @@ def _load(session: Session, held: frozenset[str]) -> _Loaded:
             warning_keys.append((source, external_id))
         elif key.startswith(cases.PERSON_LOCK):
             blind_indexes.append(key.removeprefix(cases.PERSON_LOCK))
-    found = repository.warnings_by_keys(session, warning_keys)
+    found_ids = found_with_locks(
+        session, _WARNING_KEY, frozenset(k for k in held if k.startswith(_WARNING_KEY))
+    )
+    if found_ids is None:
+        found = repository.warnings_by_keys(session, warning_keys)
+    else:  # found with the locks: almost always none, else a round trip for the replays
+        found = repository.warnings_by_ids(session, found_ids)
     # Most of the batch's stored persons are warned about again: their open cases come with
     # them, where each merge looked its case up (and wrote the batch's rows kept so far).
     persons, open_cases = repository.persons_with_any(session, blind_indexes)
@@ -414,7 +426,7 @@ def _persons_matching(session: Session, known: _Known | None, keys: _IdentityKey
     """The persons holding the ID number and the phone's newest holder, oldest first (one round
     trip, or none in a batch, unless that holder gave another number earlier in the batch)."""
     if known is None or known.holder_moved(keys.phone_bidx):
-        session.flush()  # what the batch has changed and added so far, the lookup must see
+        session.flush()  # what this transaction has changed and added so far, the lookup must see
         return repository.persons_matching(session, keys.id_bidx, keys.phone_bidx)
     return sorted(
         (

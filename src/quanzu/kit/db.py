@@ -547,29 +547,58 @@ def draw_ids(session: Session, wanted: Mapping[type[Base], int]) -> None:
 
 def _draw(
     session: Session, statement: TextClause, params: dict[str, Any], wanted: Mapping[type[Base], int]
-) -> None:
+) -> dict[str, list[int]]:
     """Runs `statement`, which draws `:counts` ids from each of the sequences `:seqs`, and keeps
-    the ids for `take_ids`."""
+    the ids for `take_ids`; returns its other rows' ids, by their first column's label."""
     counts = {_table(model): n for model, n in wanted.items() if n > 0}
     if not counts:
-        return
+        return {}
     connection = session.connection()
     sequences = {_sequence(connection, table): table for table in counts}
     params = {**params, "seqs": list(sequences), "counts": list(counts.values())}
     drawn: dict[Table, list[int]] = session.info.setdefault(_DRAWN, {})
-    for seq, new_id in sorted(connection.execute(statement, params), key=lambda row: row[1]):
-        drawn.setdefault(sequences[seq], []).append(new_id)
+    others: dict[str, list[int]] = {}
+    for label, new_id in sorted(connection.execute(statement, params), key=lambda row: row[1]):
+        table = sequences.get(label)
+        if table is None:
+            others.setdefault(label, []).append(new_id)
+        else:
+            drawn.setdefault(table, []).append(new_id)
+    return others
 
 
 _IDS_PER_KEY: dict[str, Mapping[type[Base], int]] = {}
+_FINDERS: dict[str, str] = {}  # key prefix → the SQL function finding what its keys guard
+_FOUND = "quanzu.found_with_locks"  # prefix → (the keys looked up, the ids found); a dict: savepoints keep it
 
 
-def draw_ids_with_locks(prefix: str, per_key: Mapping[type[Base], int]) -> None:
+def draw_ids_with_locks(prefix: str, per_key: Mapping[type[Base], int], *, find: str | None = None) -> None:
     """Ids that `hold_advisory_locks` draws for every key it takes that starts with `prefix`, in
     the locks' statement (`draw_ids` would be a round trip of its own): a key held for a group
     commit's job says what the job will add (intake: a warning key, a warning, its person, case,
-    watch and alerts)."""
+    watch and alerts).
+
+    `find`: a PL/pgSQL function the same statement calls after the locks, with the count of
+    locks taken and those keys (`prefix` removed), which returns the ids of the stored rows they
+    guard (intake: the warnings already received under a batch's idempotency keys), for
+    `found_with_locks`: their lookup then costs no round trip of its own. A function, not a
+    subquery: a statement reads the snapshot it took when it started, before it waited for its
+    locks, and would miss what the holder it waited for committed; a VOLATILE function's
+    statements each take theirs when they run, after the wait."""
     _IDS_PER_KEY[prefix] = per_key
+    if find is not None:
+        if not find.isidentifier():  # it goes into the statement's text
+            raise ValueError(f"not a function name: {find!r}")
+        _FINDERS[prefix] = find
+
+
+def found_with_locks(session: Session, prefix: str, keys: frozenset[str]) -> list[int] | None:
+    """The ids of the stored rows that `prefix`'s finder (`draw_ids_with_locks`) found for
+    `keys` when this transaction took their locks; None where it looked up not all of them
+    (SQLite, keys held later): the caller looks them up itself."""
+    found: dict[str, tuple[frozenset[str], list[int]]] = session.info.get(_FOUND, {})
+    looked_up, ids = found.get(prefix, (frozenset(), []))
+    return ids if prefix in found and keys <= looked_up else None
 
 
 def _ids_for(keys: Iterable[str]) -> dict[type[Base], int]:
@@ -730,6 +759,7 @@ def _run_after_commit(session: Session) -> None:
     session.info.pop(_HELD, None)  # the commit released them
     session.info.pop(_BATCH, None)
     session.info.pop(_DRAWN, None)
+    session.info.pop(_FOUND, None)
     session.info.pop(_UNWRITTEN, None)
     session.info.pop(_ATTACHED, None)
     hooks = session.info.pop(_AFTER, [])
@@ -759,6 +789,7 @@ def _drop_on_rollback(session: Session, previous: Any) -> None:
     if previous.parent is None:
         session.info.pop(_HELD, None)
         session.info.pop(_DRAWN, None)
+        session.info.pop(_FOUND, None)
         for key in [k for k, v in session.info.items() if isinstance(v, list)]:
             del session.info[key]
 
@@ -829,11 +860,38 @@ def hold_advisory_locks(session: Session, *keys: str) -> None:
     wanted = set(keys)
     if is_postgres(session):
         ids = _ids_for(wanted)
-        if ids:  # the ids the keys' jobs will need, in the same round trip
-            _draw(session, _LOCK_ALL_AND_DRAW, {"keys": _lock_ids(sorted(wanted))}, ids)
+        if ids:  # the ids the keys' jobs will need, and what their keys guard, in the same round trip
+            _lock_draw_and_find(session, sorted(wanted), ids)
         else:
             _lock(session, sorted(wanted))
     session.info.setdefault(_HELD, set()).update(wanted)
+
+
+def _lock_draw_and_find(session: Session, sorted_keys: list[str], ids: Mapping[type[Base], int]) -> None:
+    finding = {p: [k for k in sorted_keys if k.startswith(p)] for p in _FINDERS}
+    finding = {prefix: keys for prefix, keys in finding.items() if keys}
+    params: dict[str, Any] = {"keys": _lock_ids(sorted_keys)}
+    for n, (prefix, keys) in enumerate(finding.items()):
+        params[f"find_{n}"] = f"found:{prefix}"
+        params[f"keys_{n}"] = [key.removeprefix(prefix) for key in keys]
+    found = _draw(session, _lock_draw_and_find_statement(tuple(_FINDERS[p] for p in finding)), params, ids)
+    looked_up: dict[str, tuple[frozenset[str], list[int]]] = session.info.setdefault(_FOUND, {})
+    for prefix, keys in finding.items():
+        earlier, earlier_ids = looked_up.get(prefix, (frozenset(), []))
+        looked_up[prefix] = (earlier | set(keys), [*earlier_ids, *found.get(f"found:{prefix}", [])])
+
+
+@functools.cache
+def _lock_draw_and_find_statement(finders: tuple[str, ...]) -> TextClause:
+    """The locks, the ids drawn (`_DRAWING`), then each finder's ids labelled `:find_N`: called
+    after the locks, as each call takes the locks' count."""
+    calls = (f"{function}(locked.n, CAST(:keys_{n} AS text[]))" for n, function in enumerate(finders))
+    # The function names were checked when registered (`draw_ids_with_locks`).
+    finding = "".join(
+        f" UNION ALL SELECT CAST(:find_{n} AS text), f FROM locked, {call} AS f"  # noqa: S608
+        for n, call in enumerate(calls)
+    )
+    return text(_LOCKS_FIRST + _DRAWING.format(locked="locked, ") + finding)
 
 
 def held_keys(session: Session) -> frozenset[str]:
@@ -863,7 +921,6 @@ _LOCKS_FIRST = (
     "WITH locked AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(k)) AS n"
     " FROM unnest(CAST(:keys AS bigint[])) AS k) "
 )
-_LOCK_ALL_AND_DRAW = text(_LOCKS_FIRST + _DRAWING.format(locked="locked, "))
 
 
 def _lock(session: Session, sorted_keys: list[str]) -> None:
