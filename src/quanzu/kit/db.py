@@ -868,8 +868,7 @@ def hold_advisory_locks(session: Session, *keys: str) -> None:
 
 
 def _lock_draw_and_find(session: Session, sorted_keys: list[str], ids: Mapping[type[Base], int]) -> None:
-    finding = {p: [k for k in sorted_keys if k.startswith(p)] for p in _FINDERS}
-    finding = {prefix: keys for prefix, keys in finding.items() if keys}
+    finding = {p: keys for p in _FINDERS if (keys := [k for k in sorted_keys if k.startswith(p)])}
     params: dict[str, Any] = {"keys": _lock_ids(sorted_keys)}
     for n, (prefix, keys) in enumerate(finding.items()):
         params[f"find_{n}"] = f"found:{prefix}"
