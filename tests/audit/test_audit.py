@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from quanzu.audit.repository import chain_head, locked_chain_head
 from quanzu.audit.service import record, verify
 from quanzu.auth.actor import SYSTEM
-from quanzu.kit.db import insert_rows, transaction
+from quanzu.kit.db import add_with_id, draw_ids, insert_rows, transaction
 from quanzu.models.audit import AuditEntry
-from quanzu.models.cases import Case, CaseEvent
+from quanzu.models.cases import Case, CaseEvent, CaseSla
 from tests.conftest import Env
 from tests.factories import bearer, seed, statements_sent, warning
 from tests.faults.cluster import wait_for
@@ -147,20 +147,120 @@ def _until_a_writer_waits_for_a_lock(env: Env) -> None:
     wait_for("the second writer to wait for the chain's lock", someone_waits)
 
 
-@pytest.mark.postgres_only
-def test_sealing_takes_the_lock_and_the_head_in_one_statement_and_the_entries_in_one_more(env: Env) -> None:
+def _case_id(env: Env) -> int:
     populate(env)
     with env.reader() as s:
         case_id = s.scalars(select(Case.id)).first()
+    assert case_id is not None
+    return case_id
+
+
+def _event(env: Env, case_id: int) -> dict[str, object]:
+    return {"case_id": case_id, "at": env.clock.now(), "kind": "t.x", "actor": "t", "data": {}}
+
+
+@pytest.mark.postgres_only
+def test_sealing_takes_the_lock_and_the_head_with_the_kept_rows_and_the_entries_in_one_more(env: Env) -> None:
+    """Revision 0023: the kept-back rows, the chain's lock and its head in one statement."""
+    case_id = _case_id(env)
     with statements_sent(env, lambda _statement: True) as sent, transaction(env.factory) as session:
-        insert_rows(
-            session,
-            CaseEvent,
-            [{"case_id": case_id, "at": env.clock.now(), "kind": "t.x", "actor": "t", "data": {}}],
-        )
+        insert_rows(session, CaseEvent, [_event(env, case_id)])
         record(session, env.clock, SYSTEM, "t.sealed", "case", case_id)
-    assert len(sent) == 3
-    assert "INSERT INTO case_events" in sent[0] and "audit_log" not in sent[0]
-    assert "quanzu_audit_chain_head" in sent[1]
-    assert "INSERT INTO audit_log" in sent[2]
+    assert len(sent) == 2
+    assert "INSERT INTO case_events" in sent[0] and "quanzu_audit_chain_head(%s, (SELECT count(*)" in sent[0]
+    assert "INSERT INTO audit_log" in sent[1]
     assert check(env) == []
+
+
+@pytest.mark.postgres_only
+def test_an_update_flushed_before_the_kept_rows_leaves_the_head_with_them(env: Env) -> None:
+    case_id = _case_id(env)
+    with statements_sent(env, lambda _statement: True) as sent, transaction(env.factory) as session:
+        _raise_urgency(session, case_id)
+        insert_rows(session, CaseEvent, [_event(env, case_id)])
+        record(session, env.clock, SYSTEM, "t.sealed", "case", case_id)
+    writes = _writes_and_chain_reads(sent)
+    assert len(writes) == 3
+    assert writes[0].startswith("UPDATE cases")
+    assert "INSERT INTO case_events" in writes[1] and "quanzu_audit_chain_head(%s, (SELECT" in writes[1]
+    assert "INSERT INTO audit_log" in writes[2]
+    assert check(env) == []
+
+
+@pytest.mark.postgres_only
+def test_with_an_object_left_to_flush_after_the_kept_rows_the_head_is_read_after_it(env: Env) -> None:
+    """Objects added with drawn ids go in first, as rows, while an update waits for the seal's
+    flush: the chain's lock is then taken after the update, in a statement of its own."""
+    case_id = _case_id(env)
+    with statements_sent(env, lambda _statement: True) as sent, transaction(env.factory) as session:
+        _raise_urgency(session, case_id)
+        draw_ids(session, {CaseSla: 1})
+        add_with_id(session, CaseSla(case_id=case_id, kind="t.x", due_at=env.clock.now(), token="t"))
+        record(session, env.clock, SYSTEM, "t.sealed", "case", case_id)
+    writes = _writes_and_chain_reads(sent)
+    assert len(writes) == 4
+    assert "INSERT INTO case_slas" in writes[0] and "quanzu_audit_chain_head" not in writes[0]
+    assert writes[1].startswith("UPDATE cases")
+    assert "quanzu_audit_chain_head(%(lock_key)s)" in writes[2]
+    assert "INSERT INTO audit_log" in writes[3]
+    assert check(env) == []
+
+
+def _writes_and_chain_reads(sent: list[str]) -> list[str]:
+    return [
+        statement for statement in sent if not statement.startswith("SELECT") or "chain_head" in statement
+    ]
+
+
+def _raise_urgency(session: Session, case_id: int) -> None:
+    case = session.get(Case, case_id)
+    assert case is not None
+    case.urgency += 1
+
+
+@pytest.mark.postgres_only
+def test_the_kept_rows_go_in_before_the_chain_lock_is_taken(env: Env) -> None:
+    """Locked first, a row that waits for another transaction would hold the chain's lock while
+    that transaction queues for it at its own commit: a deadlock. Here the kept row waits on a
+    uniqueness conflict, and the waiting transaction must not hold the chain's lock yet."""
+    case_id = _case_id(env)
+    sla = {"case_id": case_id, "kind": "t.conflict", "due_at": env.clock.now(), "token": "t"}
+    with env.factory() as other:
+        other.execute(insert(CaseSla).values(**sla))
+        other.flush()
+        with ThreadPoolExecutor(1) as pool:
+            sealed = pool.submit(_seal_with_a_kept_row, env, sla, case_id)
+            try:
+                backend = _until_a_writer_waits_for_a_row(env)
+                with env.reader() as s:
+                    held = s.scalar(_ADVISORY_LOCKS_HELD, {"pid": backend})
+            finally:
+                other.rollback()  # the sealing transaction goes on, whatever was seen
+            assert sealed.result(timeout=30) == backend
+    assert held == 0
+    assert check(env) == []
+
+
+_ADVISORY_LOCKS_HELD = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = :pid"
+)
+
+
+def _seal_with_a_kept_row(env: Env, sla: dict[str, object], case_id: int) -> int:
+    with transaction(env.factory) as session:
+        backend: int = session.scalar(text("SELECT pg_backend_pid()"))
+        insert_rows(session, CaseSla, [sla])
+        record(session, env.clock, SYSTEM, "t.sealed", "case", case_id)
+    return backend
+
+
+def _until_a_writer_waits_for_a_row(env: Env) -> int:
+    waiting = text("SELECT pid FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted")
+
+    def waiter() -> int | None:
+        with env.reader() as s:
+            pid: int | None = s.scalar(waiting)
+            return pid
+
+    pid: int = wait_for("the sealing transaction to wait for the conflicting row", waiter)
+    return pid

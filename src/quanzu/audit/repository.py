@@ -6,12 +6,13 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
-from quanzu.kit.db import advisory_key, is_postgres
+from quanzu.kit.db import advisory_key, is_postgres, read_after_kept_rows, row_read_after_kept_rows
 from quanzu.models.audit import AuditEntry, ScreeningRecord
 
 GENESIS = "0" * 64
 _CHAIN_LOCK = advisory_key("audit-chain")
 _LOCKED_HEAD = text("SELECT seq, hash FROM quanzu_audit_chain_head(:lock_key)")
+_LOCKED_HEAD_AFTER_ROWS = "SELECT seq, hash FROM quanzu_audit_chain_head(%s, {written})"  # revision 0023
 
 
 def chain_head(session: Session) -> tuple[int, str]:
@@ -21,14 +22,23 @@ def chain_head(session: Session) -> tuple[int, str]:
     return (row.seq, row.hash) if row else (0, GENESIS)
 
 
+def lock_chain_head_with_rows(session: Session) -> None:
+    """At commit, take the chain's lock and read its head in the statement that writes the
+    transaction's kept-back rows, where it can (`read_after_kept_rows`): a round trip fewer."""
+    read_after_kept_rows(session, _LOCKED_HEAD_AFTER_ROWS, _CHAIN_LOCK)
+
+
 def locked_chain_head(session: Session) -> tuple[int, str]:
     """The chain's head, read after taking the chain's lock (held until the transaction ends), so
-    that no other writer can append after it first. PostgreSQL: lock and read in one round trip
-    (revision 0020); SQLite's BEGIN IMMEDIATE already holds every writer off."""
+    that no other writer can append after it first. PostgreSQL: read with the kept-back rows
+    (`lock_chain_head_with_rows`), else lock and read in one round trip (revision 0020);
+    SQLite's BEGIN IMMEDIATE already holds every writer off."""
     if not is_postgres(session):
         return chain_head(session)
-    # On the connection: through the session, plain SQL would write the rows kept back first.
-    row = session.connection().execute(_LOCKED_HEAD, {"lock_key": _CHAIN_LOCK}).one()
+    row = row_read_after_kept_rows(session)
+    if row is None:
+        # On the connection: through the session, plain SQL would write the rows kept back first.
+        row = session.connection().execute(_LOCKED_HEAD, {"lock_key": _CHAIN_LOCK}).one()
     return (row.seq, row.hash) if row.seq is not None else (0, GENESIS)
 
 

@@ -44,6 +44,7 @@ def record(
         }
     )
     before_commit(session, _seal_pending)
+    repository.lock_chain_head_with_rows(session)
 
 
 def _seal_pending(session: Session) -> None:

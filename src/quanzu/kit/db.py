@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Float,
     MetaData,
     Numeric,
+    Row,
     String,
     Table,
     and_,
@@ -239,7 +241,11 @@ def insert_rows(session: Session, model: type[Base], rows: Sequence[Mapping[str,
 
 
 def write_deferred(
-    session: Session, notifications: Sequence[tuple[str, str]] = (), *, attach: bool = True
+    session: Session,
+    notifications: Sequence[tuple[str, str]] = (),
+    *,
+    attach: bool = True,
+    read: _Read | None = None,
 ) -> None:
     """Writes the objects added with drawn ids (`add_with_id`) and the rows `insert_rows` has
     kept back, tables and rows in the order they were first asked for: on PostgreSQL in one
@@ -247,11 +253,13 @@ def write_deferred(
     and come before the latter (then: the objects, a flush, the rows). `notifications`
     (`notify_at_commit`'s channel and payload pairs) go with the last statement. The objects
     then join the session (`_attach`), unless `attach` is False: at commit nothing can change
-    them any more, and joining them cost a third as much as writing them."""
+    them any more, and joining them cost a third as much as writing them. `read`
+    (`read_after_kept_rows`) goes with the last statement when nothing is left to flush after
+    it."""
     objects: list[Base] = session.info.pop(_UNWRITTEN, [])
     pending: list[tuple[Table, list[Mapping[str, Any]]]] = session.info.pop(_DEFERRED, [])
     if objects and not session.new:
-        _insert_kept_rows(session, [*_rows_of(objects), *pending], notifications)
+        _insert_kept_rows(session, [*_rows_of(objects), *pending], notifications, _if_last(session, read))
         if attach:
             _attach(session, objects)
         return
@@ -261,7 +269,12 @@ def write_deferred(
             _attach(session, objects)  # before the flush: pending objects may refer to them
     if pending:
         _flush_what_rows_refer_to(session)
-    _insert_kept_rows(session, pending, notifications)
+    _insert_kept_rows(session, pending, notifications, _if_last(session, read))
+
+
+def _if_last(session: Session, read: _Read | None) -> _Read | None:
+    """`read`, if no object is left to flush: a lock it takes is then held over no more writes."""
+    return read if read is not None and not (session.new or session.dirty or session.deleted) else None
 
 
 def _flush_what_rows_refer_to(session: Session) -> None:
@@ -275,6 +288,7 @@ def _insert_kept_rows(
     session: Session,
     pending: list[tuple[Table, list[Mapping[str, Any]]]],
     notifications: Sequence[tuple[str, str]] = (),
+    read: _Read | None = None,
 ) -> None:
     if not (pending or notifications):
         return
@@ -283,19 +297,21 @@ def _insert_kept_rows(
         for row in rows:
             groups.setdefault((table, tuple(row)), []).append(row)
     connection = session.connection()  # Core, below the session's events and autoflush
-    if all(unnestable(connection, table, columns) for table, columns in groups):
-        insert_unnested(connection, groups, notifications)
-        return
-    for (table, _columns), rows in groups.items():
-        connection.execute(insert(table), rows)
-    insert_unnested(connection, {}, notifications)
+    if not all(unnestable(connection, table, columns) for table, columns in groups):
+        for (table, _columns), rows in groups.items():
+            connection.execute(insert(table), rows)
+        groups = {}
+    read_row = insert_unnested(connection, groups, notifications, read)
+    if read_row is not None:
+        session.info[_READ_ROW] = [read_row]
 
 
 def insert_unnested(
     connection: Connection,
     groups: Mapping[tuple[Table, tuple[str, ...]], Sequence[Mapping[str, Any]]],
     notifications: Sequence[tuple[str, str]] = (),
-) -> None:
+    read: _Read | None = None,
+) -> Row[Any] | None:
     """PostgreSQL: every table's rows in one statement, each table's rows bound as one JSON array
     and unnested (`WITH w0 AS (INSERT … SELECT … FROM jsonb_array_elements(…)), … INSERT …`,
     the last table's insert the statement, the others its CTEs). A transaction's
@@ -305,7 +321,9 @@ def insert_unnested(
     may refer to one inserted beside it. With `notifications` the statement is their
     `SELECT pg_notify(…), …` (in order: the select list is evaluated left to right), the inserts
     all its CTEs, which run whether or not the select reads them; NOTIFY is delivered at commit
-    anyway, so the commit's last round trip before COMMIT carries both."""
+    anyway, so the commit's last round trip before COMMIT carries both. With `read`
+    (`read_after_kept_rows`, not with notifications) the statement is that read, the inserts its
+    CTEs, and the read's row is returned."""
     tables = [table for table, _columns in groups]
     if len(set(tables)) < len(tables):
         # The order of a statement's inserts is not defined: a table whose rows come in two
@@ -313,22 +331,36 @@ def insert_unnested(
         *firsts, (last_key, last_rows) = groups.items()
         for key, rows in firsts:
             insert_unnested(connection, {key: rows})
-        insert_unnested(connection, {last_key: last_rows}, notifications)
-        return
+        return insert_unnested(connection, {last_key: last_rows}, notifications, read)
     inserts: list[str] = []
-    params: list[str] = []
+    params: list[Any] = []
     for (table, columns), rows in groups.items():
         statement, binds = _unnest_plan(connection.dialect, table, columns)
         inserts.append(statement)
         params.append(_json_rows(rows, binds))
+    if read is not None:
+        if notifications:
+            raise ValueError("a read cannot share a statement with notifications")
+        inserts = [f"{statement} RETURNING 1" for statement in inserts]
+        inserts.append(read.sql.replace("{written}", _written(len(inserts))))
+        params.extend(read.params)
     if notifications:
         inserts.append("SELECT " + ", ".join("pg_notify(%s, %s)" for _ in notifications))
         params.extend(part for pair in notifications for part in pair)
     if not inserts:
-        return
+        return None
     *others, last = inserts
     ctes = ", ".join(f"w{i} AS ({s})" for i, s in enumerate(others))
-    connection.exec_driver_sql(f"WITH {ctes} {last}" if ctes else last, tuple(params))
+    result = connection.exec_driver_sql(f"WITH {ctes} {last}" if ctes else last, tuple(params))
+    return result.one() if read is not None else None
+
+
+def _written(ctes: int) -> str:
+    """The count of rows the statement's first `ctes` CTEs inserted: reading it runs them."""
+    if not ctes:
+        return "0"
+    scans = " UNION ALL ".join(f"SELECT FROM w{i}" for i in range(ctes))
+    return f"(SELECT count(*) FROM ({scans}) AS written)"  # noqa: S608  (our own CTE names)
 
 
 def _json_rows(rows: Sequence[Mapping[str, Any]], binds: _Binds) -> str:
@@ -709,6 +741,35 @@ _RELEASED = "quanzu.released"
 _NOTIFY = "quanzu.notify"  # a list: dropped with the transaction (or savepoint) that rolls back
 
 
+_READ = "quanzu.read_after_kept_rows"  # lists: dropped with the transaction (or savepoint) that
+_READ_ROW = "quanzu.row_read_after_kept_rows"  # rolls back
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    sql: str
+    params: tuple[Any, ...]
+
+
+def read_after_kept_rows(session: Session, sql: str, *params: Any) -> None:
+    """PostgreSQL: have `sql`, a one-row SELECT (`%s` placeholders for `params`), go at commit in
+    the statement that writes the rows kept back before the before-commit hooks, after its
+    inserts; a hook takes its row with `row_read_after_kept_rows` instead of a round trip of its
+    own (the audit seal: the chain's lock and head). `{written}` in `sql` stands for the count of
+    rows the statement inserted: a function's argument computed from it is evaluated after the
+    rows are in, so a lock the function takes is not held while they are written. The read goes
+    only where no object is left to flush after those rows, else the hook reads for itself; one
+    read a transaction, the first asked for."""
+    if is_postgres(session) and not session.info.get(_READ):
+        session.info[_READ] = [_Read(sql, params)]
+
+
+def row_read_after_kept_rows(session: Session) -> Row[Any] | None:
+    """The row of the read `read_after_kept_rows` asked for, if it went with the kept rows."""
+    rows: list[Row[Any]] = session.info.pop(_READ_ROW, [])
+    return rows[0] if rows else None
+
+
 def before_commit(session: Session, fn: Callable[[Session], None]) -> None:
     """Run `fn` inside the transaction, just before it commits (e.g. sealing the audit chain)."""
     hooks: list[Callable[[Session], None]] = session.info.setdefault(_BEFORE, [])
@@ -744,10 +805,13 @@ def _run_before_commit(session: Session) -> None:
     # The rows kept back go in before the hooks: sealing the audit chain takes the chain's lock,
     # held until the commit, and every writer of every process queues for it — so the bulk of
     # the transaction's writes must not happen under it.
+    reads: list[_Read] = session.info.pop(_READ, [])
     if session.info.get(_BEFORE):
-        write_deferred(session, attach=False)  # the hooks read, they do not change objects
+        # the hooks read, they do not change objects
+        write_deferred(session, attach=False, read=reads[0] if reads else None)
         for fn in session.info.pop(_BEFORE):
             fn(session)
+        session.info.pop(_READ_ROW, None)
     # The rows (after hooks: what they added, the audit chain's) and the notifications at once.
     write_deferred(session, session.info.pop(_NOTIFY, []), attach=False)
 
