@@ -95,6 +95,25 @@ def test_a_browser_session_posts_through_the_framework_route_with_its_csrf_check
     assert _stored(env) == 1
 
 
+def test_a_feeds_warning_prepared_before_its_transaction_is_replayed_by_one_prepared_inside(env: Env) -> None:
+    """A feed's warning has its content hash and blind indexes computed in the serving process
+    (`intake.Prepared`, for the shared writer); a browser session's, in its transaction. The two
+    must agree: the same warning again is a replay, a changed one a conflict."""
+    district = seed(env)
+    body = warning("W-PREP", target={"name": "王小明"})
+    stored = env.client.post("/api/v1/warnings", json=body, headers=bearer(district.feed_token))
+    assert stored.status_code == 201, stored.text
+    client: TestClient = login(env, "centre")
+    headers = {"X-CSRF-Token": csrf(client.get("/").text)}
+    replay = client.post("/api/v1/warnings", json=body, headers=headers)
+    changed = client.post(
+        "/api/v1/warnings", json={**body, "target": {**body["target"], "name": "王小红"}}, headers=headers
+    )
+    assert (replay.status_code, replay.json()) == (200, stored.json())
+    assert changed.status_code == 409
+    assert _stored(env) == 1
+
+
 def test_a_failure_inside_intake_is_a_plain_500_with_the_security_headers(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

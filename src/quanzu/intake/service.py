@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,20 +63,40 @@ class IntakeOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Prepared:
+    """What receiving a warning computes from the warning alone: its content hash, its person's
+    blind indexes and its lock keys. A feed's warning is prepared in the serving process that
+    parsed it (`Receive.of`), so that the one shared writer does not spend its time on it."""
+
+    content_hash: str
+    keys: _IdentityKeys
+    lock_keys: tuple[str, ...]
+
+    @classmethod
+    def of(cls, rt: Runtime, warning: WarningIn) -> Prepared:
+        keys = _identity_keys(rt, warning)
+        return cls(_content_hash(warning), keys, tuple(_lock_keys(warning, keys)))
+
+
+@dataclass(frozen=True, slots=True)
 class Receive:
     """`receive` as a group commit's job: data, so that it can run in the shared writer
     (`kit.writer`), and idempotent on rerun by `(source, external_id)`, as such a job must be."""
 
     warning: WarningIn
     actor: Actor
-    lock_keys: tuple[str, ...]
+    prepared: Prepared
 
     @classmethod
     def of(cls, rt: Runtime, actor: Actor, warning: WarningIn) -> Receive:
-        return cls(warning, actor, tuple(lock_keys(rt, warning)))
+        return cls(warning, actor, Prepared.of(rt, warning))
+
+    @property
+    def lock_keys(self) -> tuple[str, ...]:
+        return self.prepared.lock_keys
 
     def run(self, session: Session, rt: Runtime) -> IntakeOutcome:
-        return receive(session, rt, self.actor, self.warning)
+        return receive(session, rt, self.actor, self.warning, self.prepared)
 
 
 def require_intake(actor: Actor) -> None:
@@ -92,13 +113,14 @@ def _lock_keys(warning: WarningIn, keys: _IdentityKeys) -> list[str]:
     return [f"{_WARNING_KEY}{warning.source}:{warning.external_id}", *keys.lock_keys()]
 
 
-def receive(session: Session, rt: Runtime, actor: Actor, warning: WarningIn) -> IntakeOutcome:
+def receive(
+    session: Session, rt: Runtime, actor: Actor, warning: WarningIn, prepared: Prepared | None = None
+) -> IntakeOutcome:
     require_intake(actor)
-    content_hash = _content_hash(warning)
-    keys = _identity_keys(rt, warning)
-    lock_keys = _lock_keys(warning, keys)
-    advisory_lock(session, *lock_keys)
-    known = _batch_known(session, lock_keys)
+    prepared = prepared or Prepared.of(rt, warning)
+    content_hash, keys = prepared.content_hash, prepared.keys
+    advisory_lock(session, *prepared.lock_keys)
+    known = _batch_known(session, prepared.lock_keys)
 
     existing = _stored_warning(session, known, warning)
     if existing is not None:
@@ -376,7 +398,7 @@ class _Known:
         return holder is not None and holder.phone_bidx != phone_bidx
 
 
-def _batch_known(session: Session, lock_keys: list[str]) -> _Known | None:
+def _batch_known(session: Session, lock_keys: Sequence[str]) -> _Known | None:
     """In a group commit's transaction, which holds every warning's keys from its start, the
     batch's stored warnings and persons are looked up on its first warning, in two round trips
     instead of two per warning. Elsewhere (a lone warning) None: each looks up its own."""
