@@ -151,6 +151,33 @@ def machine_busy() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+_CONTENDER = """
+import os, sys, time
+busy, period, parent, deadline = float(sys.argv[1]) * 0.01, 0.01, os.getppid(), time.monotonic() + 3600
+while os.getppid() == parent and time.monotonic() < deadline:
+    start = time.perf_counter()
+    while time.perf_counter() - start < busy:
+        pass
+    time.sleep(period - busy)
+"""
+
+
+@contextmanager
+def contending(fraction: float) -> Iterator[None]:
+    """A process that keeps `fraction` of one core busy (busy, then asleep, every 10 ms), as a
+    neighbour on a shared host takes its share: the margin the figures have on a slower machine.
+    It stops with the block, with its parent, or after an hour, whichever comes first."""
+    if fraction <= 0:
+        yield
+        return
+    proc = subprocess.Popen([sys.executable, "-c", _CONTENDER, str(fraction)])  # noqa: S603
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def metered(cpu: Cpu, database: str, server: int, worker: int | None) -> Iterator[None]:
     """Processes that end during the phase are not counted (PostgreSQL keeps its backends); the

@@ -36,6 +36,7 @@ from benchkit import (
     PG_ADMIN_URL,
     UNTHROTTLED,
     Cpu,
+    contending,
     ensure_postgres,
     machine,
     metered,
@@ -493,6 +494,7 @@ def bench_engine(engine: str, args: argparse.Namespace) -> EngineResult:
         serve_env = env | {"QUANZU_EMBEDDED_WORKER": "true" if layout.embedded_worker else "false"}
         serve_env |= dict(setting.split("=", 1) for setting in args.setting)
         with (
+            contending(args.contend),
             running_server(serve_env, workdir, layout.processes) as (base, pid),
             worker_process(env, workdir, not layout.embedded_worker) as worker,
         ):
@@ -502,7 +504,8 @@ def bench_engine(engine: str, args: argparse.Namespace) -> EngineResult:
             steady, burst = asyncio.run(load_phases(base, url, pid, worker, token, args))
         rows = count_rows(url)
         print(f"anchor: {args.concurrency} threads, {ANCHOR_SECONDS:g} s", flush=True)
-        anchor_sample = anchor(engine, url, args.concurrency, ANCHOR_SECONDS)
+        with contending(args.contend):
+            anchor_sample = anchor(engine, url, args.concurrency, ANCHOR_SECONDS)
         result = EngineResult(engine, steady, burst, anchor_sample, rows)
         print_engine(result, args)
         return result
@@ -545,7 +548,8 @@ def print_table(results: list[EngineResult], args: argparse.Namespace) -> None:
         f"{'max ms':>9}{'errors':>8}"
     )
     print(f"\nmachine: {machine()}")
-    print(f"concurrency {args.concurrency}; open loop {args.rate:g}/s for {args.seconds:g} s")
+    contention = f"; another process keeping {args.contend:.0%} of a core busy" if args.contend else ""
+    print(f"concurrency {args.concurrency}; open loop {args.rate:g}/s for {args.seconds:g} s{contention}")
     print(head)
     print("-" * len(head))
     for r in results:
@@ -593,6 +597,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="warnings received before the measurement (then the worker's backlog done and ANALYZE):"
         " a deployment has history and current statistics; 0: 50 warnings, never analysed (as before)",
     )
+    p.add_argument(
+        "--contend",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="keep this fraction of one core busy in another process through every phase (a"
+        " neighbour on a shared host; counted in the machine's CPU): the margin on a slower machine",
+    )
     p.add_argument("--profile", type=Path, help="py-spy (GIL holders only) on the server at the set rate")
     p.add_argument("--timeline", type=Path, help="write the open loop's answers here (CSV: slot, latency)")
     p.add_argument(
@@ -605,6 +617,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if any(not s.startswith("QUANZU_") or "=" not in s for s in args.setting):
         p.error("--setting takes QUANZU_NAME=VALUE")
+    if not 0 <= args.contend < 1:
+        p.error("need 0 <= contend < 1")
     if not (0 < args.rate <= 5000 and 0 < args.seconds <= 600 and 1 <= args.concurrency <= 256):
         p.error("need 0 < rate <= 5000, 0 < seconds <= 600, 1 <= concurrency <= 256")
     return args
