@@ -280,3 +280,36 @@ def test_a_batch_finds_its_stored_warnings_with_its_locks_and_sees_what_it_waite
     with env.reader() as session:
         stored = select(func.count()).select_from(EarlyWarning).where(EarlyWarning.external_id == "W-2")
         assert session.scalar(stored) == 1
+
+
+@pytest.mark.postgres_only
+def test_a_batch_finds_its_stored_persons_with_its_locks_and_sees_what_it_waited_for(env: Env) -> None:
+    """The persons a batch's keys match come back from the statement that takes its locks (no
+    query for them when there are none, one by id when there are), and after the locks: the
+    person created by the transaction the batch waited for is found, and its case merged into."""
+    seed(env)
+    with _lookups(env, "persons") as lookups:
+        [first] = GroupCommit(env.factory).write([_job(env, warning("Q-1", target={"id_number": None}))])
+    assert _outcome(first).status == 201 and lookups == []
+    person = {"id_number": id_number(seq="671"), "phone": "13862516710"}
+    answers: list[Any] = []
+    with env.factory() as holder:  # another batch about the same new person, still writing
+        work, keys = _job(env, warning("Q-2", target=person))
+        hold_advisory_locks(holder, *keys)
+        created = work(holder)
+        later = threading.Thread(
+            target=lambda: answers.extend(
+                GroupCommit(env.factory).write([_job(env, warning("Q-3", target=person))])
+            )
+        )
+        with _lookups(env, "persons") as lookups:
+            later.start()
+            later.join(timeout=1.0)
+            assert later.is_alive()  # waiting for the person's keys
+            holder.commit()
+            later.join(timeout=30)
+    assert len(answers) == 1 and len(lookups) == 1  # the person, by id
+    merged = _outcome(answers[0])
+    assert (merged.status, merged.accepted.case_id) == (200, created.accepted.case_id)
+    with env.reader() as session:
+        assert session.scalar(select(func.count()).select_from(Person)) == 2

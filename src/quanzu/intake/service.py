@@ -49,6 +49,8 @@ draw_ids_with_locks(
     {Person: 1, Case: 1, EarlyWarning: 1, WatchEntry: 1, Notification: 3},
     find="quanzu_stored_warnings",
 )
+# And the persons its person keys match (migration 0024): most often nobody, then no query.
+draw_ids_with_locks(cases.PERSON_LOCK, {}, find="quanzu_stored_persons")
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,21 +423,27 @@ def _load(session: Session, held: frozenset[str]) -> _Loaded:
             warning_keys.append((source, external_id))
         elif key.startswith(cases.PERSON_LOCK):
             blind_indexes.append(key.removeprefix(cases.PERSON_LOCK))
-    found_ids = found_with_locks(
-        session, _WARNING_KEY, frozenset(k for k in held if k.startswith(_WARNING_KEY))
-    )
+    found_ids = _found_with_locks(session, held, _WARNING_KEY)
     if found_ids is None:
         found = repository.warnings_by_keys(session, warning_keys)
     else:  # found with the locks: almost always none, else a round trip for the replays
         found = repository.warnings_by_ids(session, found_ids)
     # Most of the batch's stored persons are warned about again: their open cases come with
     # them, where each merge looked its case up (and wrote the batch's rows kept so far).
-    persons, open_cases = repository.persons_with_any(session, blind_indexes)
+    person_ids = _found_with_locks(session, held, cases.PERSON_LOCK)
+    if person_ids is None:
+        persons, open_cases = repository.persons_with_any(session, blind_indexes)
+    else:  # found with the locks: most often nobody, else a round trip for them
+        persons, open_cases = repository.persons_by_ids(session, person_ids)
     # And what a merge into each reads (a round trip per batch with open cases, not two a merge).
     assignees, watched = repository.assignees_and_watches(session, [c.id for c in open_cases.values()])
     found_by_key = {(w.source, w.external_id): w for w in found}
     holders = {p.phone_bidx: p for p in persons if p.phone_bidx}  # oldest first: the newest stays
     return _Loaded(held, found_by_key, persons, holders, open_cases, assignees, watched)
+
+
+def _found_with_locks(session: Session, held: frozenset[str], prefix: str) -> list[int] | None:
+    return found_with_locks(session, prefix, frozenset(k for k in held if k.startswith(prefix)))
 
 
 def _stored_warning(session: Session, known: _Known | None, warning: WarningIn) -> EarlyWarning | None:
