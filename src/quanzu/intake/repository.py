@@ -78,8 +78,8 @@ def persons_with_any(
     other batches; a merge's UPDATE locks its case at the flush."""
     if not blind_indexes:
         return [], {}
-    postgres = is_postgres(session)
-    return _with_open_cases(session, _persons_with_any(postgres), {"indexes": list(blind_indexes)})
+    statement = _persons_with_any(is_postgres(session))
+    return _with_open_cases(session, statement, {"indexes": list(blind_indexes)})
 
 
 def persons_by_ids(session: Session, person_ids: Collection[int]) -> tuple[list[Person], dict[int, Case]]:

@@ -760,7 +760,7 @@ def read_after_kept_rows(session: Session, sql: str, *params: Any) -> None:
     rows are in, so a lock the function takes is not held while they are written. The read goes
     only where no object is left to flush after those rows, else the hook reads for itself; one
     read a transaction, the first asked for."""
-    if is_postgres(session) and not session.info.get(_READ):
+    if not session.info.get(_READ) and is_postgres(session):
         session.info[_READ] = [_Read(sql, params)]
 
 
