@@ -424,14 +424,14 @@ def _load(session: Session, held: frozenset[str]) -> _Loaded:
             warning_keys.append((source, external_id))
         elif key.startswith(cases.PERSON_LOCK):
             blind_indexes.append(key.removeprefix(cases.PERSON_LOCK))
-    found_ids = _found_with_locks(session, held, _WARNING_KEY)
+    found_ids = found_with_locks(session, _WARNING_KEY, held)
     if found_ids is None:
         found = repository.warnings_by_keys(session, warning_keys)
     else:  # found with the locks: almost always none, else a round trip for the replays
         found = repository.warnings_by_ids(session, found_ids)
     # Most of the batch's stored persons are warned about again: their open cases come with
     # them, where each merge looked its case up (and wrote the batch's rows kept so far).
-    person_ids = _found_with_locks(session, held, cases.PERSON_LOCK)
+    person_ids = found_with_locks(session, cases.PERSON_LOCK, held)
     if person_ids is None:
         persons, open_cases = repository.persons_with_any(session, blind_indexes)
     else:  # found with the locks: most often nobody, else a round trip for them
@@ -441,10 +441,6 @@ def _load(session: Session, held: frozenset[str]) -> _Loaded:
     found_by_key = {(w.source, w.external_id): w for w in found}
     holders = {p.phone_bidx: p for p in persons if p.phone_bidx}  # oldest first: the newest stays
     return _Loaded(held, found_by_key, persons, holders, open_cases, assignees, watched)
-
-
-def _found_with_locks(session: Session, held: frozenset[str], prefix: str) -> list[int] | None:
-    return found_with_locks(session, prefix, frozenset(k for k in held if k.startswith(prefix)))
 
 
 def _stored_warning(session: Session, known: _Known | None, warning: WarningIn) -> EarlyWarning | None:

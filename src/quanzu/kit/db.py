@@ -624,13 +624,15 @@ def draw_ids_with_locks(prefix: str, per_key: Mapping[type[Base], int], *, find:
         _FINDERS[prefix] = find
 
 
-def found_with_locks(session: Session, prefix: str, keys: frozenset[str]) -> list[int] | None:
-    """The ids of the stored rows that `prefix`'s finder (`draw_ids_with_locks`) found for
-    `keys` when this transaction took their locks; None where it looked up not all of them
-    (SQLite, keys held later): the caller looks them up itself."""
+def found_with_locks(session: Session, prefix: str, keys: Iterable[str]) -> list[int] | None:
+    """The ids of the stored rows that `prefix`'s finder (`draw_ids_with_locks`) found for those
+    of `keys` that start with `prefix` when this transaction took their locks; None where it
+    looked up not all of them (SQLite, keys held later): the caller looks them up itself."""
     found: dict[str, tuple[frozenset[str], list[int]]] = session.info.get(_FOUND, {})
-    looked_up, ids = found.get(prefix, (frozenset(), []))
-    return ids if prefix in found and keys <= looked_up else None
+    if prefix not in found:
+        return None
+    looked_up, ids = found[prefix]
+    return ids if all(key in looked_up for key in keys if key.startswith(prefix)) else None
 
 
 def _ids_for(keys: Iterable[str]) -> dict[type[Base], int]:
